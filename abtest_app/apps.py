@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class AbtestAppConfig(AppConfig):
+    name = "abtest_app"

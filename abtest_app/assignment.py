@@ -1,0 +1,149 @@
+"""Deterministic arm assignment, compatible with GrowthBook's hash version 2.
+
+    bucket = fnv1a32(str(fnv1a32(seed + unit_id))) % 10000 / 10000
+
+where fnv1a32 runs over the UTF-16 code units of the string (as JavaScript's
+``charCodeAt`` sees them), so SDKs in other languages put a unit in the same arm.
+A unit goes to the challenger when ``bucket < challenger_share / 100``.
+
+FNV-1a is sequential, so the state after the seed is computed once per seed and
+the unit id continues from it. Only the low 32 bits of the state matter and XOR
+with a code unit touches only low bits, so the loops mask once at the end
+instead of every step.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import numpy as np
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+_OFFSET_BASIS = 0x811C9DC5
+_PRIME = 0x01000193
+_MASK32 = 0xFFFFFFFF
+_BUCKETS = 10_000
+_BATCH = 65_536  # bounds the padded code-unit matrix of assign_many
+_UTF16 = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"
+
+
+def _code_units(text: str) -> Iterable[int]:
+    if text.isascii():
+        return text.encode("ascii")
+    return memoryview(text.encode(_UTF16)).cast("H")
+
+
+def fnv1a32(text: str, state: int = _OFFSET_BASIS) -> int:
+    """FNV-1a (32 bit) over the UTF-16 code units of ``text``, continuing from ``state``."""
+    h = state
+    for unit in _code_units(text):
+        h = (h ^ unit) * _PRIME
+    return h & _MASK32
+
+
+@lru_cache(maxsize=256)
+def _seed_state(seed: str) -> int:
+    return fnv1a32(seed)
+
+
+@lru_cache(maxsize=256)
+def _challenger_threshold(challenger_share: float) -> int:
+    """Number of buckets k in 0..9999 with k / 10000 < challenger_share / 100.
+
+    Comparing integers against this count is exactly the float rule
+    ``bucket < share / 100``, without a division per unit.
+    """
+    if not 0 < challenger_share < 100:
+        raise ValueError(f"challenger_share must be in (0, 100), got {challenger_share!r}")
+    limit = challenger_share / 100
+    k = min(max(int(challenger_share * 100), 0), _BUCKETS)
+    while k > 0 and (k - 1) / _BUCKETS >= limit:
+        k -= 1
+    while k < _BUCKETS and k / _BUCKETS < limit:
+        k += 1
+    return k
+
+
+def _bucket_index(seed_state: int, unit_id: str) -> int:
+    prime = _PRIME
+    h = seed_state
+    for unit in _code_units(unit_id):
+        h = (h ^ unit) * prime
+    g = _OFFSET_BASIS
+    for digit in b"%d" % (h & _MASK32):
+        g = (g ^ digit) * prime
+    return (g & _MASK32) % _BUCKETS
+
+
+def bucket(seed: str, unit_id: str) -> float:
+    """The unit's position in [0, 1), in steps of 1/10000."""
+    return _bucket_index(_seed_state(seed), unit_id) / _BUCKETS
+
+
+def assign_arm(seed: str, unit_id: str, challenger_share: float) -> str:
+    """``"challenger"`` for ``challenger_share`` percent of units, else ``"champion"``."""
+    threshold = _challenger_threshold(challenger_share)
+    if _bucket_index(_seed_state(seed), unit_id) < threshold:
+        return CHALLENGER
+    return CHAMPION
+
+
+def _bucket_indices(seed_state: int, unit_ids: Sequence[str]) -> np.ndarray:
+    """Vectorised ``_bucket_index``: one numpy pass per character column."""
+    n = len(unit_ids)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    # A numpy str array holds code points (UCS-4), zero padded to the longest id.
+    # Lengths come from Python, so a real trailing NUL is still hashed.
+    codes = np.array(unit_ids, dtype=str)
+    width = codes.dtype.itemsize // 4
+    codes = codes.view(np.uint32).reshape(n, width)
+    lengths = np.fromiter(map(len, unit_ids), dtype=np.int64, count=n)
+    prime = np.uint32(_PRIME)  # uint32 arithmetic wraps modulo 2**32, as FNV needs
+
+    h = np.full(n, seed_state, dtype=np.uint32)
+    for j in range(width):
+        np.copyto(h, (h ^ codes[:, j]) * prime, where=lengths > j)
+
+    # Outer hash over the decimal digits of h, most significant first.
+    inner = h.astype(np.int64)
+    powers = 10 ** np.arange(10, dtype=np.int64)
+    n_digits = 1 + (inner[:, None] >= powers[1:]).sum(axis=1)
+    g = np.full(n, _OFFSET_BASIS, dtype=np.uint32)
+    for i in range(10):
+        exponent = n_digits - 1 - i
+        digit = (inner // powers[np.maximum(exponent, 0)]) % 10 + ord("0")
+        np.copyto(g, (g ^ digit.astype(np.uint32)) * prime, where=exponent >= 0)
+    indices = (g % _BUCKETS).astype(np.int64)
+
+    # Characters outside the BMP are two UTF-16 code units (a surrogate pair) in
+    # JavaScript but one code point in numpy: hash those rare ids one by one.
+    for row in np.flatnonzero((codes > 0xFFFF).any(axis=1)):
+        indices[row] = _bucket_index(seed_state, unit_ids[row])
+    return indices
+
+
+def bucket_many(seed: str, unit_ids: Sequence[str]) -> np.ndarray:
+    """Buckets of many units at once, as a float array (same values as :func:`bucket`)."""
+    state = _seed_state(seed)
+    parts = [
+        _bucket_indices(state, unit_ids[start : start + _BATCH])
+        for start in range(0, len(unit_ids), _BATCH)
+    ]
+    indices = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return indices / _BUCKETS
+
+
+def assign_many(seed: str, unit_ids: Sequence[str], challenger_share: float) -> list[str]:
+    """Arms of many units at once (same values as :func:`assign_arm`, several times faster)."""
+    threshold = _challenger_threshold(challenger_share)
+    state = _seed_state(seed)
+    arms: list[str] = []
+    for start in range(0, len(unit_ids), _BATCH):
+        indices = _bucket_indices(state, unit_ids[start : start + _BATCH])
+        arms.extend(np.where(indices < threshold, CHALLENGER, CHAMPION).tolist())
+    return arms

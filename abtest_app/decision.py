@@ -1,0 +1,354 @@
+"""The one place that decides an A/B test: champion vs challenger on one metric.
+
+Pure computation: no Django. The caller passes per-arm sufficient statistics and
+gets back an :class:`Evaluation` holding every number a snapshot needs.
+
+Rules, in order:
+1. A sample ratio mismatch (p < ``srm_alpha``) blocks any winner and is flagged.
+2. Each arm needs ``min_samples_per_arm`` units.
+3. The chosen method's p-value must be below ``alpha``.
+4. Challenger wins only if its CI clears the minimum effect in the metric's better
+   direction and no guardrail is significantly worse. The champion wins if the
+   challenger is significantly worse. A zero effect never names a winner.
+5. Without a winner or loser, the result is ``inconclusive`` once the maximum
+   duration is reached, ``no_decision`` before.
+
+For the sequential method, the CI is the always-valid one (and a relative minimum
+effect is checked on the relative lift scaled by the same critical value), so
+looking at every snapshot does not inflate false positives. Guardrails use a
+fixed-horizon test at every look: that errs toward blocking a winner.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from numpy.typing import ArrayLike
+
+from .stats import (
+    ArmStats,
+    MannWhitneyResult,
+    ProportionTest,
+    RelativeLift,
+    SampleRatioResult,
+    SequentialResult,
+    WelchResult,
+    mann_whitney_u,
+    msprt,
+    relative_lift,
+    sample_ratio_mismatch,
+    two_proportion_ztest,
+    welch_ttest,
+)
+
+
+class Method(StrEnum):
+    WELCH = "welch"
+    ZTEST = "ztest"
+    MANN_WHITNEY = "mannwhitney"
+    SEQUENTIAL = "sequential"
+
+
+class Direction(StrEnum):
+    HIGHER = "higher"  # higher is better, e.g. accuracy
+    LOWER = "lower"  # lower is better, e.g. prediction error
+
+
+class MinEffectKind(StrEnum):
+    ABSOLUTE = "absolute"  # in metric units
+    RELATIVE = "relative"  # fraction of the champion mean, e.g. 0.02 for 2%
+
+
+class Decision(StrEnum):
+    CHALLENGER_WINS = "challenger_wins"
+    CHAMPION_WINS = "champion_wins"
+    NO_DECISION = "no_decision"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    method: Method = Method.WELCH
+    direction: Direction = Direction.HIGHER
+    alpha: float = 0.05
+    min_effect: float = 0.0  # >= 0, an improvement in the better direction
+    min_effect_kind: MinEffectKind = MinEffectKind.ABSOLUTE
+    min_samples_per_arm: int = 100
+    challenger_share: float = 50.0  # percent, as configured for assignment
+    srm_alpha: float = 0.001
+    planned_n_per_arm: int | None = None  # tunes the sequential test; required by it
+
+    def __post_init__(self) -> None:
+        # Accept plain strings (e.g. from model fields) and store the enums.
+        object.__setattr__(self, "method", Method(self.method))
+        object.__setattr__(self, "direction", Direction(self.direction))
+        object.__setattr__(self, "min_effect_kind", MinEffectKind(self.min_effect_kind))
+        if not 0 < self.alpha < 1 or not 0 < self.srm_alpha < 1:
+            raise ValueError("alpha and srm_alpha must be in (0, 1)")
+        if self.min_effect < 0:
+            raise ValueError("min_effect must be >= 0 (it is measured in the better direction)")
+        if self.min_samples_per_arm < 2:
+            raise ValueError("min_samples_per_arm must be >= 2")
+        if not 0 < self.challenger_share < 100:
+            raise ValueError("challenger_share must be in (0, 100)")
+        if self.method == Method.SEQUENTIAL and self.planned_n_per_arm is None:
+            raise ValueError("the sequential method needs planned_n_per_arm")
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """A secondary metric the challenger must not make significantly worse."""
+
+    name: str
+    champion: ArmStats
+    challenger: ArmStats
+    direction: Direction = Direction.HIGHER
+    binary: bool = False
+
+
+@dataclass(frozen=True)
+class GuardrailOutcome:
+    name: str
+    effect: float  # challenger - champion
+    p_value: float
+    significantly_worse: bool
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    decision: Decision
+    reasons: tuple[str, ...]
+    method: Method
+    champion_n: int
+    challenger_n: int
+    champion_mean: float
+    challenger_mean: float
+    effect: float  # challenger mean - champion mean
+    p_value: float  # of the deciding method; NaN when not computed
+    ci_low: float  # CI of the effect by the deciding method
+    ci_high: float
+    srm: SampleRatioResult
+    srm_mismatch: bool
+    sequential_p: float | None  # always-valid p to carry to the next look; None if not run
+    relative_lift: RelativeLift | None = None
+    welch: WelchResult | None = None
+    proportion: ProportionTest | None = None
+    mann_whitney: MannWhitneyResult | None = None
+    sequential: SequentialResult | None = None
+    guardrails: tuple[GuardrailOutcome, ...] = ()
+
+    def as_snapshot(self) -> dict[str, object]:
+        """Flat, JSON-safe numbers (NaN and infinities become None)."""
+        lift = self.relative_lift
+        return {
+            "decision": str(self.decision),
+            "reasons": list(self.reasons),
+            "method": str(self.method),
+            "champion_n": self.champion_n,
+            "challenger_n": self.challenger_n,
+            "champion_mean": _finite(self.champion_mean),
+            "challenger_mean": _finite(self.challenger_mean),
+            "effect": _finite(self.effect),
+            "p_value": _finite(self.p_value),
+            "ci_low": _finite(self.ci_low),
+            "ci_high": _finite(self.ci_high),
+            "relative_lift": _finite(lift.estimate) if lift else None,
+            "relative_ci_low": _finite(lift.ci_low) if lift else None,
+            "relative_ci_high": _finite(lift.ci_high) if lift else None,
+            "relative_lift_reason": lift.reason if lift else "",
+            "sequential_p": _finite(self.sequential_p),
+            "srm_p": _finite(self.srm.p_value),
+            "srm_mismatch": self.srm_mismatch,
+            "guardrails": [
+                {
+                    "name": g.name,
+                    "effect": _finite(g.effect),
+                    "p_value": _finite(g.p_value),
+                    "significantly_worse": g.significantly_worse,
+                }
+                for g in self.guardrails
+            ],
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _successes(arm: ArmStats) -> int:
+    successes = round(arm.total)
+    if abs(arm.total - arm.total_sq) > 1e-9 * max(1.0, arm.total) or successes > arm.n:
+        raise ValueError("the z-test needs a binary (0/1) metric")
+    return successes
+
+
+def _guardrail_outcome(guardrail: Guardrail, alpha: float) -> GuardrailOutcome:
+    a, b = guardrail.champion, guardrail.challenger
+    if guardrail.binary:
+        test = two_proportion_ztest(_successes(a), a.n, _successes(b), b.n, alpha=alpha)
+        effect, p_value = test.effect, test.p_value
+    else:
+        welch = welch_ttest(a, b, alpha=alpha)
+        effect, p_value = welch.effect, welch.p_value
+    sign = 1 if guardrail.direction == Direction.HIGHER else -1
+    worse = p_value < alpha and sign * effect < 0
+    return GuardrailOutcome(guardrail.name, effect, p_value, worse)
+
+
+def evaluate(
+    config: DecisionConfig,
+    champion: ArmStats,
+    challenger: ArmStats,
+    *,
+    prior_sequential_p: float = 1.0,
+    raw: tuple[ArrayLike, ArrayLike] | None = None,
+    guardrails: Sequence[Guardrail] = (),
+    max_duration_reached: bool = False,
+) -> Evaluation:
+    """Decide the test at this look. ``raw`` is (champion values, challenger values)."""
+    if config.method == Method.MANN_WHITNEY and raw is None:
+        raise ValueError("the Mann-Whitney method needs raw values")
+    reasons: list[str] = []
+    srm = sample_ratio_mismatch(champion.n, challenger.n, config.challenger_share)
+    srm_mismatch = srm.p_value < config.srm_alpha
+    if srm_mismatch:
+        reasons.append(
+            f"sample ratio mismatch: {srm.observed_challenger_share:.2f}% challenger units "
+            f"vs {srm.expected_challenger_share:g}% configured (p = {srm.p_value:.3g}); "
+            "no winner until assignment is fixed"
+        )
+    no_winner = Decision.INCONCLUSIVE if max_duration_reached else Decision.NO_DECISION
+    base = {
+        "method": config.method,
+        "champion_n": champion.n,
+        "challenger_n": challenger.n,
+        "champion_mean": champion.mean,
+        "challenger_mean": challenger.mean,
+        "effect": challenger.mean - champion.mean,
+        "srm": srm,
+        "srm_mismatch": srm_mismatch,
+    }
+
+    if min(champion.n, challenger.n) < config.min_samples_per_arm:
+        reasons.append(
+            f"minimum sample not reached: {champion.n} champion and {challenger.n} challenger "
+            f"units, {config.min_samples_per_arm} needed per arm"
+        )
+        nan = math.nan
+        prior = prior_sequential_p if config.planned_n_per_arm is not None else None
+        return Evaluation(
+            decision=no_winner,
+            reasons=tuple(reasons),
+            p_value=nan,
+            ci_low=nan,
+            ci_high=nan,
+            sequential_p=prior,
+            **base,
+        )
+
+    alpha = config.alpha
+    welch = welch_ttest(champion, challenger, alpha=alpha)
+    sequential = None
+    if config.planned_n_per_arm is not None:
+        sequential = msprt(
+            champion,
+            challenger,
+            planned_n_per_arm=config.planned_n_per_arm,
+            alpha=alpha,
+            prior_p_value=prior_sequential_p,
+        )
+    proportion = mann_whitney = None
+    # Each method gives a p-value, an effect CI, and the sign of the observed effect.
+    if config.method == Method.ZTEST:
+        proportion = two_proportion_ztest(
+            _successes(champion), champion.n, _successes(challenger), challenger.n, alpha=alpha
+        )
+        p_value, observed = proportion.p_value, proportion.effect
+        ci = (proportion.ci_low, proportion.ci_high)
+    elif config.method == Method.MANN_WHITNEY:
+        assert raw is not None
+        mann_whitney = mann_whitney_u(raw[0], raw[1])
+        # U has no effect scale: the CI for the minimum effect is Welch's.
+        p_value, ci = mann_whitney.p_value, (welch.ci_low, welch.ci_high)
+        observed = mann_whitney.prob_challenger_greater - 0.5
+    elif sequential is not None and config.method == Method.SEQUENTIAL:
+        p_value, observed = sequential.p_value, sequential.effect
+        ci = (sequential.ci_low, sequential.ci_high)
+    else:
+        p_value, observed = welch.p_value, welch.effect
+        ci = (welch.ci_low, welch.ci_high)
+    lift = relative_lift(
+        champion,
+        challenger,
+        alpha=alpha,
+        critical_value=sequential.critical_value if config.method == Method.SEQUENTIAL else None,
+    )
+
+    # Measure everything as an improvement: positive means the challenger is better.
+    sign = 1 if config.direction == Direction.HIGHER else -1
+    improvement = sign * observed
+    better = "higher" if sign > 0 else "lower"
+    minimum = f"the minimum {config.min_effect_kind} effect {config.min_effect:g}"
+    if config.min_effect_kind == MinEffectKind.ABSOLUTE:
+        clears = min(sign * ci[0], sign * ci[1]) > config.min_effect
+        interval = f"effect CI [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+    elif lift.ci_low is not None and lift.ci_high is not None:
+        clears = min(sign * lift.ci_low, sign * lift.ci_high) > config.min_effect
+        interval = f"relative lift CI [{_fmt(lift.ci_low)}, {_fmt(lift.ci_high)}]"
+    else:
+        clears = False
+        interval = f"no relative lift ({lift.reason})"
+    outcomes = tuple(_guardrail_outcome(g, alpha) for g in guardrails)
+    worse_guardrails = [g.name for g in outcomes if g.significantly_worse]
+    significant = p_value < alpha
+
+    decision = None
+    if not significant:
+        reasons.append(f"not significant: p = {_fmt(p_value)} >= alpha {alpha:g} ({config.method})")
+    elif improvement == 0:
+        reasons.append("no difference in the observed effect: a tie never names a winner")
+    elif srm_mismatch:
+        pass  # already explained
+    elif improvement < 0:
+        decision = Decision.CHAMPION_WINS
+        reasons.append(
+            f"challenger significantly worse ({better} is better): p = {_fmt(p_value)}, {interval}"
+        )
+    elif not clears:
+        reasons.append(
+            f"significant (p = {_fmt(p_value)}), but {interval} does not clear {minimum} "
+            f"({better} is better)"
+        )
+    elif worse_guardrails:
+        reasons.append("guardrails significantly worse: " + ", ".join(worse_guardrails))
+    else:
+        decision = Decision.CHALLENGER_WINS
+        reasons.append(
+            f"challenger significantly better ({better} is better): p = {_fmt(p_value)}, "
+            f"{interval} clears {minimum}"
+        )
+    if decision is None and max_duration_reached:
+        reasons.append("maximum duration reached without a decision")
+
+    return Evaluation(
+        decision=decision or no_winner,
+        reasons=tuple(reasons),
+        p_value=p_value,
+        ci_low=ci[0],
+        ci_high=ci[1],
+        sequential_p=sequential.p_value if sequential else None,
+        relative_lift=lift,
+        welch=welch,
+        proportion=proportion,
+        mann_whitney=mann_whitney,
+        sequential=sequential,
+        guardrails=outcomes,
+        **base,
+    )

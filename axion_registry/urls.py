@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from axion_registry import health
+
+handler404 = "axion_registry.errors.handler404"
+handler500 = "axion_registry.errors.handler500"
+
+api_v1 = [
+    path("", include("models_app.api.urls")),
+    path("", include("experiments_app.api.urls")),
+    path("", include("abtest_app.api.urls")),
+    path("", include("serving_app.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("healthz", health.healthz, name="healthz"),
+    path("", include("serving_app.urls")),
+]

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class ExperimentsAppConfig(AppConfig):
+    name = "experiments_app"

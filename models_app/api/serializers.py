@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from models_app.choices import ArtifactFormat, Bump, Framework, Stage
+from models_app.models import ModelVersion, RegisteredModel, StageTransition
+
+
+class RegisteredModelSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    production_version = serializers.SerializerMethodField()
+    latest_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RegisteredModel
+        fields = [
+            "name", "description", "owner", "tags", "metric_directions", "gates",
+            "production_version", "latest_version", "created_at", "updated_at",
+        ]
+
+    def get_production_version(self, obj: RegisteredModel) -> str | None:
+        versions = getattr(obj, "production", None)
+        if versions is not None:
+            return versions[0].version if versions else None
+        row = obj.versions.filter(stage=Stage.PRODUCTION).values_list("version", flat=True)
+        return row.first()
+
+    def get_latest_version(self, obj: RegisteredModel) -> str | None:
+        row = obj.versions.order_by("-major", "-minor", "-patch").values_list("version", flat=True)
+        return row.first()
+
+
+class RegisteredModelInputSerializer(serializers.Serializer):
+    name = serializers.SlugField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    tags = serializers.JSONField(required=False, default=dict)
+    metric_directions = serializers.JSONField(required=False, default=dict)
+    gates = serializers.JSONField(required=False, default=dict)
+
+
+class RegisteredModelUpdateSerializer(serializers.Serializer):
+    description = serializers.CharField(required=False, allow_blank=True)
+    tags = serializers.JSONField(required=False)
+    metric_directions = serializers.JSONField(required=False)
+    gates = serializers.JSONField(required=False)
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    available_transitions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "model", "version", "stage", "framework", "artifact_format", "metrics",
+            "hyperparameters", "tags", "description", "signature", "input_example",
+            "artifact_path", "artifact_sha256", "artifact_size", "source_run_id",
+            "created_by", "created_at", "available_transitions",
+        ]
+
+    def get_available_transitions(self, obj: ModelVersion) -> list[str]:
+        from models_app.services import available_moves
+
+        request = self.context.get("request")
+        return available_moves(obj, request.user if request else None)
+
+
+class VersionMetadataSerializer(serializers.Serializer):
+    """The metadata of a registration: the `metadata` JSON part of the multipart upload."""
+
+    version = serializers.CharField(required=False, allow_blank=True, default="")
+    bump = serializers.ChoiceField(choices=Bump.choices, required=False, default=Bump.MINOR)
+    framework = serializers.ChoiceField(choices=Framework.choices)
+    artifact_format = serializers.ChoiceField(choices=ArtifactFormat.choices)
+    metrics = serializers.JSONField(required=False, default=dict)
+    hyperparameters = serializers.JSONField(required=False, default=dict)
+    tags = serializers.JSONField(required=False, default=dict)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    signature = serializers.JSONField(required=False, default=dict)
+    input_example = serializers.JSONField(required=False, allow_null=True, default=None)
+
+
+class VersionUploadSerializer(serializers.Serializer):
+    artifact = serializers.FileField(help_text="The model file.")
+    metadata = serializers.CharField(
+        help_text="JSON: version or bump, framework, artifact_format, metrics, hyperparameters, "
+        "tags, description, signature, input_example."
+    )
+
+
+class TransitionRequestSerializer(serializers.Serializer):
+    to = serializers.ChoiceField(choices=Stage.choices)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class StageTransitionSerializer(serializers.ModelSerializer):
+    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    version = serializers.SlugRelatedField(slug_field="version", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = StageTransition
+        fields = [
+            "id", "model", "version", "kind", "from_stage", "to_stage", "actor", "reason",
+            "source", "gate_report", "created_at",
+        ]

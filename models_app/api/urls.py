@@ -1,0 +1,17 @@
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from models_app.api import views
+
+router = SimpleRouter()
+router.register("models", views.RegisteredModelViewSet, basename="model")
+router.register("versions", views.VersionSearchViewSet, basename="version-search")
+router.register("transitions", views.StageTransitionViewSet, basename="transition")
+
+versions = SimpleRouter()
+versions.register("versions", views.ModelVersionViewSet, basename="model-version")
+
+urlpatterns = [
+    path("", include(router.urls)),
+    path("models/<slug:model_name>/", include(versions.urls)),
+]

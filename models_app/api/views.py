@@ -1,0 +1,212 @@
+from __future__ import annotations
+
+import orjson
+from django.conf import settings
+from django.db.models import Prefetch
+from django.http import FileResponse
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from axion_registry.errors import InvalidInput
+from models_app import artifacts, selectors, services
+from models_app.api import serializers as s
+from models_app.choices import Stage
+from models_app.errors import ArtifactTooLarge, InvalidMetadata
+from models_app.filtersets import (
+    ModelVersionFilterSet,
+    RegisteredModelFilterSet,
+    StageTransitionFilterSet,
+)
+from models_app.models import ModelVersion, RegisteredModel
+
+
+class RegisteredModelViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Registered models. Versions live under models/{name}/versions/."""
+
+    serializer_class = s.RegisteredModelSerializer
+    filterset_class = RegisteredModelFilterSet
+    lookup_field = "name"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
+
+    def get_queryset(self):
+        return RegisteredModel.objects.select_related("owner").prefetch_related(
+            Prefetch(
+                "versions",
+                queryset=ModelVersion.objects.filter(stage=Stage.PRODUCTION),
+                to_attr="production",
+            )
+        )
+
+    def get_object(self) -> RegisteredModel:
+        return selectors.model_get(name=self.kwargs["name"])
+
+    @extend_schema(request=s.RegisteredModelInputSerializer, responses=s.RegisteredModelSerializer)
+    def create(self, request: Request) -> Response:
+        data = s.RegisteredModelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = services.model_create(owner=request.user, **data.validated_data)
+        return Response(self.get_serializer(model).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.RegisteredModelUpdateSerializer, responses=s.RegisteredModelSerializer)
+    def partial_update(self, request: Request, name: str) -> Response:
+        data = s.RegisteredModelUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = services.model_update(model=self.get_object(), **data.validated_data)
+        return Response(self.get_serializer(model).data)
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.StageTransitionSerializer)
+    @action(detail=True, methods=["post"])
+    def rollback(self, request: Request, name: str) -> Response:
+        """Restore the version that was in production before the current one."""
+        data = s.ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        record = services.model_rollback(
+            model=self.get_object(), actor=request.user, reason=data.validated_data["reason"]
+        )
+        return Response(s.StageTransitionSerializer(record).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("versions", str, description="Comma-separated versions.")],
+        responses=OpenApiTypes.OBJECT,
+    )
+    @action(detail=True, methods=["get"])
+    def compare(self, request: Request, name: str) -> Response:
+        """Metrics and hyperparameters side by side, with the best version per metric."""
+        versions = [v for v in request.query_params.get("versions", "").split(",") if v.strip()]
+        if len(versions) < 2:
+            raise InvalidInput(
+                "Name at least two versions to compare, e.g. ?versions=1.0.0,1.1.0.",
+                code="invalid_versions",
+            )
+        comparison = selectors.versions_compare(
+            model=self.get_object(), versions=[v.strip() for v in versions]
+        )
+        return Response(comparison.as_dict())
+
+    @extend_schema(
+        parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, description="ISO time.")],
+        responses=s.ModelVersionSerializer,
+    )
+    @action(detail=True, methods=["get"], url_path="production-at")
+    def production_at(self, request: Request, name: str) -> Response:
+        """Which version of this model was in production at time `at`."""
+        at = parse_datetime(request.query_params.get("at", ""))
+        if at is None:
+            raise InvalidInput(
+                "Give the time as ?at= in ISO 8601, e.g. 2026-11-27T12:00:00Z.", code="invalid_time"
+            )
+        version = selectors.version_in_production_at(model=self.get_object(), at=at)
+        if version is None:
+            return Response({"version": None, "at": at.isoformat()})
+        return Response(
+            {"version": version.version, "at": at.isoformat(),
+             "detail": s.ModelVersionSerializer(version, context={"request": request}).data}
+        )
+
+
+class ModelVersionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Versions of one registered model: register (multipart upload), read, transition."""
+
+    serializer_class = s.ModelVersionSerializer
+    filterset_class = ModelVersionFilterSet
+    lookup_field = "version"
+    lookup_value_regex = r"[0-9]+\.[0-9]+\.[0-9]+"
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    filter_backends: list = []
+
+    def get_queryset(self):
+        model = selectors.model_get(name=self.kwargs["model_name"])
+        return selectors.version_list(filters=self.request.query_params).filter(model=model)
+
+    def get_object(self) -> ModelVersion:
+        return selectors.version_get(
+            model_name=self.kwargs["model_name"], version=self.kwargs["version"]
+        )
+
+    @extend_schema(
+        request={"multipart/form-data": s.VersionUploadSerializer},
+        responses={201: s.ModelVersionSerializer},
+    )
+    def create(self, request: Request, model_name: str) -> Response:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > settings.MAX_ARTIFACT_BYTES + 1024 * 1024:
+            raise ArtifactTooLarge(
+                f"The upload is {length} bytes, over the limit of {settings.MAX_ARTIFACT_BYTES}."
+            )
+        try:
+            raw = request.data.get("metadata") or "{}"
+            metadata = orjson.loads(raw) if isinstance(raw, (str, bytes)) else raw
+        except orjson.JSONDecodeError as exc:
+            raise InvalidMetadata(f"The metadata part is not valid JSON: {exc}.") from exc
+        if not isinstance(metadata, dict):
+            raise InvalidMetadata("The metadata part must be a JSON object.")
+        data = s.VersionMetadataSerializer(data=metadata)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        version = services.version_register(
+            model_name=model_name,
+            artifact=request.FILES.get("artifact"),
+            created_by=request.user,
+            version=fields.pop("version") or None,
+            **fields,
+        )
+        return Response(
+            self.get_serializer(version).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(request=s.TransitionRequestSerializer, responses=s.StageTransitionSerializer)
+    @action(detail=True, methods=["post"])
+    def transition(self, request: Request, model_name: str, version: str) -> Response:
+        """Move the version to a stage; a refused move answers 409 with the gate report."""
+        data = s.TransitionRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        record = services.version_transition(
+            version=self.get_object(), to=data.validated_data["to"], actor=request.user,
+            reason=data.validated_data["reason"],
+        )
+        return Response(s.StageTransitionSerializer(record).data)
+
+    @extend_schema(responses=inline_serializer(
+        "GateReport", {"passed": serializers.BooleanField(), "gates": serializers.JSONField()}
+    ))
+    @action(detail=True, methods=["get"], url_path="gates")
+    def gates(self, request: Request, model_name: str, version: str) -> Response:
+        """The gate report this version would get if promoted now."""
+        report = services.version_gate_report(version=self.get_object())
+        return Response({"passed": report.passed, "gates": report.as_list()})
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def artifact(self, request: Request, model_name: str, version: str) -> FileResponse:
+        """Download the artifact file."""
+        row = self.get_object()
+        return FileResponse(
+            artifacts.artifact_open(row.artifact_path), as_attachment=True,
+            filename=row.artifact_path.rsplit("/", 1)[-1],
+        )
+
+
+class VersionSearchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Search versions across every model by name, stage, framework, tag, metrics, time."""
+
+    serializer_class = s.ModelVersionSerializer
+    filterset_class = ModelVersionFilterSet
+    queryset = ModelVersion.objects.select_related("model", "created_by")
+
+
+class StageTransitionViewSet(viewsets.ReadOnlyModelViewSet):
+    """The audit trail of every stage move."""
+
+    serializer_class = s.StageTransitionSerializer
+    filterset_class = StageTransitionFilterSet
+    queryset = selectors.transition_list()

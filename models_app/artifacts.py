@@ -1,0 +1,58 @@
+"""The one place that writes, reads and verifies artifact files, through Django storage.
+
+Layout: <ARTIFACT_ROOT>/<model>/<version>/<artifact file> and metadata.json beside it.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+import orjson
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import Storage, storages
+
+from models_app.integrity import sha256_stream
+
+SIDECAR = "metadata.json"
+
+
+def artifact_storage() -> Storage:
+    return storages["artifacts"]
+
+
+def version_folder(model_name: str, version: str) -> str:
+    return f"{model_name}/{version}"
+
+
+def artifact_save(name: str, stream: IO[bytes]) -> str:
+    stream.seek(0)
+    return artifact_storage().save(name, File(stream, name=name.rsplit("/", 1)[-1]))
+
+
+def artifact_delete(name: str) -> None:
+    storage = artifact_storage()
+    if storage.exists(name):
+        storage.delete(name)
+
+
+def artifact_open(name: str) -> IO[bytes]:
+    return artifact_storage().open(name, "rb")
+
+
+def artifact_exists(name: str) -> bool:
+    return artifact_storage().exists(name)
+
+
+def artifact_sha256(name: str) -> str:
+    with artifact_open(name) as stream:
+        return sha256_stream(stream)[0]
+
+
+def sidecar_write(folder: str, metadata: dict[str, Any]) -> str:
+    content = orjson.dumps(metadata, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    return artifact_storage().save(f"{folder}/{SIDECAR}", ContentFile(content))
+
+
+def sidecar_read(folder: str) -> dict[str, Any]:
+    with artifact_open(f"{folder}/{SIDECAR}") as stream:
+        return orjson.loads(stream.read())

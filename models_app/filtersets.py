@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import re
+
+import django_filters
+from django.db.models import FloatField, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+from rest_framework.exceptions import ValidationError
+
+from models_app.choices import Framework, Stage
+from models_app.models import ModelVersion, RegisteredModel, StageTransition
+
+NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
+METRIC_CONDITION = re.compile(
+    rf"^\s*(?P<key>[\w.\-/ ]{{1,250}}?)\s*(?P<op>>=|<=|>|<|=)\s*(?P<value>{NUMBER})\s*$"
+)
+LOOKUPS = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt", "=": "exact"}
+
+
+def filter_by_tag(queryset: QuerySet, field: str, values: list[str]) -> QuerySet:
+    """`key` means the tag is present, `key:value` that it has that value."""
+    for number, value in enumerate(values):
+        key, sep, expected = value.partition(":")
+        if sep:
+            alias = f"_tag_{number}"
+            queryset = queryset.alias(**{alias: KeyTextTransform(key, field)}).filter(
+                **{alias: expected}
+            )
+        else:
+            queryset = queryset.filter(**{f"{field}__has_key": key})
+    return queryset
+
+
+def filter_by_metric(queryset: QuerySet, field: str, conditions: list[str]) -> QuerySet:
+    """Conditions such as `auc>=0.7` or `rmse<0.05`, all of which must hold."""
+    for number, condition in enumerate(conditions):
+        match = METRIC_CONDITION.match(condition)
+        if not match:
+            raise ValidationError(
+                {"metric": f"'{condition}' is not a metric condition; write it like auc>=0.7."}
+            )
+        alias = f"_metric_{number}"
+        queryset = queryset.alias(
+            **{alias: Cast(KeyTextTransform(match["key"], field), FloatField())}
+        ).filter(**{f"{alias}__{LOOKUPS[match['op']]}": float(match["value"])})
+    return queryset
+
+
+class TagFilter(django_filters.Filter):
+    def filter(self, queryset: QuerySet, value: list[str]) -> QuerySet:
+        return filter_by_tag(queryset, self.field_name, value) if value else queryset
+
+
+class MetricFilter(django_filters.Filter):
+    def filter(self, queryset: QuerySet, value: list[str]) -> QuerySet:
+        return filter_by_metric(queryset, self.field_name, value) if value else queryset
+
+
+class MultiValueMixin:
+    """Read a repeated query parameter (?tag=a&tag=b) as a list."""
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        for name in ("tag", "metric"):
+            if name in self.filters and hasattr(self.data, "getlist"):
+                queryset = self.filters[name].filter(queryset, self.data.getlist(name))
+        skip = {"tag", "metric"}
+        for name, value in self.form.cleaned_data.items():
+            if name in skip:
+                continue
+            queryset = self.filters[name].filter(queryset, value)
+        return queryset
+
+
+class RegisteredModelFilterSet(MultiValueMixin, django_filters.FilterSet):
+    name = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
+    tag = TagFilter(field_name="tags", help_text="`key` or `key:value`; repeat for all of them.")
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["name", "tag"]
+
+
+class ModelVersionFilterSet(MultiValueMixin, django_filters.FilterSet):
+    name = django_filters.CharFilter(
+        field_name="model__name", lookup_expr="icontains",
+        help_text="Case-insensitive substring of the model name.",
+    )
+    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
+    framework = django_filters.MultipleChoiceFilter(choices=Framework.choices)
+    tag = TagFilter(field_name="tags", help_text="`key` or `key:value`; repeat for all of them.")
+    metric = MetricFilter(
+        field_name="metrics", help_text="A threshold such as `auc>=0.7`; repeat for all of them."
+    )
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    run_id = django_filters.CharFilter(field_name="source_run_id")
+    ordering = django_filters.OrderingFilter(
+        fields=(("created_at", "created_at"), ("major", "version"), ("model__name", "name")),
+    )
+
+    class Meta:
+        model = ModelVersion
+        fields = ["name", "stage", "framework", "tag", "metric"]
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = super().filter_queryset(queryset)
+        ordering = self.form.cleaned_data.get("ordering") or []
+        if any(o.lstrip("-") == "major" for o in ordering):  # numeric semver order
+            sign = "-" if "-major" in ordering else ""
+            queryset = queryset.order_by(f"{sign}major", f"{sign}minor", f"{sign}patch")
+        return queryset
+
+
+class StageTransitionFilterSet(django_filters.FilterSet):
+    model = django_filters.CharFilter(field_name="model__name")
+    version = django_filters.CharFilter(field_name="version__version")
+    actor = django_filters.CharFilter(field_name="actor__username")
+    kind = django_filters.MultipleChoiceFilter(choices=StageTransition.Kind.choices)
+    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+
+    class Meta:
+        model = StageTransition
+        fields = ["model", "version", "actor", "kind"]
+
+

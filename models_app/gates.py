@@ -1,0 +1,182 @@
+"""Promotion gates: their stored shape and their evaluation. No Django here.
+
+A registered model's `gates`:
+    {
+      "required_metrics": ["auc"],                                  # present and finite
+      "thresholds": [{"metric": "auc", "op": ">=", "value": 0.70}],  # op: >=, >, <=, <
+      "require_staging": true,                                      # default true
+      "verify_artifact": true,                                      # default true
+      "not_worse_than_production": ["auc"]                          # by the metric's direction
+    }
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+}
+DEFAULT_GATES: dict[str, Any] = {
+    "required_metrics": [],
+    "thresholds": [],
+    "require_staging": True,
+    "verify_artifact": True,
+    "not_worse_than_production": [],
+}
+
+
+class GateConfigError(ValueError):
+    pass
+
+
+def clean_gates(gates: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(gates, Mapping):
+        raise GateConfigError("gates must be a JSON object.")
+    unknown = set(gates) - set(DEFAULT_GATES)
+    if unknown:
+        raise GateConfigError(
+            f"Unknown gate(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULT_GATES)}."
+        )
+    cleaned = {**DEFAULT_GATES, **gates}
+    for key in ("required_metrics", "not_worse_than_production"):
+        if not isinstance(cleaned[key], list) or not all(
+            isinstance(m, str) and m for m in cleaned[key]
+        ):
+            raise GateConfigError(f"gates.{key} must be a list of metric names.")
+    for key in ("require_staging", "verify_artifact"):
+        if not isinstance(cleaned[key], bool):
+            raise GateConfigError(f"gates.{key} must be true or false.")
+    if not isinstance(cleaned["thresholds"], list):
+        raise GateConfigError("gates.thresholds must be a list.")
+    for threshold in cleaned["thresholds"]:
+        if not isinstance(threshold, Mapping) or not isinstance(threshold.get("metric"), str):
+            raise GateConfigError("each threshold needs a metric, an op and a value.")
+        if threshold.get("op") not in OPERATORS:
+            raise GateConfigError(
+                f"threshold on '{threshold['metric']}' has op {threshold.get('op')!r}; "
+                f"use one of {', '.join(OPERATORS)}."
+            )
+        value = threshold.get("value")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            value
+        ):
+            raise GateConfigError(f"threshold on '{threshold['metric']}' needs a finite value.")
+    return cleaned
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: str
+    passed: bool
+    wanted: str
+    got: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"gate": self.gate, "passed": self.passed, "wanted": self.wanted, "got": self.got}
+
+
+@dataclass(frozen=True)
+class GateReport:
+    results: tuple[GateResult, ...] = field(default_factory=tuple)
+
+    @property
+    def passed(self) -> bool:
+        return all(result.passed for result in self.results)
+
+    @property
+    def failed(self) -> tuple[GateResult, ...]:
+        return tuple(result for result in self.results if not result.passed)
+
+    def as_list(self) -> list[dict[str, Any]]:
+        return [result.as_dict() for result in self.results]
+
+    def summary(self) -> str:
+        if self.passed:
+            return "All gates passed."
+        return "; ".join(f"{r.gate}: wanted {r.wanted}, got {r.got}" for r in self.failed)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def evaluate_gates(
+    gates: Mapping[str, Any],
+    *,
+    metrics: Mapping[str, Any],
+    from_stage: str,
+    artifact_ok: bool | None,
+    production_metrics: Mapping[str, Any] | None,
+    directions: Mapping[str, str],
+) -> GateReport:
+    """Check a version about to enter production against its model's gates."""
+    gates = {**DEFAULT_GATES, **gates}
+    results: list[GateResult] = []
+    for metric in gates["required_metrics"]:
+        value = metrics.get(metric)
+        results.append(
+            GateResult(
+                f"required_metric:{metric}",
+                _finite(value),
+                "present and finite",
+                "missing" if value is None else repr(value),
+            )
+        )
+    for threshold in gates["thresholds"]:
+        metric, op, bound = threshold["metric"], threshold["op"], threshold["value"]
+        value = metrics.get(metric)
+        passed = _finite(value) and OPERATORS[op](value, bound)
+        results.append(
+            GateResult(
+                f"threshold:{metric}",
+                passed,
+                f"{metric} {op} {bound}",
+                "missing" if value is None else f"{metric} = {value}",
+            )
+        )
+    if gates["require_staging"]:
+        results.append(
+            GateResult("require_staging", from_stage == "staging", "from staging", from_stage)
+        )
+    if gates["verify_artifact"]:
+        results.append(
+            GateResult(
+                "verify_artifact",
+                bool(artifact_ok),
+                "artifact matches its sha256",
+                "matches" if artifact_ok else "missing or changed",
+            )
+        )
+    for metric in gates["not_worse_than_production"]:
+        value = metrics.get(metric)
+        if production_metrics is None:
+            results.append(
+                GateResult(f"not_worse_than_production:{metric}", True,
+                           "no worse than production", "no production version")
+            )
+            continue
+        current = production_metrics.get(metric)
+        lower_better = directions.get(metric, "higher") == "lower"
+        if not _finite(value):
+            passed = False
+        elif not _finite(current):
+            passed = True
+        else:
+            passed = value <= current if lower_better else value >= current
+        results.append(
+            GateResult(
+                f"not_worse_than_production:{metric}",
+                passed,
+                f"{metric} {'<=' if lower_better else '>='} {current} (production)",
+                "missing" if value is None else f"{metric} = {value}",
+            )
+        )
+    return GateReport(tuple(results))

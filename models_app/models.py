@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from models_app.choices import ArtifactFormat, Framework, Stage
+
+
+class RegisteredModel(models.Model):
+    """A model the platform runs (ranking, regime, ...): a name, its gates, its versions.
+
+    `gates` is data, edited in the admin and the API (see models_app.gates for its shape);
+    `metric_directions` says per metric whether higher or lower is better (default higher).
+    """
+
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="owned_models",
+    )
+    tags = models.JSONField(default=dict, blank=True)
+    metric_directions = models.JSONField(default=dict, blank=True)
+    gates = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def direction(self, metric: str) -> str:
+        return self.metric_directions.get(metric, "higher")
+
+
+class ModelVersion(ConcurrentTransitionMixin, models.Model):
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
+    version = models.CharField(max_length=50)
+    major = models.PositiveIntegerField()
+    minor = models.PositiveIntegerField()
+    patch = models.PositiveIntegerField()
+    stage = FSMField(default=Stage.DRAFT, choices=Stage.choices, protected=True, db_index=True)
+    framework = models.CharField(max_length=20, choices=Framework.choices)
+    artifact_format = models.CharField(max_length=20, choices=ArtifactFormat.choices)
+    metrics = models.JSONField(default=dict, blank=True)
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True)
+    signature = models.JSONField(default=dict, blank=True)
+    input_example = models.JSONField(null=True, blank=True)
+    artifact_path = models.CharField(max_length=500)
+    artifact_sha256 = models.CharField(max_length=64)
+    artifact_size = models.BigIntegerField()
+    source_run_id = models.CharField(max_length=32, blank=True, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="registered_versions",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        db_table = "model_versions"
+        ordering = ["model__name", "-major", "-minor", "-patch"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="unique_version_per_model"),
+            models.UniqueConstraint(
+                fields=["model", "major", "minor", "patch"], name="unique_semver_per_model"
+            ),
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=Q(stage="production"),
+                name="one_production_version_per_model",
+            ),
+        ]
+        indexes = [models.Index(fields=["model", "major", "minor", "patch"])]
+        permissions = [("promote_modelversion", "Can promote a version to production or roll back")]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}@{self.version}"
+
+    # Transitions. Gates and permission are checked by models_app.services, which is the
+    # only caller; the conditions here re-check the gate report the service computed.
+
+    def _gates_passed(self) -> bool:
+        # The promotion service sets `gate_report` before promoting; without one (an admin
+        # page listing the buttons) the move is offered and the service checks on click.
+        report = getattr(self, "gate_report", None)
+        return report is None or report.passed
+
+    @transition(field=stage, source=Stage.DRAFT, target=Stage.STAGING)
+    def submit(self) -> None:
+        pass
+
+    @transition(field=stage, source=Stage.STAGING, target=Stage.DRAFT)
+    def reject(self) -> None:
+        pass
+
+    @transition(
+        field=stage,
+        source=[Stage.DRAFT, Stage.STAGING],
+        target=Stage.PRODUCTION,
+        conditions=[_gates_passed],
+        permission="models_app.promote_modelversion",
+    )
+    def promote(self) -> None:
+        pass
+
+    @transition(
+        field=stage,
+        source=Stage.PRODUCTION,
+        target=Stage.ARCHIVED,
+        permission="models_app.promote_modelversion",
+    )
+    def archive(self) -> None:
+        pass
+
+    @transition(
+        field=stage,
+        source=Stage.ARCHIVED,
+        target=Stage.PRODUCTION,
+        permission="models_app.promote_modelversion",
+        custom={"rollback_only": True, "admin": False},
+    )
+    def restore(self) -> None:
+        pass
+
+    @transition(
+        field=stage, source=[Stage.DRAFT, Stage.STAGING, Stage.ARCHIVED], target=Stage.DEPRECATED
+    )
+    def deprecate(self) -> None:
+        pass
+
+
+class StageTransition(models.Model):
+    """The audit trail: one row for every stage move, never edited."""
+
+    class Kind(models.TextChoices):
+        SUBMIT = "submit"
+        REJECT = "reject"
+        PROMOTE = "promote"
+        ARCHIVE = "archive"
+        DEPRECATE = "deprecate"
+        ROLLBACK = "rollback"
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="transitions")
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="transitions")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    from_stage = models.CharField(max_length=20, choices=Stage.choices)
+    to_stage = models.CharField(max_length=20, choices=Stage.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="stage_transitions",
+    )
+    reason = models.TextField(blank=True)
+    source = models.CharField(max_length=100, blank=True)
+    gate_report = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.version}: {self.from_stage} -> {self.to_stage}"

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from django.db.models import QuerySet
+
+from models_app.choices import Stage
+from models_app.errors import ModelNotFound, VersionNotFound
+from models_app.filtersets import ModelVersionFilterSet
+from models_app.models import ModelVersion, RegisteredModel, StageTransition
+
+
+def model_get(*, name: str) -> RegisteredModel:
+    try:
+        return RegisteredModel.objects.get(name=name)
+    except RegisteredModel.DoesNotExist as exc:
+        raise ModelNotFound(f"No registered model named '{name}'.") from exc
+
+
+def version_get(*, model_name: str, version: str) -> ModelVersion:
+    try:
+        return ModelVersion.objects.select_related("model", "created_by").get(
+            model__name=model_name, version=version
+        )
+    except ModelVersion.DoesNotExist as exc:
+        raise VersionNotFound(f"{model_name} has no version '{version}'.") from exc
+
+
+def version_list(*, filters: dict[str, Any] | None = None) -> QuerySet[ModelVersion]:
+    queryset = ModelVersion.objects.select_related("model", "created_by")
+    return ModelVersionFilterSet(filters or {}, queryset).qs
+
+
+def version_latest(*, model: RegisteredModel) -> ModelVersion | None:
+    return model.versions.order_by("-major", "-minor", "-patch").first()
+
+
+def version_in_production(*, model: RegisteredModel) -> ModelVersion | None:
+    return model.versions.filter(stage=Stage.PRODUCTION).first()
+
+
+def production_versions() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.select_related("model").filter(stage=Stage.PRODUCTION)
+
+
+def version_in_production_at(*, model: RegisteredModel, at: datetime) -> ModelVersion | None:
+    """The version of `model` that was in production at time `at`, from the audit trail."""
+    last = (
+        StageTransition.objects.filter(model=model, created_at__lte=at)
+        .filter(to_stage=Stage.PRODUCTION)
+        .order_by("-created_at", "-id")
+        .select_related("version")
+        .first()
+    )
+    if last is None:
+        return None
+    left = StageTransition.objects.filter(
+        version=last.version, from_stage=Stage.PRODUCTION, created_at__lte=at, id__gt=last.id
+    ).exists()
+    return None if left else last.version
+
+
+@dataclass(frozen=True)
+class VersionComparison:
+    versions: list[str]
+    metrics: pd.DataFrame  # rows: metric, columns: version
+    hyperparameters: pd.DataFrame  # rows: parameter, columns: version
+    best: dict[str, str | None]  # metric -> best version by the metric's direction
+    directions: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        def cell(value: Any) -> Any:
+            if isinstance(value, float) and math.isnan(value):
+                return None
+            return value
+
+        differs = {
+            param: len({repr(v) for v in row.dropna().tolist()}) > 1 or row.isna().any()
+            for param, row in self.hyperparameters.iterrows()
+        }
+        return {
+            "versions": self.versions,
+            "metrics": {
+                metric: {
+                    "values": {v: cell(row[v]) for v in self.versions},
+                    "direction": self.directions[metric],
+                    "best": self.best[metric],
+                }
+                for metric, row in self.metrics.iterrows()
+            },
+            "hyperparameters": {
+                param: {
+                    "values": {v: cell(row[v]) for v in self.versions},
+                    "differs": bool(differs[param]),
+                }
+                for param, row in self.hyperparameters.iterrows()
+            },
+        }
+
+
+def versions_compare(*, model: RegisteredModel, versions: list[str]) -> VersionComparison:
+    """Metrics and hyperparameters side by side, the best version marked per metric."""
+    rows = {v.version: v for v in model.versions.filter(version__in=versions)}
+    missing = [v for v in versions if v not in rows]
+    if missing:
+        raise VersionNotFound(f"{model.name} has no version(s) {', '.join(missing)}.")
+    ordered = list(dict.fromkeys(versions))
+    metrics = pd.DataFrame({v: pd.Series(rows[v].metrics, dtype=float) for v in ordered})
+    params = pd.DataFrame(
+        {v: pd.Series(rows[v].hyperparameters, dtype=object) for v in ordered}
+    )
+    directions = {metric: model.direction(metric) for metric in metrics.index}
+    best: dict[str, str | None] = {}
+    for metric, row in metrics.iterrows():
+        values = row.dropna()
+        if values.empty:
+            best[metric] = None
+            continue
+        target = values.min() if directions[metric] == "lower" else values.max()
+        winners = values[values == target].index.tolist()
+        best[metric] = winners[0] if len(winners) == 1 else None  # a tie has no best
+    return VersionComparison(ordered, metrics, params, best, directions)
+
+
+def transition_list() -> QuerySet[StageTransition]:
+    return StageTransition.objects.select_related("model", "version", "actor")

@@ -1,0 +1,39 @@
+"""Every write workflow of the registry. Import from here."""
+
+from models_app.services.lifecycle import (
+    available_moves,
+    can_promote,
+    model_rollback,
+    production_stack,
+    system_user,
+    version_gate_report,
+    version_promote,
+    version_transition,
+    versions_deprecate,
+)
+from models_app.services.registration import (
+    model_create,
+    model_update,
+    version_metadata,
+    version_register,
+    version_register_from_path,
+    version_verify_artifact,
+)
+
+__all__ = [
+    "available_moves",
+    "can_promote",
+    "model_create",
+    "model_rollback",
+    "model_update",
+    "production_stack",
+    "system_user",
+    "version_gate_report",
+    "version_metadata",
+    "version_promote",
+    "version_register",
+    "version_register_from_path",
+    "version_transition",
+    "version_verify_artifact",
+    "versions_deprecate",
+]

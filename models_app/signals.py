@@ -1,0 +1,5 @@
+from django.dispatch import Signal
+
+# Sent after commit when a version enters production (promotion or rollback).
+# kwargs: version_id, model_name, version, kind ("promote" | "rollback"), previous_version_id.
+version_deployed = Signal()

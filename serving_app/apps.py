@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class ServingAppConfig(AppConfig):
+    name = "serving_app"
