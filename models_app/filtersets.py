@@ -4,7 +4,7 @@ import re
 
 import django_filters
 from django.db.models import FloatField, QuerySet
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
 from rest_framework.exceptions import ValidationError
 
@@ -24,7 +24,7 @@ def filter_by_tag(queryset: QuerySet, field: str, values: list[str]) -> QuerySet
         key, sep, expected = value.partition(":")
         if sep:
             alias = f"_tag_{number}"
-            queryset = queryset.alias(**{alias: KeyTextTransform(key, field)}).filter(
+            queryset = queryset.alias(**{alias: KeyTransform(key, field)}).filter(
                 **{alias: expected}
             )
         else:

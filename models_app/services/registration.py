@@ -106,7 +106,7 @@ def _spool(artifact: IO[bytes]) -> tuple[IO[bytes], str, int]:
     digest = hashlib.sha256()
     size = 0
     limit = settings.MAX_ARTIFACT_BYTES
-    if hasattr(artifact, "seek"):
+    if getattr(artifact, "seekable", lambda: False)():
         artifact.seek(0)
     while chunk := artifact.read(CHUNK):
         size += len(chunk)

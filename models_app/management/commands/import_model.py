@@ -24,13 +24,14 @@ class Command(BaseCommand):
         parser.add_argument("--framework", required=True)
         parser.add_argument("--format", dest="artifact_format", default="",
                             help="pickle, joblib, skops or onnx (default: from the extension).")
-        parser.add_argument("--version", default="")
+        parser.add_argument("--model-version", dest="model_version", default="",
+                            help="An explicit MAJOR.MINOR.PATCH (default: bump).")
         parser.add_argument("--bump", default="minor", choices=["major", "minor", "patch"])
         parser.add_argument("--metrics", default="", help="A JSON file of metric -> number.")
         parser.add_argument("--hyperparameters", default="", help="A JSON file.")
         parser.add_argument("--description", default="")
 
-    def handle(self, *args, path, name, framework, artifact_format, version, bump, metrics,
+    def handle(self, *args, path, name, framework, artifact_format, model_version, bump, metrics,
                hyperparameters, description, **options):
         artifact = Path(path)
         if not artifact.is_file():
@@ -43,7 +44,7 @@ class Command(BaseCommand):
                 services.model_create(name=name)
             row = services.version_register_from_path(
                 path=str(artifact), model_name=name, framework=framework,
-                artifact_format=artifact_format, version=version or None, bump=bump,
+                artifact_format=artifact_format, version=model_version or None, bump=bump,
                 metrics=self._json(metrics), hyperparameters=self._json(hyperparameters),
                 description=description,
             )
