@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from numpy.typing import ArrayLike
@@ -108,6 +108,9 @@ class Guardrail:
     direction: Direction = Direction.HIGHER
     binary: bool = False
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "direction", Direction(self.direction))
+
 
 @dataclass(frozen=True)
 class GuardrailOutcome:
@@ -191,6 +194,8 @@ def _successes(arm: ArmStats) -> int:
 
 def _guardrail_outcome(guardrail: Guardrail, alpha: float) -> GuardrailOutcome:
     a, b = guardrail.champion, guardrail.challenger
+    if min(a.n, b.n) < 2:  # nothing to test yet: cannot be significantly worse
+        return GuardrailOutcome(guardrail.name, math.nan, math.nan, False)
     if guardrail.binary:
         test = two_proportion_ztest(_successes(a), a.n, _successes(b), b.n, alpha=alpha)
         effect, p_value = test.effect, test.p_value
@@ -225,33 +230,31 @@ def evaluate(
             "no winner until assignment is fixed"
         )
     no_winner = Decision.INCONCLUSIVE if max_duration_reached else Decision.NO_DECISION
-    base = {
-        "method": config.method,
-        "champion_n": champion.n,
-        "challenger_n": challenger.n,
-        "champion_mean": champion.mean,
-        "challenger_mean": challenger.mean,
-        "effect": challenger.mean - champion.mean,
-        "srm": srm,
-        "srm_mismatch": srm_mismatch,
-    }
-
+    # What is known before any test runs; a look below the minimum sample ends here.
+    summary = Evaluation(
+        decision=no_winner,
+        reasons=(),
+        method=config.method,
+        champion_n=champion.n,
+        challenger_n=challenger.n,
+        champion_mean=champion.mean,
+        challenger_mean=challenger.mean,
+        effect=challenger.mean - champion.mean,
+        p_value=math.nan,
+        ci_low=math.nan,
+        ci_high=math.nan,
+        srm=srm,
+        srm_mismatch=srm_mismatch,
+        sequential_p=prior_sequential_p if config.planned_n_per_arm is not None else None,
+    )
     if min(champion.n, challenger.n) < config.min_samples_per_arm:
         reasons.append(
             f"minimum sample not reached: {champion.n} champion and {challenger.n} challenger "
             f"units, {config.min_samples_per_arm} needed per arm"
         )
-        nan = math.nan
-        prior = prior_sequential_p if config.planned_n_per_arm is not None else None
-        return Evaluation(
-            decision=no_winner,
-            reasons=tuple(reasons),
-            p_value=nan,
-            ci_low=nan,
-            ci_high=nan,
-            sequential_p=prior,
-            **base,
-        )
+        if max_duration_reached:
+            reasons.append("maximum duration reached without a decision")
+        return replace(summary, reasons=tuple(reasons))
 
     alpha = config.alpha
     welch = welch_ttest(champion, challenger, alpha=alpha)
@@ -337,7 +340,8 @@ def evaluate(
     if decision is None and max_duration_reached:
         reasons.append("maximum duration reached without a decision")
 
-    return Evaluation(
+    return replace(
+        summary,
         decision=decision or no_winner,
         reasons=tuple(reasons),
         p_value=p_value,
@@ -350,5 +354,4 @@ def evaluate(
         mann_whitney=mann_whitney,
         sequential=sequential,
         guardrails=outcomes,
-        **base,
     )
