@@ -44,14 +44,14 @@ def artifact_root(tmp_path, settings):
 @pytest.fixture
 def make_user(db, django_user_model):
     def make(username: str, *, release_manager: bool = False, superuser: bool = False):
-        from django.contrib.auth.models import Group
+        from models_app.services import release_managers
 
         user = django_user_model.objects.create_user(
             username=username, password="pw", is_staff=release_manager or superuser,
             is_superuser=superuser,
         )
         if release_manager:
-            user.groups.add(Group.objects.get(name="release managers"))
+            user.groups.add(release_managers())
         return user
 
     return make

@@ -47,10 +47,17 @@ def system_user() -> AbstractBaseUser:
     if created:
         user.set_unusable_password()
         user.save()
-        group, _ = Group.objects.get_or_create(name=RELEASE_MANAGERS)
-        group.permissions.add(Permission.objects.get(codename="promote_modelversion"))
-        user.groups.add(group)
+        user.groups.add(release_managers())
     return user
+
+
+def release_managers() -> Group:
+    """The group whose members may promote and roll back (a data migration creates it)."""
+    group, created = Group.objects.get_or_create(name=RELEASE_MANAGERS)
+    if created:
+        group.permissions.add(Permission.objects.get(
+            codename="promote_modelversion", content_type__app_label="models_app"))
+    return group
 
 
 def _require_promoter(actor: AbstractBaseUser | None, action: str) -> None:

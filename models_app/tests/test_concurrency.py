@@ -1,0 +1,83 @@
+"""Guarantees under real concurrency: threads, each with its own PostgreSQL connection."""
+
+import io
+import threading
+
+import pytest
+from django.db import connection
+
+from models_app import services
+from models_app.errors import TransitionRefused
+from models_app.models import ModelVersion, StageTransition
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_together(count, work):
+    """Start `count` threads that begin `work(i)` at the same instant; collect results."""
+    barrier = threading.Barrier(count)
+    results, errors = [None] * count, [None] * count
+
+    def target(i):
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as exc:  # noqa: BLE001 - every outcome is inspected below
+            errors[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results, errors
+
+
+def test_concurrent_registrations_never_share_a_version(registered_model, sklearn_pickle):
+    def register(i):
+        return services.version_register(
+            model_name="ranking", artifact=io.BytesIO(sklearn_pickle), framework="sklearn",
+            artifact_format="pickle", bump="minor").version
+
+    results, errors = run_together(12, register)
+    assert errors == [None] * 12
+    assert sorted(results, key=lambda v: tuple(map(int, v.split(".")))) == [
+        f"1.{i}.0" for i in range(12)]
+    assert ModelVersion.objects.count() == 12
+
+
+def test_twenty_concurrent_promoters_leave_exactly_one_production_version(
+        registered_model, sklearn_pickle, release_manager):
+    services.model_update(model=registered_model, gates={"require_staging": False})
+    for repetition in range(20):
+        versions = [
+            services.version_register(
+                model_name="ranking", artifact=io.BytesIO(sklearn_pickle), framework="sklearn",
+                artifact_format="pickle", bump="major")
+            for _ in range(20)
+        ]
+        before = StageTransition.objects.count()
+
+        def promote(i, versions=versions, repetition=repetition):
+            return services.version_promote(version=versions[i], actor=release_manager,
+                                            reason=f"race {repetition}")
+
+        results, errors = run_together(20, promote)
+        unexpected = [e for e in errors if e is not None and not isinstance(e, TransitionRefused)]
+        assert unexpected == []
+        production = ModelVersion.objects.filter(model=registered_model, stage="production")
+        assert production.count() == 1, f"repetition {repetition}"
+        # The audit trail tells one consistent story: promotions alternate with the archiving
+        # of the version they replaced, and the last promoted is the one in production.
+        story = list(StageTransition.objects.order_by("id")[before:].values_list(
+            "kind", "version_id"))
+        promoted = [v for kind, v in story if kind == "promote"]
+        archived = [v for kind, v in story if kind == "archive"]
+        assert len(promoted) == sum(r is not None for r in results)
+        assert promoted[-1] == production.get().pk
+        previous = ModelVersion.objects.filter(model=registered_model, stage="archived")
+        assert set(archived) <= set(previous.values_list("pk", flat=True))
+        live = set(promoted) - set(archived)
+        assert live == {production.get().pk}
