@@ -137,6 +137,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["axion_registry.renderers.ORJSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "axion_registry.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -170,6 +171,18 @@ CELERY_BEAT_SCHEDULE = {
 
 # Redis for cross-process signals (deployment generation); empty means database only.
 REDIS_URL = env("REDIS_URL", "")
+
+# Serving (serving_app). Every gunicorn process keeps its own model cache and notices new
+# production versions by a generation check (Redis when REDIS_URL is set, else the database).
+SERVING_CACHE_MAX_MODELS = env_int("SERVING_CACHE_MAX_MODELS", 16)
+SERVING_CACHE_MAX_BYTES = env_int("SERVING_CACHE_MAX_BYTES", 2 * 1024**3)
+SERVING_GENERATION_CHECK_MS = env_int("SERVING_GENERATION_CHECK_MS", 500)
+SERVING_TOKEN_CACHE_SECONDS = env_int("SERVING_TOKEN_CACHE_SECONDS", 10)
+SERVING_DEFAULT_TIMEOUT_MS = env_int("SERVING_DEFAULT_TIMEOUT_MS", 0)  # 0: no timeout
+SERVING_FLUSH_SECONDS = env_int("SERVING_FLUSH_SECONDS", 10)  # 0: no flush thread
+SERVING_GUARDRAIL_WINDOW_MINUTES = env_int("SERVING_GUARDRAIL_WINDOW_MINUTES", 5)
+SERVING_GUARDRAIL_MIN_REQUESTS = env_int("SERVING_GUARDRAIL_MIN_REQUESTS", 50)
+SERVING_GUARDRAIL_MAX_FAILURE_RATE = float(env("SERVING_GUARDRAIL_MAX_FAILURE_RATE", "0.2"))
 
 LOGGING = {
     "version": 1,

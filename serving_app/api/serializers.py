@@ -1,0 +1,60 @@
+"""Shapes of serving's answers and requests, for validation and the OpenAPI schema.
+
+The prediction request is parsed without per-field serializers (it is the hot path);
+PredictRequestSerializer documents it.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from serving_app.models import DeploymentEvent, LatencyMinute
+
+
+class DataframeSplitSerializer(serializers.Serializer):
+    columns = serializers.ListField(child=serializers.CharField())
+    data = serializers.ListField(child=serializers.ListField())
+
+
+class PredictRequestSerializer(serializers.Serializer):
+    records = serializers.ListField(
+        child=serializers.DictField(), required=False,
+        help_text="One object per row, column name to value.")
+    dataframe_split = DataframeSplitSerializer(required=False, help_text="MLflow's split form.")
+    unit_id = serializers.CharField(
+        required=False, help_text="Routes the request to an A/B arm; without it, the champion.")
+    version = serializers.CharField(
+        required=False, help_text="A version number (or stage) to ask instead of production.")
+
+
+class PredictResponseSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    version = serializers.CharField(help_text="The version that answered.")
+    predictions = serializers.ListField(child=serializers.JSONField())
+    arm = serializers.CharField(allow_null=True, help_text="champion or challenger while an "
+                                "A/B test runs, else null.")
+    fallback = serializers.BooleanField(help_text="True when the previous production version "
+                                        "answered because the current one failed.")
+
+
+class LatencyMinuteSerializer(serializers.ModelSerializer):
+    version = serializers.CharField(source="version.version")
+
+    class Meta:
+        model = LatencyMinute
+        fields = ["minute", "version", "count", "errors", "fallbacks", "p50_ms", "p95_ms",
+                  "p99_ms", "last_error"]
+
+
+class DeploymentEventSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name")
+    version = serializers.CharField(source="version.version")
+    previous_version = serializers.CharField(source="previous_version.version", allow_null=True,
+                                             default=None)
+    served_by = serializers.CharField(source="served_by.version", allow_null=True, default=None)
+
+    class Meta:
+        model = DeploymentEvent
+        fields = ["id", "model", "version", "kind", "previous_version", "source", "reason",
+                  "warmup_status", "load_ms", "predict_ms", "error", "rolled_back", "minute",
+                  "count", "served_by", "created_at", "updated_at"]

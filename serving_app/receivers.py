@@ -1,0 +1,40 @@
+"""serving_app listens for deployments: note them, bump the generation, start a warm-up."""
+
+from __future__ import annotations
+
+import logging
+
+from django.dispatch import receiver
+
+from models_app.signals import version_deployed
+from serving_app import services
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(version_deployed, dispatch_uid="serving_app.on_version_deployed")
+def on_version_deployed(sender, *, version_id: int, model_name: str, kind: str,
+                        previous_version_id: int | None = None, **kwargs) -> None:
+    # The deployment is committed already: a failure here must not fail the caller's
+    # promotion, and every step below is logged when it fails.
+    try:
+        event = services.deployment_record(
+            version_id=version_id, kind=kind, previous_version_id=previous_version_id
+        )
+    except Exception:
+        logger.exception("could not record the deployment of %s version %s", model_name,
+                         version_id)
+        event = None
+    try:
+        services.generation_bump(model_name)
+    except Exception:
+        logger.exception("could not bump the serving generation of %s", model_name)
+    if event is None:
+        return
+    try:
+        from serving_app.tasks import deployment_warm_up
+
+        deployment_warm_up.delay_on_commit(event.pk, version_id)
+    except Exception:
+        logger.exception("could not enqueue the warm-up of %s version %s", model_name,
+                         version_id)

@@ -1,0 +1,497 @@
+"""The serving runtime of one process: routes, the model cache, swaps, fallback, latency.
+
+`predict(model_name, rows, version=None, unit_id=None)` is the Python API; the REST view
+calls the same function. Each process holds one ServingRuntime (made after fork):
+
+- a route per model: the production version, its fallback (the previous production
+  version) and, while an A/B test runs, the champion and challenger, all loaded and warmed;
+- a generation check, at most every SERVING_GENERATION_CHECK_MS, against Redis or the
+  database; a changed generation makes the process read the new plan, load and warm the
+  new versions in a background thread beside the old ones, then swap the route in one
+  assignment. Requests keep using the old route until then, so none fails during a swap.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from time import perf_counter_ns
+from typing import Any
+
+from django.conf import settings
+
+from models_app.errors import ModelNotFound
+from serving_app import loader, selectors
+from serving_app.cache import ModelCache
+from serving_app.errors import ModelUnavailable, NotDeployed
+from serving_app.generation import generations_read
+from serving_app.inputs import InputSpec, RowsError, example_rows, to_jsonable
+from serving_app.metrics import ERROR, FALLBACK, LOAD_FAILURES, OK, SWAPS, LatencyRecorder
+from serving_app.routing import CHALLENGER, ABRoute, choose_arm
+
+logger = logging.getLogger(__name__)
+
+WARM_ROUNDS = 3
+_plans = itertools.count(1)
+
+
+class VersionBroken(RuntimeError):
+    """The version failed to load or warm up in this process; it is never called."""
+
+
+class PredictionTimeout(RuntimeError):
+    pass
+
+
+class LoadedVersion:
+    """One version loaded (or refused) in this process."""
+
+    __slots__ = ("record", "version_id", "version", "model_name", "label", "predict_fn",
+                 "spec", "load_ms", "warm_ms", "error", "loaded_at")
+
+    def __init__(self, record: loader.VersionRecord, predict_fn: Callable[[Any], Any] | None,
+                 spec: InputSpec | None, *, load_ms: float | None = None, error: str = ""):
+        self.record = record
+        self.version_id = record.version_id
+        self.version = record.version
+        self.model_name = record.model_name
+        self.label = record.label
+        self.predict_fn = predict_fn
+        self.spec = spec
+        self.load_ms = load_ms
+        self.warm_ms: float | None = None
+        self.error = error
+        self.loaded_at = time.time()
+
+    def call(self, model_input: Any, n: int, timeout: float | None) -> list:
+        if self.error:
+            raise VersionBroken(self.error)
+        if timeout is None:
+            return to_jsonable(self.predict_fn(model_input), n)
+        future = _timeout_pool().submit(self.predict_fn, model_input)
+        try:
+            output = future.result(timeout)
+        except FutureTimeout as exc:
+            raise PredictionTimeout(
+                f"{self.label} took longer than the {timeout * 1000:.0f} ms timeout"
+            ) from exc
+        return to_jsonable(output, n)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "version_id": self.version_id,
+            "loaded": not self.error,
+            "warm": not self.error and self.warm_ms is not None,
+            "load_ms": None if self.load_ms is None else round(self.load_ms, 3),
+            "warm_ms": None if self.warm_ms is None else round(self.warm_ms, 3),
+            "error": self.error or None,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Route:
+    model_name: str
+    model_id: int
+    generation: int
+    plan_seq: int
+    primary: LoadedVersion | None
+    fallback: LoadedVersion | None
+    abtest: ABRoute | None = None
+    champion: LoadedVersion | None = None
+    challenger: LoadedVersion | None = None
+    timeout: float | None = None
+
+    def versions(self) -> list[LoadedVersion]:
+        return [v for v in (self.primary, self.fallback, self.champion, self.challenger) if v]
+
+
+@dataclass(slots=True)
+class Prediction:
+    model: str
+    version: str
+    version_id: int
+    predictions: list
+    arm: str | None
+    fallback: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "predictions": self.predictions,
+            "arm": self.arm,
+            "fallback": self.fallback,
+        }
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _timeout_pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="serving-timeout")
+    return _pool
+
+
+class ServingRuntime:
+    def __init__(self, *, background: bool = True, check_interval_ms: int | None = None):
+        self.pid = os.getpid()
+        self.cache = ModelCache(max_entries=settings.SERVING_CACHE_MAX_MODELS,
+                                max_bytes=settings.SERVING_CACHE_MAX_BYTES)
+        self.recorder = LatencyRecorder()
+        interval = (settings.SERVING_GENERATION_CHECK_MS if check_interval_ms is None
+                    else check_interval_ms)
+        self._interval_ns = int(interval) * 1_000_000
+        self._next_check = 0
+        self._check_lock = threading.Lock()
+        self._routes: dict[str, Route] = {}
+        self._model_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+        self._refreshing: set[str] = set()
+        self._retry_after: dict[str, float] = {}
+        self._explicit: dict[tuple[str, str], loader.VersionRecord] = {}
+        self._log_state: dict[int, tuple[float, int]] = {}
+        self._swapper = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="serving-swap")
+            if background else None
+        )
+
+    # -- the request path --------------------------------------------------------------
+
+    def predict(self, model_name: str, rows: Any, *, version: str | None = None,
+                unit_id: str | None = None) -> Prediction:
+        start = perf_counter_ns()
+        if start >= self._next_check:
+            self._check_generations(start)
+        arm = None
+        timeout = None
+        if version is None or version == "production":
+            route = self._routes.get(model_name) or self._cold_route(model_name)
+            target = route.primary
+            if target is None:
+                raise NotDeployed(f"{model_name} has no version in production to serve.")
+            fallback = route.fallback
+            timeout = route.timeout
+            test = route.abtest
+            if test is not None:
+                arm = choose_arm(test, unit_id)
+                if arm == CHALLENGER:
+                    target, fallback = route.challenger, route.champion
+                elif route.champion is not target:
+                    target, fallback = route.champion, target
+        else:
+            target, fallback = self._explicit_version(model_name, version), None
+
+        error = ""
+        try:
+            if target.error:
+                raise VersionBroken(target.error)
+            model_input, n = target.spec.prepare(rows)
+            predictions = target.call(model_input, n, timeout)
+            served, outcome = target, OK
+        except RowsError as exc:
+            raise _invalid(exc) from exc
+        except Exception as exc:
+            error = self._failure(target, exc)
+            served, outcome = fallback, FALLBACK
+            if served is None or served.error:
+                self._record(target, ERROR, start, error)
+                raise ModelUnavailable(
+                    f"{target.label} failed ({error}) and no fallback version is available; "
+                    "try again later or ask for a specific version.",
+                    details={"version": target.version, "error": error},
+                ) from exc
+            try:
+                model_input, n = served.spec.prepare(rows)
+                predictions = served.call(model_input, n, timeout)
+            except RowsError as rows_exc:
+                self._record(target, ERROR, start, error)
+                raise _invalid(rows_exc) from rows_exc
+            except Exception as fallback_exc:
+                fallback_error = self._failure(served, fallback_exc)
+                self._record(target, ERROR, start, error)
+                raise ModelUnavailable(
+                    f"{target.label} failed ({error}) and its fallback {served.label} failed "
+                    f"too ({fallback_error}).",
+                    details={"version": target.version, "error": error,
+                             "fallback_error": fallback_error},
+                ) from fallback_exc
+        self._record(target, outcome, start, error)
+        return Prediction(model_name, served.version, served.version_id, predictions, arm,
+                          outcome == FALLBACK)
+
+    def _record(self, target: LoadedVersion, outcome: str, start: int, error: str) -> None:
+        self.recorder.record(target.model_name, target.version_id, target.version, outcome,
+                             perf_counter_ns() - start, error)
+
+    def _failure(self, version: LoadedVersion, exc: BaseException) -> str:
+        """Log a failing version with its traceback, at most once a second per version."""
+        message = f"{type(exc).__name__}: {exc}"[:500]
+        now = time.monotonic()
+        last, suppressed = self._log_state.get(version.version_id, (0.0, 0))
+        if now - last >= 1.0:
+            more = f" ({suppressed} more failures since the last report)" if suppressed else ""
+            logger.error("%s failed%s: %s", version.label, more, message, exc_info=exc)
+            self._log_state[version.version_id] = (now, 0)
+        else:
+            self._log_state[version.version_id] = (last, suppressed + 1)
+        return message
+
+    # -- routes ------------------------------------------------------------------------
+
+    def _model_lock(self, model_name: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._model_locks.setdefault(model_name, threading.Lock())
+
+    def _cold_route(self, model_name: str) -> Route:
+        """The first request for a model in this process loads it (once, for all threads)."""
+        with self._model_lock(model_name):
+            route = self._routes.get(model_name)
+            if route is None:
+                generation = generations_read().get(model_name, 0)
+                plan = selectors.serving_plan(model_name=model_name)
+                route = self._materialize(plan, generation, next(_plans))
+                self._install(route)
+        return route
+
+    def _check_generations(self, now: int) -> None:
+        if not self._check_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_check = now + self._interval_ns
+            if not self._routes:
+                return
+            current = generations_read()
+            for name, route in list(self._routes.items()):
+                generation = current.get(name, 0)
+                if generation != route.generation and name not in self._refreshing \
+                        and time.monotonic() >= self._retry_after.get(name, 0.0):
+                    self._refresh(name, generation)
+        except Exception:
+            logger.exception("the serving generation check failed; serving the routes it has")
+        finally:
+            self._check_lock.release()
+
+    def _refresh(self, model_name: str, generation: int) -> None:
+        """Read the new plan here; load, warm and swap it in the background."""
+        try:
+            plan = selectors.serving_plan(model_name=model_name)
+        except ModelNotFound:
+            self._routes.pop(model_name, None)
+            return
+        self._refreshing.add(model_name)
+        seq = next(_plans)
+        if self._swapper is None:
+            self._build_and_install(plan, generation, seq)
+        else:
+            self._swapper.submit(self._build_and_install, plan, generation, seq)
+
+    def _build_and_install(self, plan: selectors.ServingPlan, generation: int, seq: int) -> None:
+        try:
+            self._install(self._materialize(plan, generation, seq))
+        except Exception:
+            logger.exception("could not build the serving route of %s", plan.model_name)
+            self._retry_after[plan.model_name] = time.monotonic() + 10
+        finally:
+            self._refreshing.discard(plan.model_name)
+
+    def _materialize(self, plan: selectors.ServingPlan, generation: int, seq: int) -> Route:
+        def loaded(record: loader.VersionRecord | None) -> LoadedVersion | None:
+            return None if record is None else self._loaded(record)
+
+        primary = loaded(plan.production)
+        champion = challenger = None
+        if plan.abtest is not None:
+            champion = loaded(plan.champion)
+            challenger = loaded(plan.challenger)
+        return Route(
+            model_name=plan.model_name, model_id=plan.model_id, generation=generation,
+            plan_seq=seq, primary=primary, fallback=loaded(plan.fallback), abtest=plan.abtest,
+            champion=champion, challenger=challenger, timeout=plan.timeout,
+        )
+
+    def _install(self, route: Route) -> None:
+        with self._model_lock(route.model_name):
+            old = self._routes.get(route.model_name)
+            if old is not None and old.plan_seq > route.plan_seq:
+                return  # a newer plan was installed meanwhile
+            self._routes[route.model_name] = route
+            self.cache.pin({v.version_id for r in self._routes.values() for v in r.versions()})
+        if old is not None and old.primary is not route.primary:
+            SWAPS.labels(route.model_name).inc()
+            logger.info("%s now serves %s (was %s)", route.model_name,
+                        route.primary.version if route.primary else None,
+                        old.primary.version if old.primary else None)
+
+    def _loaded(self, record: loader.VersionRecord) -> LoadedVersion:
+        """The cached version, else loaded and warmed once; a failure gives a broken one."""
+        try:
+            return self.cache.get_or_load(
+                record.version_id, lambda: (self._load_and_warm(record), record.artifact_size)
+            )
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"[:1000]
+            logger.error("%s cannot be served by this process: %s", record.label, message,
+                         exc_info=exc)
+            LOAD_FAILURES.labels(record.model_name, record.version).inc()
+            return LoadedVersion(record, None, None, error=message)
+
+    def _load_and_warm(self, record: loader.VersionRecord) -> LoadedVersion:
+        started = time.perf_counter()
+        artifact = loader.load(record)
+        version = LoadedVersion(record, artifact.predict, artifact.spec,
+                                load_ms=(time.perf_counter() - started) * 1000)
+        self.recorder.prepare(record.model_name, record.version_id, record.version)
+        rows = example_rows(record.signature, record.input_example)
+        started = time.perf_counter()
+        if rows is not None:
+            for _ in range(WARM_ROUNDS):
+                model_input, n = version.spec.prepare(rows)
+                version.call(model_input, n, None)
+        version.warm_ms = (time.perf_counter() - started) * 1000
+        return version
+
+    def _explicit_version(self, model_name: str, version: str) -> LoadedVersion:
+        key = (model_name, version)
+        record = self._explicit.get(key)
+        if record is None:
+            record = selectors.version_record(model_name=model_name, version=version)
+            if record.version == version:  # numbers never move; stage names do
+                self._explicit[key] = record
+        loaded = self._loaded(record)
+        if loaded.error:
+            raise ModelUnavailable(f"{record.label} cannot be served: {loaded.error}",
+                                   details={"version": record.version})
+        return loaded
+
+    # -- readiness, status, waiting ----------------------------------------------------
+
+    def readiness(self) -> list[dict[str, Any]]:
+        """Production versions not yet loaded and warm here; asks for the missing ones."""
+        missing = []
+        for record in selectors.production_records():
+            route = self._routes.get(record.model_name)
+            primary = route.primary if route else None
+            if primary is not None and primary.version_id == record.version_id \
+                    and not primary.error:
+                continue
+            if primary is not None and primary.version_id == record.version_id:
+                reason = f"failed to load or warm up: {primary.error}"
+            elif record.model_name in self._refreshing:
+                reason = "loading"
+            else:
+                reason = "not loaded"
+                self.preload(record.model_name)
+            missing.append({"model": record.model_name, "version": record.version,
+                            "reason": reason})
+        return missing
+
+    def preload(self, model_name: str) -> None:
+        if model_name in self._refreshing:
+            return
+        generation = generations_read().get(model_name, 0)
+        self._refresh(model_name, generation)
+
+    def route(self, model_name: str) -> Route | None:
+        return self._routes.get(model_name)
+
+    def describe(self, model_name: str) -> dict[str, Any]:
+        route = self._routes.get(model_name)
+        body: dict[str, Any] = {"process": self.pid, "loaded_in_process": route is not None}
+        if route is None:
+            return body
+        body.update({
+            "generation": route.generation,
+            "production": route.primary.describe() if route.primary else None,
+            "fallback": route.fallback.describe() if route.fallback else None,
+            "timeout_ms": None if route.timeout is None else route.timeout * 1000,
+            "abtest": None if route.abtest is None else {
+                "test_id": route.abtest.test_id,
+                "challenger_share": route.abtest.challenger_share,
+                "champion": route.champion.describe() if route.champion else None,
+                "challenger": route.challenger.describe() if route.challenger else None,
+            },
+            "cache": {"entries": len(self.cache.keys()), "bytes": self.cache.total_bytes,
+                      "pinned": sorted(self.cache.pinned)},
+        })
+        return body
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """True once no swap is in progress (tests and the benchmark wait on this)."""
+        deadline = time.monotonic() + timeout
+        while self._refreshing and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return not self._refreshing
+
+    def check_now(self) -> None:
+        """Run the generation check on the next request (tests)."""
+        self._next_check = 0
+
+    def close(self) -> None:
+        if self._swapper is not None:
+            self._swapper.shutdown(wait=True)
+
+
+def _invalid(exc: RowsError):
+    from serving_app.errors import InvalidRows
+
+    return InvalidRows(str(exc), details={"column": exc.column} if exc.column else None)
+
+
+_runtime: ServingRuntime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime() -> ServingRuntime:
+    """This process's runtime, made on first use after fork (each gunicorn worker has one)."""
+    global _runtime
+    runtime = _runtime
+    if runtime is not None and runtime.pid == os.getpid():
+        return runtime
+    with _runtime_lock:
+        if _runtime is None or _runtime.pid != os.getpid():
+            _runtime = ServingRuntime()
+            if settings.SERVING_FLUSH_SECONDS > 0:
+                from serving_app.flusher import start_flusher
+
+                start_flusher(_runtime, settings.SERVING_FLUSH_SECONDS)
+        return _runtime
+
+
+def reset_runtime(runtime: ServingRuntime | None = None) -> None:
+    """Replace this process's runtime (tests start each case from a cold process)."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is not None:
+            _runtime.close()
+        _runtime = runtime
+
+
+def predict(model_name: str, rows: Any, *, version: str | None = None,
+            unit_id: str | None = None) -> Prediction:
+    """Predictions from the model's production version (or `version`), with fallback.
+
+    `rows`: records (a list of dicts), {"records": [...]}, {"dataframe_split": {...}}, a
+    pandas DataFrame or a 2-D numpy array. With an A/B test running, `unit_id` picks the
+    arm; without one the champion answers.
+    """
+    runtime = _runtime
+    if runtime is None or runtime.pid != os.getpid():
+        runtime = get_runtime()
+    return runtime.predict(model_name, rows, version=version, unit_id=unit_id)
+
+
+atexit.register(lambda: _runtime is not None and _runtime.close())

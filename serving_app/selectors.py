@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import QuerySet, Sum
+from django.utils import timezone
+
+from models_app import selectors as registry
+from models_app import services as registry_services
+from models_app.choices import Stage
+from models_app.models import ModelVersion, RegisteredModel
+from serving_app import routing
+from serving_app.loader import VersionRecord
+from serving_app.models import DeploymentEvent, LatencyMinute, ServingPolicy
+
+
+@dataclass(frozen=True)
+class ServingPlan:
+    """Which versions a model's traffic goes to, read from the database in one place."""
+
+    model_id: int
+    model_name: str
+    production: VersionRecord | None
+    fallback: VersionRecord | None
+    abtest: routing.ABRoute | None
+    champion: VersionRecord | None
+    challenger: VersionRecord | None
+    timeout: float | None
+
+
+@dataclass(frozen=True)
+class GuardrailPolicy:
+    enabled: bool
+    window_minutes: int
+    min_requests: int
+    max_failure_rate: float
+
+
+def _record(row: ModelVersion | None) -> VersionRecord | None:
+    return VersionRecord.from_row(row) if row is not None else None
+
+
+def fallback_version(
+    *, model: RegisteredModel, current: ModelVersion | None
+) -> ModelVersion | None:
+    """The version a rollback would restore: the previous production version, if archived."""
+    if current is None:
+        return None
+    stack = registry_services.production_stack(model)
+    if stack and stack[-1] == current.pk:
+        stack.pop()
+    rows = ModelVersion.objects.select_related("model").in_bulk(stack)
+    while stack:
+        candidate = rows.get(stack.pop())
+        if candidate is not None and candidate.stage == Stage.ARCHIVED:
+            return candidate
+    return None
+
+
+def policy_get(*, model: RegisteredModel) -> ServingPolicy:
+    """The model's policy row, or an unsaved one holding the settings' defaults."""
+    policy = ServingPolicy.objects.filter(model=model).first()
+    return policy if policy is not None else ServingPolicy(model=model)
+
+
+def guardrail_policy(*, model: RegisteredModel) -> GuardrailPolicy:
+    policy = policy_get(model=model)
+
+    def pick(value, default):
+        return default if value is None else value
+
+    return GuardrailPolicy(
+        enabled=policy.guardrail_enabled,
+        window_minutes=pick(policy.guardrail_window_minutes,
+                            settings.SERVING_GUARDRAIL_WINDOW_MINUTES),
+        min_requests=pick(policy.guardrail_min_requests, settings.SERVING_GUARDRAIL_MIN_REQUESTS),
+        max_failure_rate=pick(policy.guardrail_max_failure_rate,
+                              settings.SERVING_GUARDRAIL_MAX_FAILURE_RATE),
+    )
+
+
+def serving_plan(*, model_name: str) -> ServingPlan:
+    model = registry.model_get(name=model_name)
+    production = (
+        ModelVersion.objects.select_related("model")
+        .filter(model=model, stage=Stage.PRODUCTION).first()
+    )
+    fallback = fallback_version(model=model, current=production)
+    test = routing.running_test(model.pk)
+    champion = challenger = None
+    if test is not None:
+        rows = ModelVersion.objects.select_related("model").in_bulk(
+            [test.champion_version_id, test.challenger_version_id]
+        )
+        champion = rows.get(test.champion_version_id)
+        challenger = rows.get(test.challenger_version_id)
+        if champion is None or challenger is None:
+            test = None
+    return ServingPlan(
+        model_id=model.pk,
+        model_name=model.name,
+        production=_record(production),
+        fallback=_record(fallback),
+        abtest=test,
+        champion=_record(champion),
+        challenger=_record(challenger),
+        timeout=policy_get(model=model).timeout_seconds,
+    )
+
+
+def version_record(*, model_name: str, version: str) -> VersionRecord:
+    """A version by number, or the newest version in a stage ("staging", "production")."""
+    if version in Stage.values:
+        row = (
+            ModelVersion.objects.select_related("model")
+            .filter(model__name=model_name, stage=version)
+            .order_by("-major", "-minor", "-patch").first()
+        )
+        if row is None:
+            registry.model_get(name=model_name)
+            from serving_app.errors import NotDeployed
+
+            raise NotDeployed(f"{model_name} has no version in {version}.")
+        return VersionRecord.from_row(row)
+    return VersionRecord.from_row(registry.version_get(model_name=model_name, version=version))
+
+
+def production_records() -> list[VersionRecord]:
+    return [VersionRecord.from_row(row) for row in registry.production_versions()]
+
+
+def latency_minutes(*, model: RegisteredModel, minutes: int,
+                    now: datetime | None = None) -> QuerySet[LatencyMinute]:
+    since = (now or timezone.now()) - timedelta(minutes=minutes)
+    return (
+        LatencyMinute.objects.filter(model=model, minute__gte=since)
+        .select_related("version").order_by("minute", "version__major", "version__minor",
+                                            "version__patch")
+    )
+
+
+def deployment_events() -> QuerySet[DeploymentEvent]:
+    return DeploymentEvent.objects.select_related(
+        "model", "version", "previous_version", "served_by"
+    )
+
+
+def last_deployed_at(*, version: ModelVersion) -> datetime | None:
+    event = (
+        DeploymentEvent.objects.filter(
+            version=version, kind__in=[DeploymentEvent.Kind.PROMOTE, DeploymentEvent.Kind.ROLLBACK]
+        ).order_by("-created_at", "-id").first()
+    )
+    return event.created_at if event else None
+
+
+def failure_totals(*, version: ModelVersion, since: datetime) -> tuple[int, int]:
+    """(requests, errors + fallbacks) of a version since a time, over every process."""
+    totals = LatencyMinute.objects.filter(version=version, minute__gte=since).aggregate(
+        count=Sum("count"), errors=Sum("errors"), fallbacks=Sum("fallbacks")
+    )
+    return totals["count"] or 0, (totals["errors"] or 0) + (totals["fallbacks"] or 0)
+
+
+def latest_warmup(*, version_id: int) -> DeploymentEvent | None:
+    return (
+        DeploymentEvent.objects.filter(version_id=version_id)
+        .exclude(warmup_status=DeploymentEvent.WarmUp.NONE)
+        .order_by("-created_at", "-id").first()
+    )

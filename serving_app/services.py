@@ -1,0 +1,226 @@
+"""Serving's write workflows: deployments and warm-ups, latency flushes, guardrail rollbacks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from models_app import services as registry
+from models_app.errors import RollbackRefused
+from models_app.models import ModelVersion, RegisteredModel, StageTransition
+from serving_app import histogram, loader, selectors
+from serving_app.generation import generation_bump
+from serving_app.inputs import example_rows, to_jsonable
+from serving_app.metrics import ERROR, FALLBACK, Snapshot
+from serving_app.models import DeploymentEvent, LatencyMinute
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "deployment_record",
+    "deployment_warm_up",
+    "generation_bump",
+    "guardrail_check",
+    "latency_flush",
+    "rollback_if_current",
+]
+
+
+def deployment_record(
+    *, version_id: int, kind: str, previous_version_id: int | None = None
+) -> DeploymentEvent:
+    """Note a deployment models_app announced, with the source and reason of its audit entry."""
+    version = ModelVersion.objects.select_related("model").get(pk=version_id)
+    audit = (
+        StageTransition.objects.filter(version=version, kind=kind)
+        .order_by("-created_at", "-id").first()
+    )
+    return DeploymentEvent.objects.create(
+        model_id=version.model_id,
+        version=version,
+        previous_version_id=previous_version_id,
+        kind=kind,
+        source=audit.source if audit else "",
+        reason=audit.reason if audit else "",
+        warmup_status=DeploymentEvent.WarmUp.PENDING,
+    )
+
+
+def rollback_if_current(
+    *, version: ModelVersion, reason: str, source: str
+) -> StageTransition | None:
+    """Roll the model back, as the system user, only while `version` is still in production.
+
+    Several processes (or a guardrail and a warm-up) may decide at once that one version
+    must go; the check under the model's row lock makes exactly one of them roll back.
+    """
+    try:
+        with transaction.atomic():
+            model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
+            current = ModelVersion.objects.filter(model=model, stage="production").first()
+            if current is None or current.pk != version.pk:
+                return None
+            return registry.model_rollback(
+                model=model, actor=registry.system_user(), reason=reason, source=source
+            )
+    except RollbackRefused as exc:
+        logger.error("could not roll back %s (%s): %s", version, source, exc.message)
+        return None
+
+
+def deployment_warm_up(*, event_id: int, version_id: int) -> DeploymentEvent | None:
+    """Load the deployed version here, predict on its input example, record the outcome.
+
+    A promotion whose warm-up fails is rolled back at once (source "warmup").
+    """
+    event = (
+        DeploymentEvent.objects.select_related("version__model")
+        .filter(pk=event_id, version_id=version_id).first()
+    )
+    if event is None or event.warmup_status != DeploymentEvent.WarmUp.PENDING:
+        return event
+    record = loader.VersionRecord.from_row(event.version)
+    load_ms = predict_ms = None
+    error = ""
+    try:
+        started = time.perf_counter()
+        artifact = loader.load(record)
+        load_ms = (time.perf_counter() - started) * 1000
+        rows = example_rows(record.signature, record.input_example)
+        if rows is not None:
+            started = time.perf_counter()
+            model_input, n = artifact.spec.prepare(rows)
+            to_jsonable(artifact.predict(model_input), n)
+            predict_ms = (time.perf_counter() - started) * 1000
+    except Exception as exc:  # any failure of the version is the outcome we record
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        logger.exception("warm-up of %s failed", record.label)
+    event.load_ms, event.predict_ms, event.error = load_ms, predict_ms, error
+    event.warmup_status = DeploymentEvent.WarmUp.FAILED if error else DeploymentEvent.WarmUp.OK
+    event.save(update_fields=["load_ms", "predict_ms", "error", "warmup_status", "updated_at"])
+    if error and event.kind == DeploymentEvent.Kind.PROMOTE:
+        rolled = rollback_if_current(
+            version=event.version,
+            reason=f"warm-up of {record.label} failed: {error}"[:1000],
+            source="warmup",
+        )
+        if rolled is not None:
+            event.rolled_back = True
+            event.save(update_fields=["rolled_back", "updated_at"])
+    return event
+
+
+def _minute(epoch_seconds: int) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, tz=UTC)
+
+
+@transaction.atomic
+def latency_flush(*, snapshot: Snapshot) -> list[int]:
+    """Add one process's drained minute histograms to the shared per-minute rows.
+
+    Returns the version ids that had traffic, for the guardrail to look at.
+    """
+    merged: dict[tuple[int, int], dict] = {}
+    for (minute, version_id, outcome), stats in snapshot.items():
+        row = merged.setdefault((minute, version_id), {
+            "counts": histogram.empty(), "errors": 0, "fallbacks": 0, "last_error": "",
+        })
+        histogram.merge(row["counts"], stats.counts)
+        if outcome == ERROR:
+            row["errors"] += stats.count
+        elif outcome == FALLBACK:
+            row["fallbacks"] += stats.count
+        if stats.last_error:
+            row["last_error"] = stats.last_error
+    versions = ModelVersion.objects.in_bulk({version_id for _, version_id in merged})
+    for (minute, version_id), delta in sorted(merged.items()):
+        version = versions.get(version_id)
+        if version is None:
+            continue
+        at = _minute(minute)
+        row = _locked_minute(version, at)
+        counts = histogram.merge(list(row.buckets) or histogram.empty(), delta["counts"])
+        row.buckets = counts
+        row.count = sum(counts)
+        row.errors += delta["errors"]
+        row.fallbacks += delta["fallbacks"]
+        row.p50_ms, row.p95_ms, row.p99_ms = histogram.percentiles(counts)
+        if delta["last_error"]:
+            row.last_error = delta["last_error"][:2000]
+        row.save()
+        if delta["fallbacks"]:
+            _fallback_event(version, at, delta["fallbacks"], delta["last_error"])
+    return sorted({version_id for _, version_id in merged if version_id in versions})
+
+
+def _locked_minute(version: ModelVersion, at: datetime) -> LatencyMinute:
+    row = LatencyMinute.objects.select_for_update().filter(version=version, minute=at).first()
+    if row is not None:
+        return row
+    try:
+        with transaction.atomic():
+            return LatencyMinute.objects.create(model_id=version.model_id, version=version,
+                                                minute=at, buckets=histogram.empty())
+    except IntegrityError:  # another process created it first
+        return LatencyMinute.objects.select_for_update().get(version=version, minute=at)
+
+
+def _fallback_event(version: ModelVersion, at: datetime, count: int, error: str) -> None:
+    event = (
+        DeploymentEvent.objects.select_for_update()
+        .filter(version=version, kind=DeploymentEvent.Kind.FALLBACK, minute=at).first()
+    )
+    if event is None:
+        try:
+            with transaction.atomic():
+                DeploymentEvent.objects.create(
+                    model_id=version.model_id, version=version, kind=DeploymentEvent.Kind.FALLBACK,
+                    minute=at, count=count, error=error[:2000],
+                    reason=f"{version} failed; the previous production version answered",
+                )
+            return
+        except IntegrityError:
+            event = DeploymentEvent.objects.select_for_update().get(
+                version=version, kind=DeploymentEvent.Kind.FALLBACK, minute=at
+            )
+    event.count += count
+    if error:
+        event.error = error[:2000]
+    event.save(update_fields=["count", "error", "updated_at"])
+
+
+def guardrail_check(
+    *, version_ids: list[int], now: datetime | None = None
+) -> list[StageTransition]:
+    """Roll back any production version whose failure rate over its window passes the
+    model's threshold with at least the minimum number of requests (source "guardrail")."""
+    now = now or timezone.now()
+    rollbacks = []
+    rows = ModelVersion.objects.select_related("model").filter(
+        pk__in=version_ids, stage="production"
+    )
+    for version in rows:
+        policy = selectors.guardrail_policy(model=version.model)
+        if not policy.enabled:
+            continue
+        since = (now - timedelta(minutes=policy.window_minutes)).replace(second=0, microsecond=0)
+        deployed = selectors.last_deployed_at(version=version)
+        if deployed is not None:
+            since = max(since, deployed.replace(second=0, microsecond=0))
+        count, failures = selectors.failure_totals(version=version, since=since)
+        if count < policy.min_requests or failures / count <= policy.max_failure_rate:
+            continue
+        reason = (
+            f"guardrail: {failures} of {count} requests to {version} failed or fell back "
+            f"({failures / count:.0%} > {policy.max_failure_rate:.0%}) since "
+            f"{since:%H:%M} UTC"
+        )
+        record = rollback_if_current(version=version, reason=reason, source="guardrail")
+        if record is not None:
+            logger.warning("%s rolled back: %s", version, reason)
+            rollbacks.append(record)
+    return rollbacks
