@@ -1,1 +1,143 @@
+"""Experiment tracking, MLflow-shaped: experiments, runs, params, metric histories, tags.
 
+A metric value is a float; NaN cannot live in SQLite's REAL column (it reads back as NULL),
+so every metric row carries `is_nan` and stores 0.0 in `value` when it is set, on both
+backends alike (as MLflow's own SQL store does). Infinities are stored as they are.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from experiments_app.choices import RunStatus
+
+KEY_LENGTH = 250
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Experiment(models.Model):
+    name = models.CharField(max_length=KEY_LENGTH, unique=True)
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    archived = models.BooleanField(default=False, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "model_experiments"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Run(models.Model):
+    run_id = models.CharField(max_length=32, unique=True, default=new_run_id, editable=False)
+    experiment = models.ForeignKey(Experiment, on_delete=models.PROTECT, related_name="runs")
+    name = models.CharField(max_length=KEY_LENGTH, blank=True)
+    status = models.CharField(
+        max_length=10, choices=RunStatus.choices, default=RunStatus.RUNNING, db_index=True
+    )
+    start_time = models.DateTimeField(db_index=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    source = models.CharField(max_length=500, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="runs",
+    )
+    tags = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-start_time", "run_id"]
+        indexes = [models.Index(fields=["experiment", "status", "end_time"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status=RunStatus.RUNNING) | Q(end_time__isnull=False),
+                name="ended_run_has_end_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.run_id} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status != RunStatus.RUNNING
+
+
+class Param(models.Model):
+    """Write-once: a key keeps its first value for the life of the run."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="params",
+                            db_index=False)
+    key = models.CharField(max_length=KEY_LENGTH)
+    value = models.TextField()
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="unique_param_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+
+class MetricValueMixin(models.Model):
+    key = models.CharField(max_length=KEY_LENGTH)
+    value = models.FloatField()  # 0.0 when is_nan
+    is_nan = models.BooleanField(default=False)
+    step = models.BigIntegerField(default=0)
+    timestamp = models.BigIntegerField()  # milliseconds since the epoch
+
+    class Meta:
+        abstract = True
+
+    @property
+    def number(self) -> float:
+        return math.nan if self.is_nan else self.value
+
+
+class Metric(MetricValueMixin):
+    """One point of a metric's history."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics",
+                            db_index=False)
+
+    class Meta:
+        # "id" last: the history reads in (step, timestamp, logging order) straight from
+        # the index on PostgreSQL too (SQLite's rowid is in every index already).
+        indexes = [models.Index(fields=["run", "key", "step", "timestamp", "id"],
+                                name="metric_history")]
+
+    def __str__(self) -> str:
+        return f"{self.key}[{self.step}]={self.number}"
+
+
+class LatestMetric(MetricValueMixin):
+    """The latest point per (run, key): highest step, then latest timestamp, then last logged.
+
+    Updated in the same transaction as the history, by one upsert; search, comparison and
+    best-run read only this table.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="latest_metrics",
+                            db_index=False)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "key"], name="unique_latest_metric"),
+        ]
+        indexes = [models.Index(fields=["key", "value"], name="latest_metric_key_value")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.number}"

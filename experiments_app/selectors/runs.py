@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, F, FilteredRelation, Q, QuerySet
+
+from experiments_app.choices import RunStatus
+from experiments_app.errors import (
+    ExperimentNotFound,
+    InvalidSearch,
+    NoMatchingRun,
+    RunNotFound,
+)
+from experiments_app.filtersets import filter_by_param, run_filter
+from experiments_app.models import Experiment, LatestMetric, Param, Run
+from experiments_app.tracking_input import stored_number
+from models_app import selectors as registry
+from models_app.filtersets import filter_by_tag
+
+ORDER_FIELDS = {"start_time", "end_time", "name", "status"}
+
+
+def experiment_get(*, experiment_id: int | str) -> Experiment:
+    experiment = None
+    if str(experiment_id).isdigit():
+        experiment = Experiment.objects.filter(pk=int(experiment_id)).first()
+    if experiment is None:
+        raise ExperimentNotFound(f"No experiment with id {experiment_id}.")
+    return experiment
+
+
+def experiment_list(*, name: str | None = None, archived: bool | None = None,
+                    tags: list[str] | None = None) -> QuerySet[Experiment]:
+    queryset = Experiment.objects.annotate(run_count=Count("runs"))
+    if name:
+        queryset = queryset.filter(name__icontains=name)
+    if archived is not None:
+        queryset = queryset.filter(archived=archived)
+    if tags:
+        queryset = filter_by_tag(queryset, "tags", tags)
+    return queryset
+
+
+def run_get(*, run_id: str) -> Run:
+    try:
+        return Run.objects.select_related("experiment", "user", "parent").get(run_id=run_id)
+    except Run.DoesNotExist as exc:
+        raise RunNotFound(f"No run with id '{run_id}'.") from exc
+
+
+def run_search(*, filters: Any, order_by: str | None = None,
+               descending: bool = False) -> QuerySet[Run]:
+    """Runs matching the filters (see RunFilterSet), ordered by a field, a metric's latest
+    value (`metric.auc`) or a param (`param.lr`); runs without it (or NaN) sort last, and
+    run_id breaks ties. Without order_by: the newest first."""
+    queryset = run_filter(
+        Run.objects.select_related("experiment", "user", "parent"), filters
+    )
+    if not order_by:
+        return queryset.order_by("-start_time", "run_id")
+    kind, _, key = order_by.partition(".")
+    if kind == "metric" and key:
+        queryset = queryset.annotate(_order=FilteredRelation(
+            "latest_metrics",
+            condition=Q(latest_metrics__key=key, latest_metrics__is_nan=False),
+        ))
+        expression = F("_order__value")
+    elif kind == "param" and key:
+        queryset = queryset.annotate(
+            _order=FilteredRelation("params", condition=Q(params__key=key))
+        )
+        expression = F("_order__value")
+    elif order_by in ORDER_FIELDS:
+        expression = F(order_by)
+    else:
+        raise InvalidSearch(
+            f"Cannot order by '{order_by}'; use metric.<key>, param.<key>, "
+            f"{', '.join(sorted(ORDER_FIELDS))}."
+        )
+    ordered = expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+    return queryset.order_by(ordered, "run_id")
+
+
+def runs_load_data(runs: Iterable[Run]) -> list[Run]:
+    """Attach `param_values` {key: str} and `metric_values` {key: JSON number} to each run,
+    in two queries for the lot."""
+    runs = list(runs)
+    pks = [run.pk for run in runs]
+    params: dict[int, dict[str, str]] = defaultdict(dict)
+    for run_pk, key, value in Param.objects.filter(run_id__in=pks).order_by("key").values_list(
+        "run_id", "key", "value"
+    ):
+        params[run_pk][key] = value
+    metrics: dict[int, dict[str, Any]] = defaultdict(dict)
+    for run_pk, key, value, nan in (
+        LatestMetric.objects.filter(run_id__in=pks).order_by("key")
+        .values_list("run_id", "key", "value", "is_nan")
+    ):
+        metrics[run_pk][key] = stored_number(value, nan)
+    for run in runs:
+        run.param_values = params.get(run.pk, {})
+        run.metric_values = metrics.get(run.pk, {})
+    return runs
+
+
+def run_detail_extras(run: Run) -> Run:
+    """Also attach the run's child run ids and the model versions it produced (lineage)."""
+    runs_load_data([run])
+    run.child_run_ids = list(run.children.order_by("start_time").values_list("run_id", flat=True))
+    run.produced_versions = [
+        {"model": version.model.name, "version": version.version, "stage": version.stage,
+         "created_at": version.created_at}
+        for version in registry.version_list(filters={"run_id": run.run_id}).order_by(
+            "created_at"
+        )
+    ]
+    return run
+
+
+@dataclass(frozen=True)
+class BestRun:
+    run: Run
+    metric: str
+    value: float
+    direction: str
+    candidates: int
+
+
+def run_best(
+    *,
+    experiment: Experiment,
+    metric: str,
+    direction: str = "max",
+    params: list[str] | None = None,
+    tags: list[str] | None = None,
+) -> BestRun:
+    """The finished run of the experiment with the best latest value of `metric`.
+
+    Failed, killed and running runs are never candidates, nor runs whose value is NaN.
+    `params` and `tags` are filters as in run search (`lr:0.1`, `team:quant`). Ties go to
+    the run that ended first, then to the smallest run_id.
+    """
+    if direction not in ("max", "min"):
+        raise InvalidSearch(f"direction is '{direction}'; use max or min.")
+    queryset = Run.objects.filter(experiment=experiment, status=RunStatus.FINISHED)
+    queryset = filter_by_param(queryset, params or [])
+    if tags:
+        queryset = filter_by_tag(queryset, "tags", tags)
+    queryset = queryset.annotate(
+        _best=FilteredRelation(
+            "latest_metrics", condition=Q(latest_metrics__key=metric, latest_metrics__is_nan=False)
+        )
+    ).filter(_best__isnull=False).annotate(best_value=F("_best__value"))
+    value_order = F("best_value").desc() if direction == "max" else F("best_value").asc()
+    ordered = queryset.order_by(value_order, "end_time", "run_id").select_related(
+        "experiment", "user", "parent"
+    )
+    best = ordered.first()
+    if best is None:
+        raise NoMatchingRun(
+            f"No finished run of experiment '{experiment.name}' has a value for '{metric}'"
+            + (" among the runs matching the filters." if params or tags else ".")
+        )
+    return BestRun(best, metric, best.best_value, direction, queryset.count())
