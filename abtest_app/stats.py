@@ -465,3 +465,26 @@ def sample_size_per_arm(
         alpha=alpha,
         power=power,
     )
+
+
+@dataclass(frozen=True)
+class SplitSampleSize:
+    n_total: int
+    n_champion: int
+    n_challenger: int
+
+
+def split_sample_size(n_per_arm_equal: float, challenger_share: float) -> SplitSampleSize:
+    """Units for an unequal split with the power of ``n_per_arm_equal`` per arm at 50/50.
+
+    The variance of the difference is proportional to 1/n_a + 1/n_b; with n_b = p N and
+    n_a = (1 - p) N, matching the equal split's 4 / (2 n) gives
+    N = n (1 / (1 - p) + 1 / p) / 2.
+    """
+    if not 0 < challenger_share < 100:
+        raise ValueError(f"challenger_share must be in (0, 100), got {challenger_share!r}")
+    p = challenger_share / 100
+    total = n_per_arm_equal * (1 / (1 - p) + 1 / p) / 2
+    n_champion = math.ceil((1 - p) * total - 1e-9)
+    n_challenger = math.ceil(p * total - 1e-9)
+    return SplitSampleSize(n_champion + n_challenger, n_champion, n_challenger)

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from abtest_app import assignment, selectors, services, stats
+from abtest_app.api import serializers as s
+from abtest_app.api.parsers import OrjsonParser
+from abtest_app.choices import Arm
+from abtest_app.errors import InvalidABTest
+from abtest_app.filtersets import ABTestFilterSet
+from abtest_app.models import ABTest
+from axion_registry.errors import InvalidInput
+
+
+class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Champion/challenger tests. Any signed-in user may create, read and post outcomes;
+    start, pause, conclude and cancel need the test's creator or a release manager."""
+
+    serializer_class = s.ABTestSerializer
+    filterset_class = ABTestFilterSet
+    lookup_value_regex = r"\d+"
+    queryset = ABTest.objects.select_related(
+        "model", "champion", "challenger", "created_by", "ended_by"
+    )
+
+    def get_object(self) -> ABTest:
+        return selectors.abtest_get(test_id=self.kwargs["pk"])
+
+    @extend_schema(request=s.ABTestInputSerializer, responses={201: s.ABTestSerializer})
+    def create(self, request: Request) -> Response:
+        data = s.ABTestInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        test = services.abtest_create(created_by=request.user, **data.validated_data)
+        test = selectors.abtest_get(test_id=test.pk)
+        return Response(self.get_serializer(test).data, status=status.HTTP_201_CREATED)
+
+    def _transition(self, request: Request, service, **extra) -> Response:
+        data = s.ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if service in (services.abtest_conclude, services.abtest_cancel):
+            extra["reason"] = data.validated_data["reason"]
+        service(test=self.get_object(), actor=request.user, **extra)
+        return Response(self.get_serializer(self.get_object()).data)
+
+    @extend_schema(request=None, responses=s.ABTestSerializer)
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str) -> Response:
+        """Start a draft test or resume a paused one (409 if another test of the model runs)."""
+        return self._transition(request, services.abtest_start)
+
+    @extend_schema(request=None, responses=s.ABTestSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str) -> Response:
+        """Stop routing traffic to the challenger; outcomes are still accepted."""
+        return self._transition(request, services.abtest_pause)
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.ABTestSerializer)
+    @action(detail=True, methods=["post"])
+    def conclude(self, request: Request, pk: str) -> Response:
+        """End the test by hand with a reason; a final snapshot records the evidence."""
+        return self._transition(request, services.abtest_conclude)
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.ABTestSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        """Abandon the test without a decision."""
+        return self._transition(request, services.abtest_cancel)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("unit_id", str, required=True,
+                                     description="The unit (user, symbol, ...) to assign.")],
+        responses=s.AssignmentSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def assign(self, request: Request, pk: str) -> Response:
+        """The unit's arm: deterministic and sticky (the same unit always gets the same arm)."""
+        unit_id = request.query_params.get("unit_id", "")
+        if not unit_id or len(unit_id) > 200:
+            raise InvalidInput("Give ?unit_id= (1 to 200 characters).", code="invalid_unit_id")
+        test = self.get_object()
+        arm = assignment.assign_arm(test.seed, unit_id, test.challenger_share)
+        version = test.challenger if arm == Arm.CHALLENGER else test.champion
+        return Response({
+            "test_id": test.pk,
+            "unit_id": unit_id,
+            "arm": arm,
+            "version": version.version,
+            "version_id": version.pk,
+            "bucket": assignment.bucket(test.seed, unit_id),
+            "state": test.state,
+        })
+
+    @extend_schema(request=s.OutcomeBatchSerializer, responses=s.OutcomeReceiptSerializer)
+    @action(detail=True, methods=["post"], parser_classes=[OrjsonParser])
+    def outcomes(self, request: Request, pk: str) -> Response:
+        """Record outcomes: {"outcomes": [...]} (up to 10,000) or one outcome object.
+
+        The arm is derived from unit_id by the test's assignment. A repeated outcome_id is
+        ignored (counted in "duplicates"), so a retried post does not double count.
+        """
+        body = request.data
+        if isinstance(body, dict) and "outcomes" in body:
+            items = body["outcomes"]
+        elif isinstance(body, dict) and "unit_id" in body:
+            items = [body]
+        else:
+            raise InvalidInput(
+                'Send {"outcomes": [{"unit_id": ..., "value": ...}, ...]} or one outcome '
+                "object.",
+                code="invalid_outcomes",
+            )
+        test = selectors.abtest_get(test_id=pk, related=False)
+        receipt = services.abtest_record_outcomes(test=test, outcomes=items)
+        return Response(receipt.as_dict())
+
+    @extend_schema(responses=s.ResultsSerializer)
+    @action(detail=True, methods=["get"])
+    def results(self, request: Request, pk: str) -> Response:
+        """The evaluation now (running or paused test) or the last snapshot, with history."""
+        results = selectors.abtest_results(test=self.get_object())
+        return Response(s.ResultsSerializer(results, context={"request": request}).data)
+
+    @extend_schema(parameters=[s.SampleSizeQuerySerializer], responses=s.SampleSizeSerializer)
+    @action(detail=False, methods=["get"], url_path="sample-size")
+    def sample_size(self, request: Request) -> Response:
+        """Units needed to detect `mde` with `power` at `alpha` (give sd or baseline_rate)."""
+        query = s.SampleSizeQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        try:
+            plan = stats.sample_size_per_arm(
+                mde=params["mde"], sd=params.get("sd"), baseline_rate=params.get("baseline_rate"),
+                alpha=params["alpha"], power=params["power"],
+            )
+            split = stats.split_sample_size(plan.n_exact, params["challenger_share"])
+        except ValueError as exc:
+            raise InvalidABTest(f"{exc}.", code="invalid_sample_size") from exc
+        return Response({
+            "n_per_arm": plan.n_per_arm,
+            "n_total": split.n_total,
+            "n_champion": split.n_champion,
+            "n_challenger": split.n_challenger,
+            "effect_size": plan.effect_size,
+            "alpha": plan.alpha,
+            "power": plan.power,
+            "challenger_share": params["challenger_share"],
+        })

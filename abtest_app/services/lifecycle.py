@@ -1,0 +1,333 @@
+"""Creating a test and moving it through draft -> running <-> paused -> concluded/cancelled."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_fsm import ConcurrentTransition, can_proceed
+
+from abtest_app.choices import Arm, Direction, Method, MetricType, MinEffectKind, TestState
+from abtest_app.errors import (
+    ABTestNotFound,
+    ABTestNotPermitted,
+    ABTestTransitionRefused,
+    AnotherTestRunning,
+    InvalidABTest,
+)
+from abtest_app.models import ABTest, ArmStats
+from models_app import selectors as registry_selectors
+from models_app import services as registry
+from models_app.choices import Stage
+from models_app.errors import VersionNotFound
+from models_app.models import ModelVersion, RegisteredModel
+
+NAME = re.compile(r"^[A-Za-z0-9_][-A-Za-z0-9_.]{0,99}$")
+CHALLENGER_STAGES = (Stage.DRAFT, Stage.STAGING)
+CHAMPION_STAGES = (Stage.DRAFT, Stage.STAGING, Stage.PRODUCTION)
+
+
+def can_manage(test: ABTest, user: AbstractBaseUser | None) -> bool:
+    """Start, pause, conclude and cancel: the test's creator or a release manager."""
+    if user is None or not user.is_authenticated:
+        return False
+    return user.pk == test.created_by_id or registry.can_promote(user)
+
+
+def require_manager(test: ABTest, actor: AbstractBaseUser | None, action: str) -> None:
+    if not can_manage(test, actor):
+        raise ABTestNotPermitted(
+            f"You may not {action} {test}: only its creator or a release manager may."
+        )
+
+
+def _choice(value: str, choices: type, field: str) -> str:
+    if value not in choices.values:
+        raise InvalidABTest(
+            f"{field} must be one of {', '.join(choices.values)}, got {value!r}.",
+            code=f"invalid_{field}",
+        )
+    return value
+
+
+def _version(model: RegisteredModel, version: ModelVersion | str, role: str) -> ModelVersion:
+    if isinstance(version, ModelVersion):
+        if version.model_id != model.pk:
+            raise InvalidABTest(
+                f"The {role} {version} is a version of another model, not of {model.name}.",
+                code="version_of_other_model",
+            )
+        return version
+    try:
+        return registry_selectors.version_get(model_name=model.name, version=str(version))
+    except VersionNotFound as exc:
+        raise InvalidABTest(
+            f"{model.name} has no version '{version}' to be the {role}.",
+            code="version_of_other_model" if ModelVersion.objects.filter(version=str(version))
+            .exclude(model=model).exists() else "unknown_version",
+        ) from exc
+
+
+def _check_versions(champion: ModelVersion, challenger: ModelVersion) -> None:
+    if champion.pk == challenger.pk:
+        raise InvalidABTest(
+            f"The champion and the challenger are the same version ({champion.version}); "
+            "a test needs two different versions.",
+            code="same_version",
+        )
+    if challenger.stage not in CHALLENGER_STAGES:
+        raise InvalidABTest(
+            f"The challenger {challenger} is {challenger.stage}; a challenger must be in "
+            f"{' or '.join(CHALLENGER_STAGES)} (it may be promoted if it wins).",
+            code="invalid_challenger_stage",
+        )
+    if champion.stage not in CHAMPION_STAGES:
+        raise InvalidABTest(
+            f"The champion {champion} is {champion.stage}; serve a version that is in "
+            "production (normally) or staging.",
+            code="invalid_champion_stage",
+        )
+
+
+def _clean_guardrails(guardrails: Sequence[Mapping[str, Any]], metric_name: str) -> list[dict]:
+    if not isinstance(guardrails, Sequence) or isinstance(guardrails, (str, bytes)):
+        raise InvalidABTest("guardrails must be a list of objects.", code="invalid_guardrails")
+    cleaned: list[dict] = []
+    for position, guardrail in enumerate(guardrails):
+        if not isinstance(guardrail, Mapping):
+            raise InvalidABTest(
+                f"guardrails[{position}] must be an object with name, type and direction.",
+                code="invalid_guardrails",
+            )
+        name = guardrail.get("name")
+        if not isinstance(name, str) or not NAME.match(name):
+            raise InvalidABTest(
+                f"guardrails[{position}].name must be a metric name (letters, digits, -_.).",
+                code="invalid_guardrails",
+            )
+        if name == metric_name or name in {g["name"] for g in cleaned}:
+            raise InvalidABTest(
+                f"guardrail '{name}' repeats a metric already in the test.",
+                code="invalid_guardrails",
+            )
+        unknown = set(guardrail) - {"name", "type", "direction"}
+        if unknown:
+            raise InvalidABTest(
+                f"guardrails[{position}] has unknown key(s) {', '.join(sorted(unknown))}.",
+                code="invalid_guardrails",
+            )
+        cleaned.append(
+            {
+                "name": name,
+                "type": _choice(guardrail.get("type", MetricType.CONTINUOUS), MetricType,
+                                "guardrail_type"),
+                "direction": _choice(guardrail.get("direction", Direction.HIGHER), Direction,
+                                     "guardrail_direction"),
+            }
+        )
+    return cleaned
+
+
+def _check_numbers(
+    *,
+    challenger_share: float,
+    alpha: float,
+    min_samples_per_arm: int,
+    planned_samples_per_arm: int,
+    min_effect: float,
+    max_duration: timedelta,
+) -> None:
+    if not (math.isfinite(challenger_share) and 0 < challenger_share < 100):
+        raise InvalidABTest(
+            f"challenger_share is the challenger's percent of units and must be strictly "
+            f"between 0 and 100, got {challenger_share!r}.",
+            code="invalid_split",
+        )
+    if not (math.isfinite(alpha) and 0 < alpha <= 0.5):
+        raise InvalidABTest(f"alpha must be in (0, 0.5], got {alpha!r}.", code="invalid_alpha")
+    if min_samples_per_arm < 2:
+        raise InvalidABTest(
+            f"min_samples_per_arm must be at least 2, got {min_samples_per_arm}.",
+            code="invalid_min_samples",
+        )
+    if planned_samples_per_arm < 2:
+        raise InvalidABTest(
+            f"planned_samples_per_arm must be at least 2, got {planned_samples_per_arm}.",
+            code="invalid_planned_samples",
+        )
+    if not (math.isfinite(min_effect) and min_effect >= 0):
+        raise InvalidABTest(
+            "min_effect is an improvement in the metric's better direction and must be >= 0, "
+            f"got {min_effect!r}.",
+            code="invalid_min_effect",
+        )
+    if max_duration <= timedelta(0):
+        raise InvalidABTest("max_duration must be positive.", code="invalid_max_duration")
+
+
+@transaction.atomic
+def abtest_create(
+    *,
+    name: str,
+    model: RegisteredModel | str,
+    champion: ModelVersion | str,
+    challenger: ModelVersion | str,
+    metric_name: str,
+    metric_type: str,
+    metric_direction: str = Direction.HIGHER,
+    challenger_share: float = 50.0,
+    assignment_unit: str = "user",
+    method: str = Method.SEQUENTIAL,
+    alpha: float = 0.05,
+    min_samples_per_arm: int = 100,
+    planned_samples_per_arm: int = 5000,
+    min_effect: float = 0.0,
+    min_effect_kind: str = MinEffectKind.ABSOLUTE,
+    max_duration: timedelta = timedelta(days=30),
+    auto_promote: bool = False,
+    guardrails: Sequence[Mapping[str, Any]] = (),
+    description: str = "",
+    created_by: AbstractBaseUser | None = None,
+) -> ABTest:
+    """A draft test of `challenger` against `champion`, two versions of `model`."""
+    if not name or not name.strip():
+        raise InvalidABTest("Give the test a name.", code="invalid_name")
+    if not isinstance(metric_name, str) or not NAME.match(metric_name):
+        raise InvalidABTest(
+            "metric_name must be a metric name (letters, digits, -_.).", code="invalid_metric"
+        )
+    if not isinstance(model, RegisteredModel):
+        model = registry_selectors.model_get(name=model)
+    champion_version = _version(model, champion, "champion")
+    challenger_version = _version(model, challenger, "challenger")
+    _check_versions(champion_version, challenger_version)
+    _choice(metric_type, MetricType, "metric_type")
+    _choice(metric_direction, Direction, "metric_direction")
+    _choice(method, Method, "method")
+    _choice(min_effect_kind, MinEffectKind, "min_effect_kind")
+    _check_numbers(
+        challenger_share=challenger_share, alpha=alpha, min_samples_per_arm=min_samples_per_arm,
+        planned_samples_per_arm=planned_samples_per_arm, min_effect=min_effect,
+        max_duration=max_duration,
+    )
+    if method == Method.ZTEST and metric_type != MetricType.BINARY:
+        raise InvalidABTest(
+            "The z-test compares proportions: use it with a binary metric, or choose "
+            "sequential, welch or mannwhitney for a continuous one.",
+            code="method_needs_binary_metric",
+        )
+    cleaned_guardrails = _clean_guardrails(guardrails, metric_name)
+    test = ABTest.objects.create(
+        name=name.strip(),
+        description=description,
+        model=model,
+        champion=champion_version,
+        challenger=challenger_version,
+        challenger_share=challenger_share,
+        assignment_unit=assignment_unit,
+        metric_name=metric_name,
+        metric_type=metric_type,
+        metric_direction=metric_direction,
+        guardrails=cleaned_guardrails,
+        method=method,
+        alpha=alpha,
+        min_samples_per_arm=min_samples_per_arm,
+        planned_samples_per_arm=planned_samples_per_arm,
+        min_effect=min_effect,
+        min_effect_kind=min_effect_kind,
+        max_duration=max_duration,
+        auto_promote=auto_promote,
+        created_by=created_by if created_by is not None and created_by.is_authenticated
+        else None,
+    )
+    ArmStats.objects.bulk_create(
+        ArmStats(test=test, arm=arm, metric=metric)
+        for arm in Arm.values
+        for metric in test.metric_names()
+    )
+    return test
+
+
+def lock_test(test_id: int) -> ABTest:
+    """The test row, locked until the end of the transaction (call inside one)."""
+    try:
+        return ABTest.objects.select_for_update().get(pk=test_id)
+    except ABTest.DoesNotExist as exc:
+        raise ABTestNotFound(f"No A/B test with id {test_id}.") from exc
+
+
+def refusal(test: ABTest, action: str) -> ABTestTransitionRefused:
+    allowed = sorted(t.name for t in test.get_available_state_transitions())
+    where = f"it may {', '.join(allowed)}" if allowed else "it is finished"
+    return ABTestTransitionRefused(f"{test} is {test.state}; it cannot {action} ({where}).")
+
+
+def apply_transition(test: ABTest, action: str, now: datetime) -> ABTest:
+    method = getattr(test, action)
+    if not can_proceed(method):
+        raise refusal(test, action)
+    method(now=now)
+    try:
+        test.save()
+    except ConcurrentTransition as exc:
+        raise ABTestTransitionRefused(
+            f"{test} changed state while this {action} was under way; reload and try again."
+        ) from exc
+    return test
+
+
+def abtest_start(*, test: ABTest, actor: AbstractBaseUser | None) -> ABTest:
+    """Start (or resume) a test; at most one test of a model runs at a time."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            test = lock_test(test.pk)
+            require_manager(test, actor, "start")
+            if not can_proceed(test.start):
+                raise refusal(test, "start")
+            # Serialise starts per model (the same lock order as promotion: test, then model).
+            RegisteredModel.objects.select_for_update().get(pk=test.model_id)
+            running = (
+                ABTest.objects.filter(model_id=test.model_id, state=TestState.RUNNING)
+                .exclude(pk=test.pk)
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if running is not None:
+                raise AnotherTestRunning(
+                    f"A/B test {running} is already running on {test.model.name}; pause, "
+                    "conclude or cancel it first (one running test per model).",
+                    details={"running_test_id": running},
+                )
+            champion = ModelVersion.objects.get(pk=test.champion_id)
+            challenger = ModelVersion.objects.get(pk=test.challenger_id)
+            _check_versions(champion, challenger)
+            return apply_transition(test, "start", now)
+    except IntegrityError as exc:
+        raise AnotherTestRunning(
+            f"Another test of {test.model.name} started at the same moment; only one may run."
+        ) from exc
+
+
+@transaction.atomic
+def abtest_pause(*, test: ABTest, actor: AbstractBaseUser | None) -> ABTest:
+    """Stop routing traffic to the challenger; outcomes still arriving are kept."""
+    test = lock_test(test.pk)
+    require_manager(test, actor, "pause")
+    return apply_transition(test, "pause", timezone.now())
+
+
+@transaction.atomic
+def abtest_cancel(*, test: ABTest, actor: AbstractBaseUser | None, reason: str = "") -> ABTest:
+    """Abandon the test without a decision."""
+    test = lock_test(test.pk)
+    require_manager(test, actor, "cancel")
+    test.conclusion_reason = reason
+    test.ended_by = actor if actor is not None and actor.is_authenticated else None
+    return apply_transition(test, "cancel", timezone.now())

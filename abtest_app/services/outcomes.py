@@ -1,0 +1,195 @@
+"""Recording outcomes: the hot path. Parse, assign, insert-ignore, add to the arm statistics.
+
+Idempotency holds under concurrent posts because the database decides: rows go in with
+ON CONFLICT (test_id, outcome_id) DO NOTHING ... RETURNING outcome_id, and the sufficient
+statistics grow only by the rows that statement reports as inserted, in the same
+transaction. A repeated outcome id is therefore stored once and counted once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import orjson
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from abtest_app import outcomes as batches
+from abtest_app.assignment import CHALLENGER, assign_many
+from abtest_app.choices import MetricType, TestState
+from abtest_app.errors import ABTestNotCollecting, InvalidOutcomes, OutcomeBatchTooLarge
+from abtest_app.models import ABTest, ArmStats, Outcome
+
+MAX_BATCH = 10_000
+COLUMNS = ("test_id", "arm", "unit_id", "value", "outcome_id", "metrics", "created_at")
+SQLITE_ROWS_PER_STATEMENT = 32_766 // len(COLUMNS)  # SQLite's limit on bound parameters
+COLLECTING = (TestState.RUNNING, TestState.PAUSED)
+
+
+@dataclass(frozen=True)
+class OutcomeReceipt:
+    received: int  # items in the request
+    recorded: int  # stored and counted now
+    duplicates: int  # repeated outcome ids (in this batch or before): ignored
+    champion: int  # recorded for the champion arm
+    challenger: int
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+def _parse(test: ABTest, items: object) -> batches.OutcomeBatch:
+    if isinstance(items, list) and len(items) > MAX_BATCH:
+        raise OutcomeBatchTooLarge(
+            f"At most {MAX_BATCH} outcomes per request, got {len(items)}; split the batch."
+        )
+    specs = [
+        batches.MetricSpec(g["name"], g["type"] == MetricType.BINARY) for g in test.guardrails
+    ]
+    try:
+        return batches.parse_outcomes(
+            items,
+            primary_binary=test.metric_type == MetricType.BINARY,
+            guardrails=specs,
+            max_batch=MAX_BATCH,
+        )
+    except batches.OutcomeError as exc:
+        raise InvalidOutcomes(str(exc), details={"index": exc.index}) from exc
+
+
+def _quoted() -> tuple[str, str]:
+    qn = connection.ops.quote_name
+    return qn(Outcome._meta.db_table), ", ".join(qn(c) for c in COLUMNS)
+
+
+def _insert_postgresql(
+    test_id: int, batch: batches.OutcomeBatch, arms: list[str], metrics: list[str | None],
+    created_at: object,
+) -> set[str]:
+    table, columns = _quoted()
+    # Rows in outcome-id order: concurrent batches sharing ids then take the unique-index
+    # locks in the same order and cannot deadlock.
+    order = sorted(range(len(batch)), key=lambda i: (batch.outcome_ids[i] is None,
+                                                     batch.outcome_ids[i] or ""))
+    values = batch.values.tolist()
+    sql = (
+        f"INSERT INTO {table} ({columns}) "
+        "SELECT %s, u.arm, u.unit_id, u.value, u.outcome_id, u.metrics::jsonb, %s "
+        "FROM unnest(%s::varchar[], %s::varchar[], %s::float8[], %s::varchar[], %s::text[]) "
+        "AS u(arm, unit_id, value, outcome_id, metrics) "
+        "ON CONFLICT (test_id, outcome_id) DO NOTHING RETURNING outcome_id"
+    )
+    params = [
+        test_id,
+        created_at,
+        [arms[i] for i in order],
+        [batch.unit_ids[i] for i in order],
+        [values[i] for i in order],
+        [batch.outcome_ids[i] for i in order],
+        [metrics[i] for i in order],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall() if row[0] is not None}
+
+
+def _insert_values(
+    test_id: int, batch: batches.OutcomeBatch, arms: list[str], metrics: list[str | None],
+    created_at: object,
+) -> set[str]:
+    """Multi-row VALUES with ON CONFLICT DO NOTHING RETURNING (SQLite >= 3.35)."""
+    table, columns = _quoted()
+    inserted: set[str] = set()
+    values = batch.values.tolist()
+    row_marks = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(batch), SQLITE_ROWS_PER_STATEMENT):
+            stop = min(start + SQLITE_ROWS_PER_STATEMENT, len(batch))
+            params: list[object] = []
+            for i in range(start, stop):
+                params += (test_id, arms[i], batch.unit_ids[i], values[i], batch.outcome_ids[i],
+                           metrics[i], created_at)
+            sql = (
+                f"INSERT INTO {table} ({columns}) VALUES "
+                + ", ".join([row_marks] * (stop - start))
+                + " ON CONFLICT (test_id, outcome_id) DO NOTHING RETURNING outcome_id"
+            )
+            cursor.execute(sql, params)
+            inserted.update(row[0] for row in cursor.fetchall() if row[0] is not None)
+    return inserted
+
+
+def _add_to_stats(test_id: int, increments: Sequence[batches.Increment]) -> None:
+    for inc in increments:  # sorted by (arm, metric): a fixed lock order
+        updated = ArmStats.objects.filter(test_id=test_id, arm=inc.arm, metric=inc.metric).update(
+            n=F("n") + inc.n, total=F("total") + inc.total, total_sq=F("total_sq") + inc.total_sq
+        )
+        if not updated:  # rows are made with the test; this only repairs a missing one
+            ArmStats.objects.create(test_id=test_id, arm=inc.arm, metric=inc.metric, n=inc.n,
+                                    total=inc.total, total_sq=inc.total_sq)
+
+
+def abtest_record_outcomes(
+    *, test: ABTest, outcomes: object, now: datetime | None = None
+) -> OutcomeReceipt:
+    """Store a batch of outcomes (at most 10,000) of a running or paused test.
+
+    The arm of each outcome is derived from its unit id by the test's assignment; an
+    "arm" given by the caller must agree with it. Outcome ids are optional; a repeated
+    one (within the batch or across requests) is ignored.
+    """
+    if test.state not in COLLECTING:
+        raise ABTestNotCollecting(
+            f"{test} is {test.state}; outcomes are accepted while it is running or paused."
+        )
+    batch = _parse(test, outcomes)
+    received = len(batch)
+    keep = batches.first_occurrences(batch.outcome_ids)
+    if keep is not None:
+        batch = batch.take(keep)
+    arms = assign_many(test.seed, batch.unit_ids, test.challenger_share)
+    if any(arm is not None for arm in batch.claimed_arms):
+        try:
+            batches.check_claimed_arms(batch.claimed_arms, arms)
+        except batches.OutcomeError as exc:
+            raise InvalidOutcomes(str(exc), details={"index": exc.index}) from exc
+    metrics = [None if m is None else orjson.dumps(m).decode() for m in batch.metrics]
+    created_at = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_values
+
+    with transaction.atomic():
+        inserted = insert(test.pk, batch, arms, metrics, created_at)
+        with_ids = sum(1 for oid in batch.outcome_ids if oid is not None)
+        if len(inserted) == with_ids:
+            mask = None  # every row went in
+        else:
+            mask = np.fromiter(
+                (oid is None or oid in inserted for oid in batch.outcome_ids),
+                dtype=bool, count=len(batch),
+            )
+        is_challenger = np.fromiter(
+            (arm == CHALLENGER for arm in arms), dtype=bool, count=len(arms)
+        )
+        values, metric_rows = batch.values, batch.metrics
+        if mask is not None:
+            is_challenger, values = is_challenger[mask], values[mask]
+            metric_rows = [m for m, kept in zip(metric_rows, mask, strict=True) if kept]
+        increments = batches.increments(
+            is_challenger, values, metric_rows, [g["name"] for g in test.guardrails]
+        )
+        _add_to_stats(test.pk, increments)
+
+    recorded = int(values.size)
+    challenger = int(is_challenger.sum())
+    return OutcomeReceipt(
+        received=received,
+        recorded=recorded,
+        duplicates=received - recorded,
+        champion=recorded - challenger,
+        challenger=challenger,
+    )
