@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest
+from django_fsm.admin import FSMAdminMixin
+
+from abtest_app import services
+from abtest_app.models import ABTest, ABTestSnapshot, ArmStats
+from axion_registry.errors import DomainError
+
+SERVICES = {
+    "start": services.abtest_start,
+    "pause": services.abtest_pause,
+    "conclude": services.abtest_conclude,
+    "cancel": services.abtest_cancel,
+}
+EDITABLE = ("name", "description")
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=True,
+                             help_text="Why: kept on the test.")
+
+
+class OptionalReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
+                             help_text="Why (optional): kept on the test.")
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ArmStatsInline(ReadOnlyInline):
+    model = ArmStats
+    fields = ["arm", "metric", "n", "total", "total_sq"]
+    readonly_fields = fields
+
+
+class SnapshotInline(ReadOnlyInline):
+    model = ABTestSnapshot
+    fields = ["created_at", "kind", "decision", "champion_n", "challenger_n", "effect",
+              "ci_low", "ci_high", "p_value", "sequential_p", "srm_p", "promotion_status"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+    show_change_link = True
+
+
+@admin.register(ABTest)
+class ABTestAdmin(FSMAdminMixin, admin.ModelAdmin):
+    fsm_fields = ["state"]
+    fsm_forms = {"conclude": ReasonForm, "cancel": OptionalReasonForm}
+    list_display = ["id", "name", "model", "champion", "challenger", "state", "decision",
+                    "challenger_share", "method", "auto_promote", "created_by", "created_at"]
+    list_filter = ["state", "decision", "method", "auto_promote", "model"]
+    search_fields = ["name", "description", "model__name", "metric_name"]
+    inlines = [ArmStatsInline, SnapshotInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        # Everything but the labels: changing a split or a metric mid-test breaks it.
+        fields = [f.name for f in self.model._meta.fields if f.name not in EDITABLE]
+        return tuple(dict.fromkeys([*fields, *super().get_readonly_fields(request, obj)]))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # tests are created through the API, which validates the design
+
+    def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
+        """Every admin button goes through the lifecycle services: permission, locks."""
+        service = SERVICES[transition_name]
+        extra = {}
+        if transition_name in ("conclude", "cancel"):
+            extra["reason"] = (kwargs or {}).get("reason", "")
+        try:
+            test = service(test=obj, actor=request.user, **extra)
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return False
+        self.message_user(request, f"{test} is now {test.state}.")
+        return True
+
+
+@admin.register(ABTestSnapshot)
+class ABTestSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "test", "kind", "decision", "champion_n", "challenger_n",
+                    "effect", "p_value", "sequential_p", "srm_mismatch", "concluded"]
+    list_filter = ["decision", "kind", "concluded", "srm_mismatch"]
+    search_fields = ["test__name"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
