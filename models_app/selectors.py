@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
+from axion_registry.errors import InvalidInput
 from models_app.choices import Stage
 from models_app.errors import ModelNotFound, VersionNotFound
 from models_app.filtersets import ModelVersionFilterSet
@@ -30,9 +31,46 @@ def version_get(*, model_name: str, version: str) -> ModelVersion:
         raise VersionNotFound(f"{model_name} has no version '{version}'.") from exc
 
 
+VERSION_FIELDS = (
+    "version", "stage", "framework", "artifact_format", "metrics", "hyperparameters", "tags",
+    "description", "signature", "input_example", "artifact_path", "artifact_sha256",
+    "artifact_size", "source_run_id", "created_at",
+)
+
+
+def version_values(queryset: QuerySet[ModelVersion]) -> QuerySet:
+    """Versions as plain dicts, read in one query without building model instances."""
+    return queryset.values(*VERSION_FIELDS, model_name=F("model__name"),
+                           creator=F("created_by__username"))
+
+
+def version_rows(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The public shape of versions read by `version_values` (a page of them, say)."""
+    rows = []
+    for row in values:
+        model, creator = row.pop("model_name"), row.pop("creator")
+        rows.append({"model": model, **row, "created_by": creator})
+    return rows
+
+
+def version_detail(*, version: ModelVersion, moves: list[str]) -> dict[str, Any]:
+    """One loaded version in the same public shape, with the stages the asking user may
+    move it to."""
+    return {
+        "model": version.model.name,
+        **{field: getattr(version, field) for field in VERSION_FIELDS},
+        "created_by": version.created_by.get_username() if version.created_by else None,
+        "available_transitions": moves,
+    }
+
+
 def version_list(*, filters: dict[str, Any] | None = None) -> QuerySet[ModelVersion]:
-    queryset = ModelVersion.objects.select_related("model", "created_by")
-    return ModelVersionFilterSet(filters or {}, queryset).qs
+    filterset = ModelVersionFilterSet(filters or {}, ModelVersion.objects.all())
+    if not filterset.is_valid():
+        field, messages = next(iter(filterset.errors.items()))
+        raise InvalidInput(f"{field}: {' '.join(messages)}", code="invalid_filter",
+                           details=filterset.errors)
+    return filterset.qs
 
 
 def version_latest(*, model: RegisteredModel) -> ModelVersion | None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from models_app.choices import ArtifactFormat, Bump, Framework, Stage
-from models_app.models import ModelVersion, RegisteredModel, StageTransition
+from models_app.models import RegisteredModel, StageTransition
 
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
@@ -45,25 +45,34 @@ class RegisteredModelUpdateSerializer(serializers.Serializer):
     gates = serializers.JSONField(required=False)
 
 
-class ModelVersionSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    available_transitions = serializers.SerializerMethodField()
+class ModelVersionSerializer(serializers.Serializer):
+    """The shape of a version in answers (documentation for the schema; the views build it
+    with models_app.selectors.version_rows, which reads plain values in one query)."""
 
-    class Meta:
-        model = ModelVersion
-        fields = [
-            "model", "version", "stage", "framework", "artifact_format", "metrics",
-            "hyperparameters", "tags", "description", "signature", "input_example",
-            "artifact_path", "artifact_sha256", "artifact_size", "source_run_id",
-            "created_by", "created_at", "available_transitions",
-        ]
+    model = serializers.CharField()
+    version = serializers.CharField()
+    stage = serializers.ChoiceField(choices=Stage.choices)
+    framework = serializers.ChoiceField(choices=Framework.choices)
+    artifact_format = serializers.ChoiceField(choices=ArtifactFormat.choices)
+    metrics = serializers.DictField(child=serializers.FloatField())
+    hyperparameters = serializers.JSONField()
+    tags = serializers.DictField(child=serializers.CharField())
+    description = serializers.CharField()
+    signature = serializers.JSONField()
+    input_example = serializers.JSONField(allow_null=True)
+    artifact_path = serializers.CharField()
+    artifact_sha256 = serializers.CharField()
+    artifact_size = serializers.IntegerField()
+    source_run_id = serializers.CharField()
+    created_by = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
 
-    def get_available_transitions(self, obj: ModelVersion) -> list[str]:
-        from models_app.services import available_moves
 
-        request = self.context.get("request")
-        return available_moves(obj, request.user if request else None)
+class ModelVersionDetailSerializer(ModelVersionSerializer):
+    available_transitions = serializers.ListField(
+        child=serializers.ChoiceField(choices=Stage.choices),
+        help_text="Stages the requesting user may move this version to.",
+    )
 
 
 class VersionMetadataSerializer(serializers.Serializer):
@@ -94,7 +103,7 @@ class TransitionRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class ReasonSerializer(serializers.Serializer):
+class RollbackRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 

@@ -26,6 +26,17 @@ from models_app.filtersets import (
 from models_app.models import ModelVersion, RegisteredModel
 
 
+def version_detail(version: ModelVersion, request: Request) -> dict:
+    return selectors.version_detail(
+        version=version, moves=services.available_moves(version, request.user)
+    )
+
+
+def paginated_versions(view: viewsets.GenericViewSet, queryset) -> Response:
+    page = view.paginate_queryset(selectors.version_values(queryset))
+    return view.get_paginated_response(selectors.version_rows(page))
+
+
 class RegisteredModelViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -62,11 +73,11 @@ class RegisteredModelViewSet(
         model = services.model_update(model=self.get_object(), **data.validated_data)
         return Response(self.get_serializer(model).data)
 
-    @extend_schema(request=s.ReasonSerializer, responses=s.StageTransitionSerializer)
+    @extend_schema(request=s.RollbackRequestSerializer, responses=s.StageTransitionSerializer)
     @action(detail=True, methods=["post"])
     def rollback(self, request: Request, name: str) -> Response:
         """Restore the version that was in production before the current one."""
-        data = s.ReasonSerializer(data=request.data)
+        data = s.RollbackRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         record = services.model_rollback(
             model=self.get_object(), actor=request.user, reason=data.validated_data["reason"]
@@ -93,7 +104,7 @@ class RegisteredModelViewSet(
 
     @extend_schema(
         parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, description="ISO time.")],
-        responses=s.ModelVersionSerializer,
+        responses=OpenApiTypes.OBJECT,
     )
     @action(detail=True, methods=["get"], url_path="production-at")
     def production_at(self, request: Request, name: str) -> Response:
@@ -106,10 +117,8 @@ class RegisteredModelViewSet(
         version = selectors.version_in_production_at(model=self.get_object(), at=at)
         if version is None:
             return Response({"version": None, "at": at.isoformat()})
-        return Response(
-            {"version": version.version, "at": at.isoformat(),
-             "detail": s.ModelVersionSerializer(version, context={"request": request}).data}
-        )
+        return Response({"version": version.version, "at": at.isoformat(),
+                         "detail": version_detail(version, request)})
 
 
 class ModelVersionViewSet(
@@ -133,9 +142,16 @@ class ModelVersionViewSet(
             model_name=self.kwargs["model_name"], version=self.kwargs["version"]
         )
 
+    def list(self, request: Request, model_name: str) -> Response:
+        return paginated_versions(self, self.get_queryset())
+
+    @extend_schema(responses=s.ModelVersionDetailSerializer)
+    def retrieve(self, request: Request, model_name: str, version: str) -> Response:
+        return Response(version_detail(self.get_object(), request))
+
     @extend_schema(
         request={"multipart/form-data": s.VersionUploadSerializer},
-        responses={201: s.ModelVersionSerializer},
+        responses={201: s.ModelVersionDetailSerializer},
     )
     def create(self, request: Request, model_name: str) -> Response:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -160,9 +176,7 @@ class ModelVersionViewSet(
             version=fields.pop("version") or None,
             **fields,
         )
-        return Response(
-            self.get_serializer(version).data, status=status.HTTP_201_CREATED
-        )
+        return Response(version_detail(version, request), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.TransitionRequestSerializer, responses=s.StageTransitionSerializer)
     @action(detail=True, methods=["post"])
@@ -201,7 +215,10 @@ class VersionSearchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     serializer_class = s.ModelVersionSerializer
     filterset_class = ModelVersionFilterSet
-    queryset = ModelVersion.objects.select_related("model", "created_by")
+    queryset = ModelVersion.objects.all()
+
+    def list(self, request: Request) -> Response:
+        return paginated_versions(self, self.filter_queryset(self.get_queryset()))
 
 
 class StageTransitionViewSet(viewsets.ReadOnlyModelViewSet):
