@@ -54,8 +54,11 @@ def make_test(champion, challenger, researcher):
 
 @pytest.fixture
 def running_test(make_test, researcher):
-    def make(**fields) -> ABTest:
+    """A started test with a fixed assignment seed, so simulated data are reproducible."""
+
+    def make(seed: str = "fixed-seed", **fields) -> ABTest:
         test = make_test(**fields)
+        ABTest.objects.filter(pk=test.pk).update(seed=seed)
         services.abtest_start(test=test, actor=researcher)
         return ABTest.objects.get(pk=test.pk)
 
