@@ -79,7 +79,7 @@ def _record(
     gate_report: GateReport | None = None,
 ) -> StageTransition:
     return StageTransition.objects.create(
-        model_id=version.model_id,
+        model=version.model,
         version=version,
         kind=kind,
         from_stage=from_stage,
@@ -113,9 +113,14 @@ def _current_production(model: RegisteredModel) -> ModelVersion | None:
     return ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION).first()
 
 
+
 def version_gate_report(*, version: ModelVersion) -> GateReport:
+    """The gates' verdict on `version` entering production now."""
+    return _gate_report(version, _current_production(version.model))
+
+
+def _gate_report(version: ModelVersion, production: ModelVersion | None) -> GateReport:
     model = version.model
-    production = _current_production(model)
     gates = model.gates or {}
     verify = gates.get("verify_artifact", True)
     return evaluate_gates(
@@ -155,7 +160,7 @@ def version_transition(
             if not can_proceed(transition_method):
                 raise TransitionRefused(_refusal(version, to))
             transition_method()
-            version.save()
+            version.save(update_fields=["stage"])
             return _record(version=version, kind=method, from_stage=from_stage, actor=actor,
                            reason=reason, source=source)
     except ConcurrentTransition as exc:
@@ -187,22 +192,23 @@ def version_promote(
                 raise TransitionRefused(f"{version} is already in production.")
             if version.stage not in (Stage.DRAFT, Stage.STAGING):
                 raise TransitionRefused(_refusal(version, Stage.PRODUCTION))
-            report = version_gate_report(version=version)
+            previous = _current_production(model)
+            report = _gate_report(version, previous)
             version.gate_report = report
             if not can_proceed(version.promote):
                 raise GateRefused(
                     f"{version} may not enter production: {report.summary()}",
                     details={"gate_report": report.as_list()},
                 )
-            previous = _current_production(model)
             if previous is not None:
+                previous.model = model
                 previous.archive()
-                previous.save()
+                previous.save(update_fields=["stage"])
                 _record(version=previous, kind="archive", from_stage=Stage.PRODUCTION,
                         actor=actor, reason=f"replaced by {version.version}", source=source)
             from_stage = version.stage
             version.promote()
-            version.save()
+            version.save(update_fields=["stage"])
             record = _record(version=version, kind="promote", from_stage=from_stage, actor=actor,
                              reason=reason, source=source, gate_report=report)
             _announce(version, "promote", previous)
@@ -272,12 +278,14 @@ def model_rollback(
                 "its sha256.",
                 code="artifact_corrupted",
             )
+        current.model = model
         current.archive()
-        current.save()
+        current.save(update_fields=["stage"])
         _record(version=current, kind="archive", from_stage=Stage.PRODUCTION, actor=actor,
                 reason=f"rolled back to {target.version}: {reason}".rstrip(": "), source=source)
+        target.model = model
         target.restore()
-        target.save()
+        target.save(update_fields=["stage"])
         record = _record(version=target, kind="rollback", from_stage=Stage.ARCHIVED, actor=actor,
                          reason=reason, source=source)
         _announce(target, "rollback", current)
