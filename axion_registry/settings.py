@@ -152,7 +152,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"StageEnum": "models_app.choices.Stage"},
+    "ENUM_NAME_OVERRIDES": {
+        "StageEnum": "models_app.choices.Stage",
+        "MetricDirectionEnum": "abtest_app.choices.Direction",
+        "MetricTypeEnum": "abtest_app.choices.MetricType",
+    },
 }
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
