@@ -1,0 +1,192 @@
+"""Seed the demo: the four Axion models, their tuning experiments, a running A/B test.
+
+Idempotent: each part is created only when absent, so a second `make run` reuses the data.
+Everything goes through the apps' services (the same gates, audit and announcements as
+the API). Models are trained in seconds on synthetic data (demo.training).
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import time
+from typing import Any
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from abtest_app import assignment
+from abtest_app import services as abtests
+from abtest_app.models import ABTest
+from demo import training
+from demo.training import SPECS, Candidate
+from experiments_app import services as tracking
+from experiments_app.models import Experiment
+from models_app import selectors as registry_selectors
+from models_app import services as registry
+from models_app.choices import Stage
+from models_app.models import RegisteredModel
+
+# Which version each model serves after seeding: "1.1.0" means the tuned version replaced the
+# baseline (so a rollback is possible); "1.0.0" leaves 1.1.0 in staging as a challenger.
+PRODUCTION = {
+    "stock-ranking": "1.0.0",
+    "market-regime": "1.1.0",
+    "earnings-surprise": "1.0.0",
+    "factor-timing": "1.1.0",
+}
+PRIMARY_METRIC = {
+    "stock-ranking": ("auc", "max"),
+    "market-regime": ("accuracy", "max"),
+    "earnings-surprise": ("auc", "max"),
+    "factor-timing": ("rmse", "min"),
+}
+ABTEST_NAME = "stock-ranking 1.1.0 vs 1.0.0"
+ABTEST_MODEL = "stock-ranking"
+# Simulated outcome: a 21-day forward return in basis points of the stocks the arm ranked top.
+OUTCOME_MEAN_BPS = {"champion": 42.0, "challenger": 43.0}
+OUTCOME_SD_BPS = 25.0
+
+
+def simulated_outcome(arm: str, rng: np.random.Generator) -> float:
+    return float(rng.normal(OUTCOME_MEAN_BPS[arm], OUTCOME_SD_BPS))
+
+
+class Command(BaseCommand):
+    help = "Create the demo data (models, versions, experiments, an A/B test) if absent."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--outcomes", type=int, default=1200,
+                            help="Simulated A/B outcomes to record at seeding.")
+
+    def handle(self, *args: Any, outcomes: int, **options: Any) -> None:
+        started = time.monotonic()
+        user = get_user_model().objects.filter(username="admin").first()
+        actor = registry.system_user()
+        for name in SPECS:
+            self.seed_model(name, user=user, actor=actor)
+        self.seed_abtest(user=user or actor, outcomes=outcomes)
+        self.say(f"demo data ready ({time.monotonic() - started:.1f} s)")
+
+    def say(self, message: str) -> None:
+        self.stdout.write(f"[seed_demo] {message}")
+        self.stdout.flush()
+
+    # -- models, experiments, versions ------------------------------------------------
+
+    def seed_model(self, name: str, *, user: Any, actor: Any) -> None:
+        spec = SPECS[name]
+        if RegisteredModel.objects.filter(name=name).exists():
+            self.say(f"{name}: already registered, reusing it")
+            return
+        self.say(f"{name}: training {1 + len(spec.sweep)} models ...")
+        model = registry.model_create(
+            name=name, description=spec.description, owner=user,
+            tags={"team": "quant", "demo": "true"}, metric_directions=spec.metric_directions,
+            gates=spec.gates,
+        )
+        baseline = training.train(name, spec.baseline, seed=1)
+        best_run_id, best = self.seed_experiment(name, user=user)
+        first = self.register(name, baseline, "1.0.0", "Baseline: shallow trees, few rounds.",
+                              run_id="", user=user)
+        second = self.register(name, best, "1.1.0", "Tuned: the best run of the sweep.",
+                               run_id=best_run_id, user=user)
+        registry.version_transition(version=first, to=Stage.STAGING, actor=actor,
+                                    reason="baseline validated offline", source="seed_demo")
+        registry.version_promote(version=first, actor=actor, reason="first production model",
+                                 source="seed_demo")
+        registry.version_transition(version=second, to=Stage.STAGING, actor=actor,
+                                    reason="best run of the tuning sweep", source="seed_demo")
+        if PRODUCTION[name] == "1.1.0":
+            registry.version_promote(version=second, actor=actor,
+                                     reason="better offline metrics than 1.0.0",
+                                     source="seed_demo")
+        self.say(f"{name}: versions 1.0.0 and 1.1.0 registered, {PRODUCTION[name]} in "
+                 f"production")
+        del model
+
+    def seed_experiment(self, name: str, *, user: Any) -> tuple[str, Candidate]:
+        """A tuning sweep as an experiment; returns the best run's id and its model."""
+        spec = SPECS[name]
+        experiment_name = f"{name}-tuning"
+        experiment = Experiment.objects.filter(name=experiment_name).first()
+        if experiment is None:
+            experiment = tracking.experiment_create(
+                name=experiment_name, description=f"Hyperparameter sweep for {name}.",
+                tags={"model": name},
+            )
+        metric, direction = PRIMARY_METRIC[name]
+        best: tuple[float, str, Candidate] | None = None
+        for number, params in enumerate(spec.sweep):
+            candidate = training.train(name, params, seed=10 + number)
+            run = tracking.run_create(
+                experiment=experiment, user=user, source="manage.py seed_demo",
+                name=f"lr={params['learning_rate']} depth={params['max_depth']}",
+                tags={"model": name, "estimator": type(candidate.estimator).__name__},
+                params=params,
+            )
+            stamp = int(time.time() * 1000)
+            points = [
+                {"key": key, "value": value, "step": step, "timestamp": stamp + step}
+                for key, values in candidate.history.items()
+                for step, value in enumerate(values)
+            ]
+            points += [{"key": key, "value": value, "step": len(candidate.history["val_loss"]),
+                        "timestamp": stamp} for key, value in candidate.metrics.items()]
+            tracking.batch_log(run_id=run.run_id, body={"metrics": points})
+            tracking.run_end(run=run)
+            score = candidate.metrics[metric] * (1 if direction == "max" else -1)
+            if best is None or score > best[0]:
+                best = (score, run.run_id, candidate)
+        assert best is not None
+        self.say(f"{name}: experiment '{experiment_name}' with {len(spec.sweep)} runs")
+        return best[1], best[2]
+
+    def register(self, name: str, candidate: Candidate, version: str, description: str, *,
+                 run_id: str, user: Any):
+        artifact = io.BytesIO(pickle.dumps(candidate.estimator))
+        artifact.name = "model.pkl"
+        return registry.version_register(
+            model_name=name, artifact=artifact, framework=candidate.framework,
+            artifact_format="pickle", version=version, metrics=candidate.metrics,
+            hyperparameters=candidate.params, tags={"trained_on": "synthetic"},
+            description=description, signature=candidate.signature,
+            input_example=candidate.input_example, source_run_id=run_id, created_by=user,
+        )
+
+    # -- the A/B test ------------------------------------------------------------------
+
+    def seed_abtest(self, *, user: Any, outcomes: int) -> None:
+        if ABTest.objects.filter(name=ABTEST_NAME).exists():
+            self.say("A/B test: already there, reusing it")
+            return
+        model = registry_selectors.model_get(name=ABTEST_MODEL)
+        champion = registry_selectors.version_in_production(model=model)
+        challenger = model.versions.exclude(pk=champion.pk).filter(stage=Stage.STAGING).first()
+        if challenger is None:
+            self.say("A/B test: no staging challenger, skipped")
+            return
+        test = abtests.abtest_create(
+            name=ABTEST_NAME, model=model, champion=champion, challenger=challenger,
+            description="Does the tuned ranking pick better stocks? Outcome: 21-day forward "
+            "return (bps) of the top quintile, per portfolio.",
+            metric_name="forward_return_bps", metric_type="continuous",
+            metric_direction="higher", method="sequential", challenger_share=50.0,
+            assignment_unit="portfolio", min_samples_per_arm=500,
+            planned_samples_per_arm=20000, created_by=user,
+        )
+        test = abtests.abtest_start(test=test, actor=user)
+        rng = np.random.default_rng(2026)
+        looks = 6
+        per_look = max(1, outcomes // looks)
+        for look in range(looks):
+            batch = []
+            for i in range(per_look):
+                unit = f"portfolio-{look * per_look + i}"
+                arm = assignment.assign_arm(test.seed, unit, test.challenger_share)
+                batch.append({"unit_id": unit, "value": simulated_outcome(arm, rng),
+                              "outcome_id": f"seed-{unit}"})
+            abtests.abtest_record_outcomes(test=test, outcomes=batch)
+            abtests.abtest_evaluate(test_id=test.pk)
+        self.say(f"A/B test: '{ABTEST_NAME}' running with {per_look * looks} outcomes")
