@@ -117,7 +117,7 @@ class AxionClient:
             body.get("details"),
         )
 
-    def get(self, path: str, **params: Any) -> Any:
+    def get(self, path: str, /, **params: Any) -> Any:
         return self.request("GET", path, params=_query(params))
 
     def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
@@ -126,7 +126,7 @@ class AxionClient:
     def patch(self, path: str, json: Any = None, **kwargs: Any) -> Any:
         return self.request("PATCH", path, json=json, **kwargs)
 
-    def paginate(self, path: str, **params: Any) -> Iterator[Any]:
+    def paginate(self, path: str, /, **params: Any) -> Iterator[Any]:
         """Every item of a paginated list, page after page."""
         page = self.get(path, **params)
         while True:

@@ -41,15 +41,18 @@ def _invalid(exc: TrackingInputError) -> InvalidTrackingInput | BatchTooLarge:
 
 
 def _write_metrics(run_pk: int, rows: list[MetricRow]) -> None:
+    """Append the points to the history (one multi-row executemany: no model instances, no
+    per-field ORM preparation) and advance the latest values."""
     if not rows:
         return
-    Metric.objects.bulk_create(
-        [
-            Metric(run_id=run_pk, key=key, value=value, is_nan=nan, step=step,
-                   timestamp=timestamp)
-            for key, value, nan, step, timestamp in rows
-        ]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(Metric._meta.db_table)} "
+        f"(run_id, key, value, is_nan, step, {quote('timestamp')}) "
+        "VALUES (%s, %s, %s, %s, %s, %s)"
     )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(run_pk, *row) for row in rows])
     _upsert_latest(run_pk, list(latest_per_key(rows).values()))
 
 
