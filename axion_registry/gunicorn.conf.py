@@ -7,3 +7,33 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 keepalive = 30
 timeout = 60
 accesslog = None
+
+# serving_app: prometheus_client multiprocess mode, so /metrics from any worker covers all
+# of them. Each server start gets a fresh folder unless PROMETHEUS_MULTIPROC_DIR is given.
+# Accepted sockets inherit TCP_NODELAY from gunicorn's listener (no Nagle stalls).
+_own_prometheus_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_prometheus_dir:
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="axion-prometheus-")
+
+
+def on_starting(server):
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.remove(os.path.join(folder, name))
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_prometheus_dir:
+        import shutil
+
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -8,10 +8,11 @@ handler404 = "axion_registry.errors.handler404"
 handler500 = "axion_registry.errors.handler500"
 
 api_v1 = [
+    # serving first: the prediction hot path resolves without trying every other route
+    path("", include("serving_app.api.urls")),
     path("", include("models_app.api.urls")),
     path("", include("experiments_app.api.urls")),
     path("", include("abtest_app.api.urls")),
-    path("", include("serving_app.api.urls")),
 ]
 
 urlpatterns = [

@@ -182,30 +182,22 @@ class InputSpec:
         columns = self.columns
         assert columns is not None
         if self.all_double:
+            clean = True
             for row in matrix:
                 for value in row:
-                    if type(value) is not float and type(value) is not int:
-                        if value is not None:
-                            self._type_error(matrix)
-            try:
-                array = np.array(matrix, dtype=np.float64)
-            except (TypeError, ValueError):
-                self._type_error(matrix)
-            if self.any_required and np.isnan(array).any():
-                self._missing_error(array)
+                    kind = type(value)
+                    if kind is float:
+                        if value != value:  # NaN
+                            clean = False
+                    elif kind is not int:
+                        clean = False
+            if not clean:
+                self._check_values(matrix)
+            array = np.array(matrix, dtype=np.float64)
             if self.dataframe:
                 return pd.DataFrame(array, columns=self.names, copy=False), n
             return array, n
-        for row in matrix:
-            for column, value in zip(columns, row, strict=True):
-                if _is_missing(value):
-                    if not column.nullable:
-                        raise RowsError(f"Column {column.name!r} is missing a value (null or "
-                                        "NaN) and does not allow one.", column=column.name)
-                elif not _type_ok(column.type, value):
-                    raise RowsError(
-                        f"Column {column.name!r} expects {column.type}, got "
-                        f"{type(value).__name__} {value!r}.", column=column.name)
+        self._check_values(matrix)
         if not self.dataframe:
             return np.array(matrix, dtype=np.float64), n
         return self._frame_from_values(matrix), n
@@ -227,14 +219,18 @@ class InputSpec:
             data[column.name] = pd.Series(values, dtype=dtype)
         return pd.DataFrame(data, columns=self.names)
 
-    def _type_error(self, matrix: list[list[Any]]) -> None:
+    def _check_values(self, matrix: list[list[Any]]) -> None:
+        """Every value against its column's type and nullability; the first refusal raises."""
         for row in matrix:
             for column, value in zip(self.columns or (), row, strict=True):
-                if value is not None and not _type_ok(column.type, value):
+                if _is_missing(value):
+                    if not column.nullable:
+                        raise RowsError(f"Column {column.name!r} is missing a value (null or "
+                                        "NaN) and does not allow one.", column=column.name)
+                elif not _type_ok(column.type, value):
                     raise RowsError(
                         f"Column {column.name!r} expects {column.type}, got "
                         f"{type(value).__name__} {value!r}.", column=column.name)
-        raise RowsError("The rows could not be read as numbers.")
 
     def _missing_error(self, array: np.ndarray) -> None:
         missing = np.isnan(array).any(axis=0)

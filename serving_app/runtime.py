@@ -158,7 +158,7 @@ class ServingRuntime:
         self._next_check = 0
         self._check_lock = threading.Lock()
         self._routes: dict[str, Route] = {}
-        self._model_locks: dict[str, threading.Lock] = {}
+        self._model_locks: dict[str, threading.RLock] = {}
         self._locks_lock = threading.Lock()
         self._refreshing: set[str] = set()
         self._retry_after: dict[str, float] = {}
@@ -252,9 +252,9 @@ class ServingRuntime:
 
     # -- routes ------------------------------------------------------------------------
 
-    def _model_lock(self, model_name: str) -> threading.Lock:
+    def _model_lock(self, model_name: str) -> threading.RLock:
         with self._locks_lock:
-            return self._model_locks.setdefault(model_name, threading.Lock())
+            return self._model_locks.setdefault(model_name, threading.RLock())
 
     def _cold_route(self, model_name: str) -> Route:
         """The first request for a model in this process loads it (once, for all threads)."""
@@ -488,10 +488,15 @@ def predict(model_name: str, rows: Any, *, version: str | None = None,
     pandas DataFrame or a 2-D numpy array. With an A/B test running, `unit_id` picks the
     arm; without one the champion answers.
     """
-    runtime = _runtime
-    if runtime is None or runtime.pid != os.getpid():
-        runtime = get_runtime()
-    return runtime.predict(model_name, rows, version=version, unit_id=unit_id)
+    return (_runtime or get_runtime()).predict(model_name, rows, version=version,
+                                               unit_id=unit_id)
 
 
+def _forget_after_fork() -> None:
+    # A forked child (a gunicorn worker) builds its own runtime: threads do not survive fork.
+    global _runtime
+    _runtime = None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 atexit.register(lambda: _runtime is not None and _runtime.close())
