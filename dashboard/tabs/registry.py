@@ -1,0 +1,172 @@
+"""Model Registry: models and versions with stage badges, filters, comparison, history,
+and promote / rollback for users the API allows."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from axion_registry.client import AxionAPIError
+from dashboard import charts
+from dashboard.api import APIUnreachable, Registry, describe_error
+
+STAGES = ["production", "staging", "draft", "archived", "deprecated"]
+FRAMEWORKS = ["sklearn", "lightgbm", "xgboost", "pytorch", "tensorflow", "onnx", "custom"]
+
+
+def render(api: Registry) -> None:
+    models = api.models()
+    st.subheader("Models")
+    if not models:
+        st.info("No model is registered yet. Register one through the API "
+                "(POST /api/v1/models/) or run `manage.py seed_demo`.")
+        return
+    st.dataframe(
+        pd.DataFrame([{
+            "model": m["name"], "in production": m.get("production_version") or "—",
+            "latest": m.get("latest_version") or "—", "owner": m.get("owner") or "",
+            "description": m.get("description", ""),
+        } for m in models]),
+        hide_index=True, width="stretch",
+    )
+    _version_search(api)
+    st.divider()
+    names = [m["name"] for m in models]
+    model = st.selectbox("Model", names, key="reg_model")
+    versions = api.versions(name=model)
+    versions = [v for v in versions if v["model"] == model]  # the name filter is a substring
+    st.markdown(" ".join(
+        f":{charts.STAGE_COLORS.get(v['stage'], 'gray')}-badge[{v['version']} · {v['stage']}]"
+        for v in sorted(versions, key=lambda v: v["created_at"])
+    ) or "No versions yet.")
+    _comparison(api, model, versions)
+    _history(api, model)
+    _actions(api, model, versions)
+
+
+def _version_search(api: Registry) -> None:
+    st.subheader("Versions")
+    cols = st.columns([2, 2, 2, 2, 2])
+    name = cols[0].text_input("Model name contains", key="reg_search")
+    stages = cols[1].multiselect("Stage", STAGES, key="reg_stages")
+    frameworks = cols[2].multiselect("Framework", FRAMEWORKS, key="reg_frameworks")
+    tag = cols[3].text_input("Tag (key or key:value)", key="reg_tag")
+    metric = cols[4].text_input("Metric condition (e.g. auc>=0.7)", key="reg_metric")
+    try:
+        found = api.versions(name=name, stages=stages, frameworks=frameworks,
+                             tags=[tag] if tag else [], metrics=[metric] if metric else [])
+    except AxionAPIError as exc:
+        if exc.status != 400:
+            raise
+        st.warning(f"Filter not understood: {exc.message}")
+        return
+    if found:
+        st.dataframe(charts.style_stages(charts.versions_frame(found)), hide_index=True,
+                     width="stretch")
+    else:
+        st.info("No version matches these filters.")
+
+
+def _comparison(api: Registry, model: str, versions: list[dict]) -> None:
+    st.subheader(f"Compare versions of {model}")
+    numbers = [v["version"] for v in sorted(versions, key=lambda v: v["created_at"])]
+    if len(numbers) < 2:
+        st.caption("A comparison needs at least two versions.")
+        return
+    chosen = st.multiselect("Versions", numbers, default=numbers[-2:], key=f"reg_cmp_{model}")
+    if len(chosen) < 2:
+        st.caption("Choose at least two versions.")
+        return
+    comparison = api.compare_versions(model, chosen)
+    left, right = st.columns([3, 2])
+    metrics = pd.DataFrame(
+        {"metric": name, "direction": entry["direction"], "best": entry.get("best") or "tie",
+         **{v: entry["values"].get(v) for v in chosen}}
+        for name, entry in comparison["metrics"].items()
+    )
+    left.markdown("**Metrics** (best version per metric by its direction)")
+    left.dataframe(metrics, hide_index=True, width="stretch")
+    right.altair_chart(charts.metrics_comparison_chart(comparison), width="stretch")
+    params = pd.DataFrame(
+        {"parameter": name, "differs": "yes" if entry["differs"] else "",
+         **{v: str(entry["values"].get(v)) for v in chosen}}
+        for name, entry in comparison["hyperparameters"].items()
+    )
+    if not params.empty:
+        left.markdown("**Hyperparameters** (differences highlighted)")
+        left.dataframe(charts.highlight_rows(params), hide_index=True, width="stretch")
+
+
+def _history(api: Registry, model: str) -> None:
+    st.subheader("Transition history")
+    rows = api.transitions(model)
+    if not rows:
+        st.caption("No transitions yet.")
+        return
+    frame = pd.DataFrame([{
+        "when": r["created_at"][:19].replace("T", " "), "version": r["version"],
+        "kind": r["kind"], "from": r["from_stage"], "to": r["to_stage"],
+        "by": r.get("actor") or "", "reason": r.get("reason", ""), "source": r.get("source", ""),
+    } for r in rows])
+    st.dataframe(charts.style_stages(frame, "to"), hide_index=True, width="stretch")
+
+
+def _actions(api: Registry, model: str, versions: list[dict]) -> None:
+    st.subheader("Promote or roll back")
+    flash = st.session_state.pop("reg_flash", None)
+    if flash:
+        st.success(flash)
+    if not versions:
+        return
+    numbers = [v["version"] for v in sorted(versions, key=lambda v: v["created_at"],
+                                            reverse=True)]
+    chosen = st.selectbox("Version", numbers, key=f"reg_act_version_{model}")
+    detail = api.version(model, chosen)
+    moves = sorted(detail.get("available_transitions") or [],
+                   key=lambda stage: STAGES.index(stage) if stage in STAGES else len(STAGES))
+    st.markdown(f"**{model} {chosen}** is :{charts.STAGE_COLORS.get(detail['stage'], 'gray')}"
+                f"-badge[{detail['stage']}]")
+    if moves:
+        with st.form(key=f"reg_move_{model}_{chosen}", clear_on_submit=True):
+            target = st.selectbox("Move to", moves)
+            reason = st.text_input("Reason (required)")
+            if st.form_submit_button("Apply transition"):
+                _apply(api, lambda: api.transition(model, chosen, target, reason), reason,
+                       f"{model} {chosen} moved to {target}.")
+    else:
+        st.caption("Your token's user may not move this version anywhere.")
+    production = next((v for v in versions if v["stage"] == "production"), None)
+    if production is None or not any(v["stage"] == "archived" for v in versions):
+        return  # nothing to roll back to
+    may_rollback = "archived" in (api.version(model, production["version"])
+                                  .get("available_transitions") or [])
+    if not may_rollback:
+        st.caption("Rolling back needs the promote permission (a release manager's token).")
+        return
+    with st.form(key=f"reg_rollback_{model}", clear_on_submit=True):
+        st.markdown(f"Roll **{model}** back from {production['version']} to the version that "
+                    "was in production before it.")
+        reason = st.text_input("Reason (required)")
+        if st.form_submit_button("Roll back"):
+            _apply(api, lambda: api.rollback(model, reason), reason, f"{model} rolled back.")
+
+
+def _apply(api: Registry, action, reason: str, done: str) -> None:
+    if not reason.strip():
+        st.error("Give a reason: it goes into the audit trail.")
+        return
+    try:
+        record = action()
+    except AxionAPIError as exc:
+        st.error(describe_error(exc, api.base_url))
+        report = (exc.details or {}).get("gate_report") if isinstance(exc.details, dict) else None
+        if report:
+            st.dataframe(pd.DataFrame(report), hide_index=True)
+        return
+    except APIUnreachable as exc:
+        st.error(describe_error(exc, api.base_url))
+        return
+    st.session_state["reg_flash"] = (
+        f"{done} Recorded as a {record.get('kind', '')} by {record.get('actor') or 'you'}."
+    )
+    st.rerun()
