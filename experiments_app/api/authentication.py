@@ -7,6 +7,8 @@ Token.objects.select_related("user").get(key=...) was a third of the request's t
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
@@ -17,11 +19,9 @@ from rest_framework.authtoken.models import Token
 
 class FastTokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key: str):
-        user_model = get_user_model()
-        users = list(user_model.objects.raw(_user_sql(), [key]))
-        if not users:
+        user = _user_for_token(key)
+        if user is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
-        user = users[0]
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         return user, Token(key=key, user=user)
@@ -31,20 +31,43 @@ class FastTokenAuthentication(authentication.TokenAuthentication):
 # TokenScheme matches subclasses); same name, same definition, so no collision to report.
 set_override(FastTokenAuthentication, "suppress_collision_warning", True)
 
-_SQL: dict[str, str] = {}
+_PLANS: dict[str, tuple[str, list[str], list[tuple[Any, list]]]] = {}
 
 
-def _user_sql() -> str:
-    sql = _SQL.get(connection.vendor)
-    if sql is None:
+def _plan() -> tuple[str, list[str], list[tuple[Any, list]]]:
+    """The SQL, the user's field names and each column's converters (what the ORM's
+    compiler would apply: e.g. SQLite returns datetimes as text), built once per backend."""
+    plan = _PLANS.get(connection.vendor)
+    if plan is None:
         quote = connection.ops.quote_name
         user_model = get_user_model()
-        columns = ", ".join(f"u.{quote(field.column)}"
-                            for field in user_model._meta.concrete_fields)
-        sql = _SQL[connection.vendor] = (
-            f"SELECT {columns} FROM {quote(Token._meta.db_table)} t "
-            f"JOIN {quote(user_model._meta.db_table)} u "
+        fields = list(user_model._meta.concrete_fields)
+        table = user_model._meta.db_table
+        sql = (
+            f"SELECT {', '.join(f'u.{quote(field.column)}' for field in fields)} "
+            f"FROM {quote(Token._meta.db_table)} t JOIN {quote(table)} u "
             f"ON u.{quote(user_model._meta.pk.column)} = t.{quote('user_id')} "
             f"WHERE t.{quote('key')} = %s"
         )
-    return sql
+        converters = []
+        for field in fields:
+            column = field.get_col(table)
+            converters.append((column, connection.ops.get_db_converters(column)
+                               + field.get_db_converters(connection)))
+        plan = _PLANS[connection.vendor] = (sql, [f.attname for f in fields], converters)
+    return plan
+
+
+def _user_for_token(key: str) -> Any:
+    sql, names, converters = _plan()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for value, (column, functions) in zip(row, converters, strict=True):
+        for function in functions:
+            value = function(value, column, connection)
+        values.append(value)
+    return get_user_model().from_db(connection.alias, names, values)

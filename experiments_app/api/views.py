@@ -13,16 +13,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from axion_registry.renderers import ORJSONRenderer
 from experiments_app import selectors, services
 from experiments_app.api import serializers as s
 from experiments_app.api.authentication import FastTokenAuthentication
-from experiments_app.api.rendering import FastJSONParser, FastJSONRenderer
+from experiments_app.api.rendering import FastJSONParser
 from experiments_app.errors import InvalidSearch, InvalidTrackingInput, RunArtifactTooLarge
 from experiments_app.models import Run
 from experiments_app.tracking_input import json_number, stored_number
 from models_app.api.serializers import ModelVersionSerializer
 
-RENDERERS = [FastJSONRenderer, BrowsableAPIRenderer]
+RENDERERS = [ORJSONRenderer, BrowsableAPIRenderer]
 PARSERS = [FastJSONParser]
 AUTHENTICATION = [FastTokenAuthentication, SessionAuthentication]
 

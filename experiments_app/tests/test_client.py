@@ -19,7 +19,11 @@ def client(live_server, researcher):
     from rest_framework.authtoken.models import Token
 
     token, _ = Token.objects.get_or_create(user=researcher)
-    return AxionClient(live_server.url, token.key)
+    client = AxionClient(live_server.url, token.key)
+    yield client
+    # Close the keep-alive connection: the live server's request thread then ends and closes
+    # its database connection (else PostgreSQL's test database cannot be dropped at the end).
+    client.session.close()
 
 
 def test_the_client_imports_without_django():
@@ -103,8 +107,10 @@ def test_api_errors_carry_status_code_and_message(client):
 
 
 def test_a_wrong_token_is_an_api_error(live_server, db):
+    client = AxionClient(live_server.url + "/api/v1/", "wrong")
     with pytest.raises(AxionAPIError) as caught:
-        AxionClient(live_server.url + "/api/v1/", "wrong").list_experiments()
+        client.list_experiments()
+    client.session.close()
     assert caught.value.status == 401
 
 
