@@ -11,7 +11,8 @@ below are small functions over its generic `get`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,3 +180,12 @@ def describe_error(exc: BaseException, base_url: str) -> str:
             return f"Not allowed (403): {exc.message}"
         return f"The API answered {exc.status} ({exc.code}): {exc.message}"
     return f"{type(exc).__name__}: {exc}"
+
+
+@contextmanager
+def guarded(api: Registry) -> Iterator[None]:
+    """A section of a page: an API error shows as a message there, and the rest goes on."""
+    try:
+        yield
+    except (APIUnreachable, AxionAPIError) as exc:
+        st.error(describe_error(exc, api.base_url))

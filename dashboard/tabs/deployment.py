@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from dashboard.api import Registry
+from dashboard.api import Registry, guarded
 
 WINDOWS = {"15 minutes": 15, "1 hour": 60, "6 hours": 360, "24 hours": 1440}
 WARMUP_CELLS = {
@@ -41,8 +41,10 @@ def render(api: Registry) -> None:
     st.dataframe(frame.style.map(lambda s: WARMUP_CELLS.get(s, ""), subset=["warm-up"])
                  .format({"load ms": "{:.1f}", "first predict ms": "{:.1f}"}, na_rep="—"),
                  hide_index=True, width="stretch")
-    _latency(api, [m["name"] for m in models])
-    _events(api)
+    with guarded(api):
+        _latency(api, [m["name"] for m in models])
+    with guarded(api):
+        _events(api)
 
 
 def _latency(api: Registry, names: list[str]) -> None:

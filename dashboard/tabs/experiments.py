@@ -8,7 +8,7 @@ import streamlit as st
 
 from axion_registry.client import AxionAPIError
 from dashboard import charts
-from dashboard.api import Registry
+from dashboard.api import Registry, guarded
 
 MAX_COMPARED = 10
 CURVE_POINTS = 400
@@ -30,15 +30,18 @@ def render(api: Registry) -> None:
     st.subheader("Runs")
     st.dataframe(_runs_frame(runs), hide_index=True, width="stretch")
     metric_keys = sorted({k for r in runs for k in (r.get("metrics") or {})})
-    _best_run(api, experiment_id, metric_keys, names)
+    with guarded(api):
+        _best_run(api, experiment_id, metric_keys, names)
     chosen = st.multiselect("Runs to compare", list(names), format_func=names.get,
                             default=list(names)[:MAX_COMPARED], max_selections=MAX_COMPARED,
                             key=f"exp_runs_{experiment_id}")
     if not chosen:
         st.caption("Choose runs to compare.")
         return
-    _comparison(api, chosen, names)
-    _curves(api, chosen, names, metric_keys, experiment_id)
+    with guarded(api):
+        _comparison(api, chosen, names)
+    with guarded(api):
+        _curves(api, chosen, names, metric_keys, experiment_id)
 
 
 def _runs_frame(runs: list[dict]) -> pd.DataFrame:

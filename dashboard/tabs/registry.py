@@ -8,7 +8,7 @@ import streamlit as st
 
 from axion_registry.client import AxionAPIError
 from dashboard import charts
-from dashboard.api import APIUnreachable, Registry, describe_error
+from dashboard.api import APIUnreachable, Registry, describe_error, guarded
 
 STAGES = ["production", "staging", "draft", "archived", "deprecated"]
 FRAMEWORKS = ["sklearn", "lightgbm", "xgboost", "pytorch", "tensorflow", "onnx", "custom"]
@@ -29,7 +29,8 @@ def render(api: Registry) -> None:
         } for m in models]),
         hide_index=True, width="stretch",
     )
-    _version_search(api)
+    with guarded(api):
+        _version_search(api)
     st.divider()
     names = [m["name"] for m in models]
     model = st.selectbox("Model", names, key="reg_model")
@@ -39,9 +40,9 @@ def render(api: Registry) -> None:
         f":{charts.STAGE_COLORS.get(v['stage'], 'gray')}-badge[{v['version']} · {v['stage']}]"
         for v in sorted(versions, key=lambda v: v["created_at"])
     ) or "No versions yet.")
-    _comparison(api, model, versions)
-    _history(api, model)
-    _actions(api, model, versions)
+    for section in (_comparison, _history, _actions):
+        with guarded(api):
+            section(api, model, versions)
 
 
 def _version_search(api: Registry) -> None:
@@ -97,7 +98,7 @@ def _comparison(api: Registry, model: str, versions: list[dict]) -> None:
         left.dataframe(charts.highlight_rows(params), hide_index=True, width="stretch")
 
 
-def _history(api: Registry, model: str) -> None:
+def _history(api: Registry, model: str, versions: list[dict]) -> None:
     st.subheader("Transition history")
     rows = api.transitions(model)
     if not rows:
@@ -128,9 +129,9 @@ def _actions(api: Registry, model: str, versions: list[dict]) -> None:
                 f"-badge[{detail['stage']}]")
     if moves:
         with st.form(key=f"reg_move_{model}_{chosen}", clear_on_submit=True):
-            target = st.selectbox("Move to", moves)
-            reason = st.text_input("Reason (required)")
-            if st.form_submit_button("Apply transition"):
+            target = st.selectbox("Move to", moves, key=f"reg_move_to_{model}_{chosen}")
+            reason = st.text_input("Reason (required)", key=f"reg_move_reason_{model}_{chosen}")
+            if st.form_submit_button("Apply transition", key=f"reg_move_go_{model}_{chosen}"):
                 _apply(api, lambda: api.transition(model, chosen, target, reason), reason,
                        f"{model} {chosen} moved to {target}.")
     else:
@@ -146,8 +147,8 @@ def _actions(api: Registry, model: str, versions: list[dict]) -> None:
     with st.form(key=f"reg_rollback_{model}", clear_on_submit=True):
         st.markdown(f"Roll **{model}** back from {production['version']} to the version that "
                     "was in production before it.")
-        reason = st.text_input("Reason (required)")
-        if st.form_submit_button("Roll back"):
+        reason = st.text_input("Reason (required)", key=f"reg_rollback_reason_{model}")
+        if st.form_submit_button("Roll back", key=f"reg_rollback_go_{model}"):
             _apply(api, lambda: api.rollback(model, reason), reason, f"{model} rolled back.")
 
 

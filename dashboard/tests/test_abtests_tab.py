@@ -1,0 +1,44 @@
+"""The A/B Tests tab over a faked API."""
+
+from __future__ import annotations
+
+import copy
+
+from dashboard.tests.conftest import tab, texts
+from dashboard.tests.fake_api import TEST_ID
+
+
+def test_it_shows_each_arm_the_effect_with_its_ci_and_the_p_values(fake_api, app):
+    abtests = tab(app(), "A/B Tests")
+    assert abtests.dataframe[0].value.loc[0, "state"] == "running"
+    shown = texts(abtests)
+    for expected in ("Champion 1.0.0: n=1,210", "Champion 1.0.0: mean=42.5",
+                     "Challenger 1.1.0: n=1,190", "Challenger 1.1.0: mean=44.25",
+                     "Effect (challenger − champion)=1.75", "95% CI [-0.5, 4]",
+                     "relative lift 4.1% [-1.0%, 9.0%]", "p-value=0.0123",
+                     "Sequential p (always valid)=0.2345"):
+        assert expected in shown, expected
+
+
+def test_it_shows_srm_progress_decision_and_the_evidence_over_time(fake_api, app):
+    abtests = tab(app(), "A/B Tests")
+    shown = texts(abtests)
+    assert "Sample ratio OK (SRM p = 0.6831)" in shown
+    assert "Decision: No decision yet.** not significant yet" in shown
+    progress = abtests.get("progress")[0]
+    assert progress.proto.value == 29  # 1,190 of 4,000 per arm
+    assert "1,190 of 4,000 planned per arm" in progress.proto.text
+    specs = [c.proto.spec for c in abtests.get("vega_lite_chart")]
+    assert any("Evidence over time" in s for s in specs)
+    assert any("with its CI" in s for s in specs)
+
+
+def test_a_sample_ratio_mismatch_and_a_concluded_test_are_shown_as_such(fake_api, app):
+    results = copy.deepcopy(fake_api.routes[f"abtests/{TEST_ID}/results/"])
+    results["evaluation"].update(srm_mismatch=True, srm_p=0.0001)
+    results["test"].update(state="concluded", decision="challenger_wins",
+                           conclusion_reason="challenger better: p = 0.001 < alpha 0.05")
+    fake_api.routes[f"abtests/{TEST_ID}/results/"] = results
+    shown = texts(tab(app(), "A/B Tests"))
+    assert "Sample ratio mismatch (SRM p = 0.0001)" in shown
+    assert "Decision: The challenger wins.** challenger better: p = 0.001" in shown
