@@ -1,10 +1,10 @@
 """A/B routing: which arm, and so which version, answers a request.
 
 The running test comes from abtest_app through one function,
-``abtest_app.selectors.running_test_for_model(model_id)``, which returns None or
-``(test_id, seed, champion_version_id, challenger_version_id, challenger_share)`` with the
-share in percent (0..100). Until abtest_app provides it, no model has a running test. The
-arm itself is abtest_app's pure ``assign_arm``: serving and the assign endpoint agree.
+``abtest_app.selectors.running_test_for_model(model_id)``, which returns None or an object
+(or tuple) of ``test_id, seed, champion_version_id, challenger_version_id,
+challenger_share`` with the share in percent (0..100). Without it, no model has a running
+test. The arm is abtest_app's pure ``assign_arm``: serving and the assign endpoint agree.
 """
 
 from __future__ import annotations
@@ -50,7 +50,12 @@ def running_test(model_id: int) -> ABRoute | None:
     found = selector(model_id)
     if found is None:
         return None
-    test_id, seed, champion, challenger, share = found
+    if isinstance(found, tuple):
+        test_id, seed, champion, challenger, share = found
+    else:
+        test_id, seed = found.test_id, found.seed
+        champion, challenger = found.champion_version_id, found.challenger_version_id
+        share = found.challenger_share
     return ABRoute(int(test_id), str(seed), int(champion), int(challenger), float(share))
 
 

@@ -22,11 +22,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
 
 from django.conf import settings
+from django.db import close_old_connections, connection
 
 from models_app.errors import ModelNotFound
 from serving_app import loader, selectors
@@ -109,6 +110,7 @@ class Route:
     champion: LoadedVersion | None = None
     challenger: LoadedVersion | None = None
     timeout: float | None = None
+    built_at: float = field(default_factory=time.monotonic)
 
     def versions(self) -> list[LoadedVersion]:
         return [v for v in (self.primary, self.fallback, self.champion, self.challenger) if v]
@@ -161,6 +163,8 @@ class ServingRuntime:
         self._model_locks: dict[str, threading.RLock] = {}
         self._locks_lock = threading.Lock()
         self._refreshing: set[str] = set()
+        self._busy = False
+        self._preloading: set[str] = set()
         self._retry_after: dict[str, float] = {}
         self._explicit: dict[tuple[str, str], loader.VersionRecord] = {}
         self._log_state: dict[int, tuple[float, int]] = {}
@@ -268,45 +272,59 @@ class ServingRuntime:
         return route
 
     def _check_generations(self, now: int) -> None:
+        """At most every interval: hand the check to the swapper thread (or run it here)."""
         if not self._check_lock.acquire(blocking=False):
             return
         try:
+            if now < self._next_check:
+                return
             self._next_check = now + self._interval_ns
             if not self._routes:
                 return
-            current = generations_read()
-            for name, route in list(self._routes.items()):
-                generation = current.get(name, 0)
-                if generation != route.generation and name not in self._refreshing \
-                        and time.monotonic() >= self._retry_after.get(name, 0.0):
-                    self._refresh(name, generation)
-        except Exception:
-            logger.exception("the serving generation check failed; serving the routes it has")
+            if self._swapper is None:
+                self._run_check()
+            elif not self._busy:
+                self._busy = True
+                self._swapper.submit(self._in_background, self._run_check)
         finally:
             self._check_lock.release()
 
+    def _in_background(self, work: Callable[..., None], *args: Any) -> None:
+        try:
+            work(*args)
+        except Exception:
+            logger.exception("serving background work failed; serving the routes it has")
+        finally:
+            self._busy = False
+            close_old_connections()
+            connection.close()  # this thread's own connection; reopened next time
+
+    def _run_check(self) -> None:
+        current = generations_read()
+        now = time.monotonic()
+        stale = now - settings.SERVING_ROUTE_REFRESH_SECONDS
+        for name, route in list(self._routes.items()):
+            generation = current.get(name, 0)
+            if now < self._retry_after.get(name, 0.0):
+                continue
+            # A changed generation is a deployment; an old route is re-read anyway, so a
+            # change nobody announced (an A/B test started) is picked up within that time.
+            if generation != route.generation or route.built_at < stale:
+                self._refresh(name, generation)
+
     def _refresh(self, model_name: str, generation: int) -> None:
-        """Read the new plan here; load, warm and swap it in the background."""
+        """Read the model's plan, load and warm what it needs beside the old route, swap."""
+        self._refreshing.add(model_name)
         try:
             plan = selectors.serving_plan(model_name=model_name)
+            self._install(self._materialize(plan, generation, next(_plans)))
         except ModelNotFound:
             self._routes.pop(model_name, None)
-            return
-        self._refreshing.add(model_name)
-        seq = next(_plans)
-        if self._swapper is None:
-            self._build_and_install(plan, generation, seq)
-        else:
-            self._swapper.submit(self._build_and_install, plan, generation, seq)
-
-    def _build_and_install(self, plan: selectors.ServingPlan, generation: int, seq: int) -> None:
-        try:
-            self._install(self._materialize(plan, generation, seq))
         except Exception:
-            logger.exception("could not build the serving route of %s", plan.model_name)
-            self._retry_after[plan.model_name] = time.monotonic() + 10
+            logger.exception("could not build the serving route of %s", model_name)
+            self._retry_after[model_name] = time.monotonic() + 10
         finally:
-            self._refreshing.discard(plan.model_name)
+            self._refreshing.discard(model_name)
 
     def _materialize(self, plan: selectors.ServingPlan, generation: int, seq: int) -> Route:
         def loaded(record: loader.VersionRecord | None) -> LoadedVersion | None:
@@ -390,7 +408,7 @@ class ServingRuntime:
                 continue
             if primary is not None and primary.version_id == record.version_id:
                 reason = f"failed to load or warm up: {primary.error}"
-            elif record.model_name in self._refreshing:
+            elif record.model_name in self._refreshing or record.model_name in self._preloading:
                 reason = "loading"
             else:
                 reason = "not loaded"
@@ -400,10 +418,16 @@ class ServingRuntime:
         return missing
 
     def preload(self, model_name: str) -> None:
-        if model_name in self._refreshing:
-            return
-        generation = generations_read().get(model_name, 0)
-        self._refresh(model_name, generation)
+        """Build the model's route in the background (readiness asks for missing ones)."""
+        def work() -> None:
+            self._preloading.discard(model_name)
+            self._refresh(model_name, generations_read().get(model_name, 0))
+
+        if self._swapper is None:
+            work()
+        elif model_name not in self._preloading:
+            self._preloading.add(model_name)
+            self._swapper.submit(self._in_background, work)
 
     def route(self, model_name: str) -> Route | None:
         return self._routes.get(model_name)
@@ -430,11 +454,19 @@ class ServingRuntime:
         return body
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """True once no swap is in progress (tests and the benchmark wait on this)."""
-        deadline = time.monotonic() + timeout
-        while self._refreshing and time.monotonic() < deadline:
-            time.sleep(0.005)
-        return not self._refreshing
+        """True once the background work queued so far is done (tests, the benchmark)."""
+        if self._swapper is None:
+            return True
+        done = self._swapper.submit(lambda: None)
+        try:
+            done.result(timeout)
+        except FutureTimeout:
+            return False
+        return True
+
+    def refresh(self, model_name: str) -> None:
+        """Re-read the model's plan now (on the swapper thread when in the background)."""
+        self.preload(model_name)
 
     def check_now(self) -> None:
         """Run the generation check on the next request (tests)."""
