@@ -19,6 +19,7 @@ from .assignment import CHALLENGER, CHAMPION
 MAX_UNIT_ID = 200
 MAX_OUTCOME_ID = 100
 ARMS = (CHAMPION, CHALLENGER)
+_MISSING = object()
 
 
 class OutcomeError(ValueError):
@@ -71,6 +72,17 @@ def _number(value: object, *, binary: bool, what: str, index: int) -> float:
     return number
 
 
+def _identifier(value: object, what: str, limit: int, index: int) -> str:
+    """An id given as a string or an integer (stored as its decimal string)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise OutcomeError(
+            f"{what} must be a non-empty string of at most {limit} characters", index
+        )
+    return value
+
+
 def parse_outcomes(
     items: object,
     *,
@@ -92,60 +104,61 @@ def parse_outcomes(
     specs = {spec.name: spec.binary for spec in guardrails}
     n = len(items)
     unit_ids: list[str] = [""] * n
-    values = np.empty(n, dtype=np.float64)
+    values: list[float] = [0.0] * n
     outcome_ids: list[str | None] = [None] * n
     metrics: list[dict[str, float] | None] = [None] * n
     claimed: list[str | None] = [None] * n
+    isfinite = math.isfinite
+    # The loop runs 10,000 times per request: common shapes take the first branch.
     for i, item in enumerate(items):
-        if not isinstance(item, dict):
+        if type(item) is not dict:
             raise OutcomeError("each outcome must be an object", i)
         unit = item.get("unit_id")
-        if isinstance(unit, int) and not isinstance(unit, bool):
-            unit = str(unit)
-        if not isinstance(unit, str) or not unit or len(unit) > MAX_UNIT_ID:
-            raise OutcomeError(
-                f"unit_id must be a non-empty string of at most {MAX_UNIT_ID} characters", i
-            )
+        if type(unit) is not str or not 0 < len(unit) <= MAX_UNIT_ID:
+            unit = _identifier(unit, "unit_id", MAX_UNIT_ID, i)
         unit_ids[i] = unit
-        if "value" not in item:
+        value = item.get("value", _MISSING)
+        if type(value) is float and not primary_binary and isfinite(value):
+            values[i] = value
+        elif value is _MISSING:
             raise OutcomeError("value is missing", i)
-        values[i] = _number(item["value"], binary=primary_binary, what="value", index=i)
+        else:
+            values[i] = _number(value, binary=primary_binary, what="value", index=i)
         outcome_id = item.get("outcome_id")
         if outcome_id is not None:
-            if isinstance(outcome_id, int) and not isinstance(outcome_id, bool):
-                outcome_id = str(outcome_id)
-            if not isinstance(outcome_id, str) or not outcome_id or len(outcome_id) > (
-                MAX_OUTCOME_ID
-            ):
-                raise OutcomeError(
-                    f"outcome_id must be a non-empty string of at most {MAX_OUTCOME_ID} "
-                    "characters",
-                    i,
-                )
+            if type(outcome_id) is not str or not 0 < len(outcome_id) <= MAX_OUTCOME_ID:
+                outcome_id = _identifier(outcome_id, "outcome_id", MAX_OUTCOME_ID, i)
             outcome_ids[i] = outcome_id
+        if len(item) <= 3 and outcome_id is not None:
+            continue  # unit_id, value, outcome_id: nothing else to read
         extra = item.get("metrics")
         if extra is not None:
             if not isinstance(extra, dict):
                 raise OutcomeError("metrics must be an object of guardrail name to value", i)
             clean: dict[str, float] = {}
-            for name, value in extra.items():
+            for name, metric_value in extra.items():
                 if name not in specs:
                     known = ", ".join(specs) or "none"
                     raise OutcomeError(
                         f"metrics.{name} is not a guardrail of this test (guardrails: {known})", i
                     )
-                clean[name] = _number(value, binary=specs[name], what=f"metrics.{name}", index=i)
+                clean[name] = _number(metric_value, binary=specs[name], what=f"metrics.{name}",
+                                      index=i)
             metrics[i] = clean or None
         arm = item.get("arm")
         if arm is not None:
             if arm not in ARMS:
                 raise OutcomeError(f"arm must be one of {', '.join(ARMS)}, got {arm!r}", i)
             claimed[i] = arm
-    return OutcomeBatch(unit_ids, values, outcome_ids, metrics, claimed)
+    return OutcomeBatch(unit_ids, np.array(values, dtype=np.float64), outcome_ids, metrics,
+                        claimed)
 
 
 def first_occurrences(outcome_ids: Sequence[str | None]) -> list[int] | None:
     """Positions to keep so each outcome id appears once (its first time); None if all unique."""
+    given = [outcome_id for outcome_id in outcome_ids if outcome_id is not None]
+    if len(set(given)) == len(given):
+        return None
     seen: set[str] = set()
     keep: list[int] = []
     repeated = False

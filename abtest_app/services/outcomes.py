@@ -102,25 +102,31 @@ def _insert_values(
     test_id: int, batch: batches.OutcomeBatch, arms: list[str], metrics: list[str | None],
     created_at: object,
 ) -> set[str]:
-    """Multi-row VALUES with ON CONFLICT DO NOTHING RETURNING (SQLite >= 3.35)."""
+    """SQLite (>= 3.35): multi-row VALUES with ON CONFLICT DO NOTHING RETURNING.
+
+    The statement goes to the DB-API connection with qmark placeholders: Django's cursor
+    would rewrite its tens of thousands of %s markers with a regex on every batch. It is
+    the same connection, so it runs inside the caller's transaction.
+    """
     table, columns = _quoted()
     inserted: set[str] = set()
     values = batch.values.tolist()
-    row_marks = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
-    with connection.cursor() as cursor:
-        for start in range(0, len(batch), SQLITE_ROWS_PER_STATEMENT):
-            stop = min(start + SQLITE_ROWS_PER_STATEMENT, len(batch))
-            params: list[object] = []
-            for i in range(start, stop):
-                params += (test_id, arms[i], batch.unit_ids[i], values[i], batch.outcome_ids[i],
-                           metrics[i], created_at)
-            sql = (
-                f"INSERT INTO {table} ({columns}) VALUES "
-                + ", ".join([row_marks] * (stop - start))
-                + " ON CONFLICT (test_id, outcome_id) DO NOTHING RETURNING outcome_id"
-            )
-            cursor.execute(sql, params)
-            inserted.update(row[0] for row in cursor.fetchall() if row[0] is not None)
+    row_marks = "(" + ", ".join(["?"] * len(COLUMNS)) + ")"
+    connection.ensure_connection()
+    raw = connection.connection
+    for start in range(0, len(batch), SQLITE_ROWS_PER_STATEMENT):
+        stop = min(start + SQLITE_ROWS_PER_STATEMENT, len(batch))
+        params: list[object] = []
+        for i in range(start, stop):
+            params += (test_id, arms[i], batch.unit_ids[i], values[i], batch.outcome_ids[i],
+                       metrics[i], created_at)
+        sql = (
+            f"INSERT INTO {table} ({columns}) VALUES "
+            + ", ".join([row_marks] * (stop - start))
+            + " ON CONFLICT (test_id, outcome_id) DO NOTHING RETURNING outcome_id"
+        )
+        rows = raw.execute(sql, params).fetchall()
+        inserted.update(row[0] for row in rows if row[0] is not None)
     return inserted
 
 
