@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from abtest_app.choices import Arm, Direction, Method, MetricType, MinEffectKind
 from abtest_app.models import ABTest, ABTestSnapshot
+from abtest_app.services import can_manage
 
 
 class GuardrailSerializer(serializers.Serializer):
@@ -69,13 +71,9 @@ class ABTestSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_run_seconds(self, obj: ABTest) -> float:
-        from django.utils import timezone
-
         return obj.elapsed(timezone.now()).total_seconds()
 
     def get_available_actions(self, obj: ABTest) -> list[str]:
-        from abtest_app.services import can_manage
-
         request = self.context.get("request")
         if request is None or not can_manage(obj, request.user):
             return []
