@@ -1,8 +1,8 @@
 """Experiment tracking through the REST API against a real gunicorn server.
 
-Starts gunicorn through bench/harness.py (the project's gunicorn.conf.py, 127.0.0.1, a free port, a fresh
-SQLite database and artifact folder in a temporary directory), migrated, with a user
-and token, then measures over one keep-alive requests.Session:
+Starts gunicorn through bench/harness.py (the project's gunicorn.conf.py, 127.0.0.1, a free
+port, a fresh SQLite database and artifact folder in a temporary directory, migrated, with a
+user and token), then measures over one keep-alive requests.Session:
 
   1. single metric logs (POST runs/{id}/log-metric/), median latency    target <= 2 ms
   2. 100,000 points by log-batch (1,000 per request, MLflow's cap)       target >= 80,000 pts/s
@@ -129,7 +129,10 @@ def main() -> None:
     args = parser.parse_args()
 
     with server() as running:
-        api = Api(f"{running.base}/api/v1", running.session())
+        session = running.session()
+        # Loopback, no proxy, no .netrc: skip requests' per-request environment lookups.
+        session.trust_env = False
+        api = Api(f"{running.base}/api/v1", session)
         api.get("experiments/")  # warm both workers' imports
         api.get("experiments/")
         results: dict[str, list[float]] = {"single": [], "batch": [], "history": [],
