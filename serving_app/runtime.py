@@ -322,7 +322,7 @@ class ServingRuntime:
             self._routes.pop(model_name, None)
         except Exception:
             logger.exception("could not build the serving route of %s", model_name)
-            self._retry_after[model_name] = time.monotonic() + 10
+            self._retry_after[model_name] = time.monotonic() + 2
         finally:
             self._refreshing.discard(model_name)
 

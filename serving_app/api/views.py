@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.authentication import TokenAuthentication
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -58,6 +59,7 @@ class PredictView(APIView):
     """
 
     authentication_classes = [TokenAuthentication]
+    parser_classes = [JSONParser]
 
     @extend_schema(
         request=s.PredictRequestSerializer,

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from serving_app.models import DeploymentEvent, LatencyMinute, ModelGeneration, ServingPolicy
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(ServingPolicy)
+class ServingPolicyAdmin(admin.ModelAdmin):
+    list_display = ["model", "timeout_ms", "guardrail_enabled", "guardrail_window_minutes",
+                    "guardrail_min_requests", "guardrail_max_failure_rate"]
+    list_select_related = ["model"]
+
+
+@admin.register(DeploymentEvent)
+class DeploymentEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "model", "version", "kind", "source", "warmup_status",
+                    "load_ms", "predict_ms", "count", "rolled_back"]
+    list_filter = ["kind", "warmup_status", "source"]
+    list_select_related = ["model", "version"]
+    search_fields = ["model__name", "version__version", "error", "reason"]
+
+
+@admin.register(LatencyMinute)
+class LatencyMinuteAdmin(ReadOnlyAdmin):
+    list_display = ["minute", "model", "version", "count", "errors", "fallbacks", "p50_ms",
+                    "p95_ms", "p99_ms"]
+    list_select_related = ["model", "version"]
+    list_filter = ["model"]
+
+
+@admin.register(ModelGeneration)
+class ModelGenerationAdmin(ReadOnlyAdmin):
+    list_display = ["model_name", "generation", "updated_at"]
