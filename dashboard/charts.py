@@ -129,7 +129,7 @@ def evidence_chart(history: Iterable[Mapping[str, Any]], alpha: float) -> alt.Ch
     lines = (
         alt.Chart(frame, title="Evidence over time")
         .mark_line(point=True)
-        .encode(x=alt.X("time:T", title=None),
+        .encode(x=alt.X("time:T", title=None, axis=alt.Axis(format="%H:%M")),
                 y=alt.Y("value:Q", title="p", scale=alt.Scale(domain=[0, 1])),
                 color=alt.Color("series:N", title=None),
                 tooltip=["time:T", "series", alt.Tooltip("value:Q", format=".4f"), "n"])
@@ -152,15 +152,16 @@ def effect_chart(history: Iterable[Mapping[str, Any]]) -> alt.Chart:
     ]
     frame = pd.DataFrame(rows, columns=["time", "effect", "low", "high"])
     base = alt.Chart(frame, title="Effect (challenger − champion) with its CI")
-    band = base.mark_area(opacity=0.25).encode(x=alt.X("time:T", title=None), y="low:Q",
-                                               y2="high:Q")
+    band = base.mark_area(opacity=0.25).encode(
+        x=alt.X("time:T", title=None, axis=alt.Axis(format="%H:%M")), y="low:Q", y2="high:Q")
+    bars = base.mark_rule(opacity=0.6).encode(x="time:T", y="low:Q", y2="high:Q")
     line = base.mark_line(point=True).encode(
         x="time:T", y=alt.Y("effect:Q", title="effect"),
         tooltip=["time:T", alt.Tooltip("effect:Q", format=".4g"),
                  alt.Tooltip("low:Q", format=".4g"), alt.Tooltip("high:Q", format=".4g")],
     )
     zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="gray").encode(y="zero:Q")
-    return band + line + zero
+    return band + bars + line + zero
 
 
 def latency_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

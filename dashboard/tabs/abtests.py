@@ -76,8 +76,8 @@ def _results(results: dict) -> None:
         left, right = st.columns(2)
         left.altair_chart(charts.evidence_chart(history, test["alpha"]), width="stretch")
         right.altair_chart(charts.effect_chart(history), width="stretch")
-        st.caption(f"{len(history)} evaluations so far (Celery beat evaluates running tests "
-                   "periodically).")
+        looks = f"{len(history)} evaluation{'s' if len(history) != 1 else ''}"
+        st.caption(f"{looks} so far (Celery beat evaluates running tests periodically).")
     guardrails = current.get("guardrails") or []
     if guardrails:
         st.markdown("**Guardrails**")

@@ -38,6 +38,8 @@ def render(api: Registry) -> None:
             "warm-up error": warmup.get("error") or "",
         })
     frame = pd.DataFrame(rows)
+    for column in ("load ms", "first predict ms"):
+        frame[column] = pd.to_numeric(frame[column])
     st.dataframe(frame.style.map(lambda s: WARMUP_CELLS.get(s, ""), subset=["warm-up"])
                  .format({"load ms": "{:.1f}", "first predict ms": "{:.1f}"}, na_rep="—"),
                  hide_index=True, width="stretch")

@@ -3,95 +3,11 @@ was created through the apps' services (and predictions through the serving API)
 
 from __future__ import annotations
 
-import io
-
 import pytest
-import requests
 
 from dashboard.tests.conftest import TABS, tab, texts
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-FEATURES = ["f0", "f1", "f2", "f3"]
-
-
-@pytest.fixture
-def live_data(release_manager, sklearn_pickle):
-    """Two models with two versions each, an experiment, a running A/B test."""
-    import numpy as np
-
-    from abtest_app import assignment
-    from abtest_app import services as abtests
-    from experiments_app import services as tracking
-    from models_app import services as registry
-
-    signature = {"inputs": [{"name": name, "type": "double"} for name in FEATURES]}
-    example = [dict.fromkeys(FEATURES, 0.5)]
-    versions = {}
-    for name in ("ranking", "regime"):
-        registry.model_create(name=name, description=f"The {name} model",
-                              metric_directions={"log_loss": "lower"})
-        for number, auc in (("1.0.0", 0.70), ("1.1.0", 0.74)):
-            versions[name, number] = registry.version_register(
-                model_name=name, artifact=io.BytesIO(sklearn_pickle), framework="sklearn",
-                artifact_format="pickle", version=number,
-                metrics={"auc": auc, "log_loss": 1 - auc},
-                hyperparameters={"C": 1.0 if number == "1.0.0" else 0.5, "penalty": "l2"},
-                signature=signature, input_example=example, created_by=release_manager,
-            )
-        registry.version_transition(version=versions[name, "1.0.0"], to="staging",
-                                    actor=release_manager, reason="offline ok")
-        registry.version_promote(version=versions[name, "1.0.0"], actor=release_manager,
-                                 reason="first production model")
-        registry.version_transition(version=versions[name, "1.1.0"], to="staging",
-                                    actor=release_manager, reason="candidate")
-
-    experiment = tracking.experiment_create(name="ranking-sweep")
-    for lr, curve in (("0.1", [0.9, 0.7, 0.6]), ("0.3", [0.9, 0.8, 0.75])):
-        run = tracking.run_create(experiment=experiment, name=f"lr={lr}",
-                                  user=release_manager, params={"lr": lr, "depth": "3"})
-        tracking.batch_log(run_id=run.run_id, body={"metrics": [
-            {"key": "val_loss", "value": v, "step": step, "timestamp": 1000 + step}
-            for step, v in enumerate(curve)] + [
-            {"key": "auc", "value": 1 - curve[-1] / 2, "step": 3, "timestamp": 2000}]})
-        tracking.run_end(run=run)
-
-    test = abtests.abtest_create(
-        name="ranking 1.1.0 vs 1.0.0", model="ranking", champion="1.0.0", challenger="1.1.0",
-        metric_name="return_bps", metric_type="continuous", min_samples_per_arm=50,
-        planned_samples_per_arm=1000, created_by=release_manager,
-    )
-    test = abtests.abtest_start(test=test, actor=release_manager)
-    rng = np.random.default_rng(3)
-    outcomes = []
-    for i in range(300):
-        unit = f"u{i}"
-        arm = assignment.assign_arm(test.seed, unit, test.challenger_share)
-        outcomes.append({"unit_id": unit, "value": float(rng.normal(
-            10.0 if arm == "champion" else 10.5, 3.0))})
-    abtests.abtest_record_outcomes(test=test, outcomes=outcomes)
-    abtests.abtest_evaluate(test_id=test.pk)
-    return {"test": test, "experiment": experiment, "versions": versions}
-
-
-@pytest.fixture
-def live_dashboard(live_server, release_manager, monkeypatch, live_data):
-    from rest_framework.authtoken.models import Token
-
-    token, _ = Token.objects.get_or_create(user=release_manager)
-    monkeypatch.setenv("AXION_API_URL", f"{live_server.url}/api/v1")
-    monkeypatch.setenv("AXION_API_TOKEN", token.key)
-    for _ in range(5):  # latency rows for the Deployment tab, from real predictions
-        answer = requests.post(f"{live_server.url}/api/v1/serve/regime/predict/",
-                               json={"records": [dict.fromkeys(FEATURES, 0.1)]},
-                               headers={"Authorization": f"Token {token.key}"}, timeout=30)
-        assert answer.status_code == 200, answer.text
-    from serving_app.flusher import flush
-    from serving_app.runtime import get_runtime
-
-    flush(get_runtime())
-    return live_data
-
 
 def test_every_tab_reads_its_numbers_from_the_real_api(live_dashboard, app):
     at = app()
