@@ -1,7 +1,7 @@
 """Per-model deployment generations: bumped on every deployment, read by every process.
 
-Redis (settings.REDIS_URL) when configured, with the database as the durable copy and
-the fallback when Redis does not answer.
+Redis (settings.REDIS_URL) when configured, else the database; the database counter is
+kept either way and read when Redis does not answer. Only a change matters to readers.
 """
 
 from __future__ import annotations
@@ -49,11 +49,12 @@ def generation_bump(model_name: str) -> int:
     client = _redis()
     if client is not None:
         try:
-            # The database value is authoritative; Redis gets the same number, so a Redis
-            # restart (all generations gone) still reads as a change to every process.
-            client.hset(REDIS_KEY, model_name, value)
+            # Redis keeps its own counter: readers only compare for change, so a Redis that
+            # lost its data (or a reader falling back to the database) reads as a change.
+            return int(client.hincrby(REDIS_KEY, model_name, 1))
         except Exception:
-            logger.warning("could not publish generation %s of %s to Redis", value, model_name,
+            logger.warning("could not publish the deployment of %s to Redis; processes will "
+                           "notice it within SERVING_ROUTE_REFRESH_SECONDS", model_name,
                            exc_info=True)
     return value
 
