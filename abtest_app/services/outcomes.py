@@ -98,7 +98,7 @@ def _insert_postgresql(
         return {row[0] for row in cursor.fetchall() if row[0] is not None}
 
 
-def _insert_values(
+def _insert_sqlite(
     test_id: int, batch: batches.OutcomeBatch, arms: list[str], metrics: list[str | None],
     created_at: object,
 ) -> set[str]:
@@ -128,6 +128,9 @@ def _insert_values(
         rows = raw.execute(sql, params).fetchall()
         inserted.update(row[0] for row in rows if row[0] is not None)
     return inserted
+
+
+INSERTS = {"postgresql": _insert_postgresql, "sqlite": _insert_sqlite}
 
 
 def _add_to_stats(test_id: int, increments: Sequence[batches.Increment]) -> None:
@@ -166,7 +169,9 @@ def abtest_record_outcomes(
             raise InvalidOutcomes(str(exc), details={"index": exc.index}) from exc
     metrics = [None if m is None else orjson.dumps(m).decode() for m in batch.metrics]
     created_at = connection.ops.adapt_datetimefield_value(now or timezone.now())
-    insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_values
+    insert = INSERTS.get(connection.vendor)
+    if insert is None:
+        raise NotImplementedError(f"outcome ingestion supports {', '.join(INSERTS)}")
 
     with transaction.atomic():
         inserted = insert(test.pk, batch, arms, metrics, created_at)
