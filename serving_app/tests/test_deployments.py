@@ -131,3 +131,26 @@ def test_a_failed_warm_up_rolls_the_promotion_back(purged_queue, celery_worker, 
     assert ("rollback", "1.0.0", "warmup") in kinds and ("promote", "1.1.0", "") in kinds
     failed = next(e for e in listed if e["kind"] == "promote" and e["version"] == "1.1.0")
     assert failed["warmup_status"] == "failed" and failed["rolled_back"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_requests_load_the_model_once(deploy):
+    deploy(ConstantModel(1.0), "1.0.0")
+    cold = ServingRuntime(background=False, check_interval_ms=60_000)
+    barrier = threading.Barrier(6)
+    versions, failures = [], []
+
+    def first_request():
+        try:
+            barrier.wait()
+            versions.append(cold.predict("ranking", ROWS).version)
+        except BaseException as exc:  # noqa: BLE001
+            failures.append(exc)
+
+    threads = [threading.Thread(target=first_request) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures and versions == ["1.0.0"] * 6
+    assert cold.cache.loads == 1
