@@ -26,6 +26,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Named users get passwords; PBKDF2 would cost about 0.3 s per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def artifact_root(tmp_path, settings):
     """Every test gets its own artifact folder."""
     root = tmp_path / "artifacts"

@@ -10,12 +10,6 @@ from abtest_app.assignment import CHALLENGER, assign_many
 from abtest_app.models import ABTest
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The shared make_user sets a password; PBKDF2 would cost ~0.3 s per user."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def champion(register_version, release_manager):
     from models_app import services as registry
