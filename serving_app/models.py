@@ -54,10 +54,6 @@ class DeploymentEvent(models.Model):
     rolled_back = models.BooleanField(default=False)
     minute = models.DateTimeField(null=True, blank=True)
     count = models.PositiveIntegerField(default=0)
-    served_by = models.ForeignKey(
-        "models_app.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+",
-    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -142,9 +142,7 @@ def latency_minutes(*, model: RegisteredModel, minutes: int,
 
 
 def deployment_events() -> QuerySet[DeploymentEvent]:
-    return DeploymentEvent.objects.select_related(
-        "model", "version", "previous_version", "served_by"
-    )
+    return DeploymentEvent.objects.select_related("model", "version", "previous_version")
 
 
 def last_deployed_at(*, version: ModelVersion) -> datetime | None:

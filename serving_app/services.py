@@ -180,7 +180,7 @@ def _fallback_event(version: ModelVersion, at: datetime, count: int, error: str)
                 DeploymentEvent.objects.create(
                     model_id=version.model_id, version=version, kind=DeploymentEvent.Kind.FALLBACK,
                     minute=at, count=count, error=error[:2000],
-                    reason=f"{version} failed; the previous production version answered",
+                    reason=f"{version} failed; its fallback version answered",
                 )
             return
         except IntegrityError:

@@ -51,10 +51,9 @@ class DeploymentEventSerializer(serializers.ModelSerializer):
     version = serializers.CharField(source="version.version")
     previous_version = serializers.CharField(source="previous_version.version", allow_null=True,
                                              default=None)
-    served_by = serializers.CharField(source="served_by.version", allow_null=True, default=None)
 
     class Meta:
         model = DeploymentEvent
         fields = ["id", "model", "version", "kind", "previous_version", "source", "reason",
                   "warmup_status", "load_ms", "predict_ms", "error", "rolled_back", "minute",
-                  "count", "served_by", "created_at", "updated_at"]
+                  "count", "created_at", "updated_at"]
