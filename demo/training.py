@@ -24,6 +24,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import train_test_split
 from sklearn.multioutput import MultiOutputRegressor
+from threadpoolctl import threadpool_limits
 
 from demo import synthetic
 
@@ -132,7 +133,15 @@ def _classifier_metrics(name: str, estimator: Any, x: pd.DataFrame, y: pd.Series
 
 
 def train(name: str, params: dict[str, Any], *, seed: int = 0) -> Candidate:
-    """Fit the model `name` with these hyperparameters on fresh synthetic data (seconds)."""
+    """Fit the model `name` with these hyperparameters on fresh synthetic data (seconds).
+
+    One OpenMP thread: these fits are tiny, and on a busy small machine the boosting's
+    spinning threads make them 10-20 times slower, not faster."""
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return _train(name, params, seed)
+
+
+def _train(name: str, params: dict[str, Any], seed: int) -> Candidate:
     spec = SPECS[name]
     rng = np.random.default_rng(seed)
     data = synthetic.GENERATORS[name](ROWS, rng)
