@@ -180,7 +180,7 @@ def latency_chart(frame: pd.DataFrame) -> alt.Chart:
     return (
         alt.Chart(long, title="Latency per minute (ms)")
         .mark_line(point=True)
-        .encode(x=alt.X("minute:T", title=None),
+        .encode(x=alt.X("minute:T", title=None, axis=alt.Axis(format="%H:%M")),
                 y=alt.Y("ms:Q", title="ms (log scale)", scale=alt.Scale(type="symlog")),
                 color=alt.Color("percentile:N", sort=["p50", "p95", "p99"]),
                 strokeDash="version:N",
@@ -200,7 +200,7 @@ def rates_chart(frame: pd.DataFrame) -> alt.Chart:
     return (
         alt.Chart(long, title="Error and fallback rates per minute")
         .mark_line(point=True)
-        .encode(x=alt.X("minute:T", title=None),
+        .encode(x=alt.X("minute:T", title=None, axis=alt.Axis(format="%H:%M")),
                 y=alt.Y("value:Q", title="share of requests", axis=alt.Axis(format=".1%"),
                         scale=alt.Scale(domain=[0, max(0.05, float(long["value"].max()))])),
                 color=alt.Color("rate:N", scale=alt.Scale(range=["#d62728", "#ff7f0e"])),
