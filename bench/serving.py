@@ -394,6 +394,10 @@ def promotion_under_load(port: int, token: str, target: str | None, seconds: flo
     last_old = max((r[0] for r in old_answers), default=at)
     window = [r[1] for r in rows if at <= r[0] <= last_old + 0.25]
     first_new = [r[1] for r in rows if r[3] == new and r[0] >= at][:clients]
+    if os.environ.get("BENCH_DEBUG"):
+        index = next(i for i, r in enumerate(rows) if r[3] == new and r[0] >= at)
+        print("around the swap:", [(round(r[0] - at, 3), round(r[1], 2), r[3])
+                                   for r in rows[index - 5:index + 8]])
     tail = [r for r in rows if r[0] > last_old + 0.5]
     if not first_new or any(r[3] != new for r in tail if r[2] == 200):
         raise SystemExit(f"{action}: the new version did not take over every answer")

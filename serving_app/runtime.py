@@ -17,6 +17,7 @@ import atexit
 import itertools
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 
 from models_app.errors import ModelNotFound
 from serving_app import loader, selectors
@@ -41,6 +42,7 @@ from serving_app.routing import CHALLENGER, ABRoute, choose_arm
 logger = logging.getLogger(__name__)
 
 WARM_ROUNDS = 3
+BACKGROUND_SWITCH_INTERVAL = 0.0002  # seconds
 _plans = itertools.count(1)
 
 
@@ -290,14 +292,18 @@ class ServingRuntime:
             self._check_lock.release()
 
     def _in_background(self, work: Callable[..., None], *args: Any) -> None:
+        # While this thread reads plans and loads models, request threads should get the
+        # GIL back quickly: the default 5 ms switch interval would be their added latency.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, BACKGROUND_SWITCH_INTERVAL))
         try:
             work(*args)
         except Exception:
             logger.exception("serving background work failed; serving the routes it has")
         finally:
+            sys.setswitchinterval(interval)
             self._busy = False
-            close_old_connections()
-            connection.close()  # this thread's own connection; reopened next time
+            close_old_connections()  # this thread's connection is kept like a request's
 
     def _run_check(self) -> None:
         current = generations_read()
@@ -496,11 +502,25 @@ def get_runtime() -> ServingRuntime:
     with _runtime_lock:
         if _runtime is None or _runtime.pid != os.getpid():
             _runtime = ServingRuntime()
+            threading.Thread(target=_warm_publisher, name="serving-warm-publisher",
+                             daemon=True).start()
             if settings.SERVING_FLUSH_SECONDS > 0:
                 from serving_app.flusher import start_flusher
 
                 start_flusher(_runtime, settings.SERVING_FLUSH_SECONDS)
         return _runtime
+
+
+def _warm_publisher() -> None:
+    """Set up the Celery producer off the request path: otherwise the first deployment
+    announced from this process pays for it while holding the GIL (tens of ms)."""
+    try:
+        from serving_app.tasks import deployment_warm_up
+
+        with deployment_warm_up.app.producer_or_acquire():
+            pass
+    except Exception:
+        logger.warning("could not reach the Celery broker yet", exc_info=True)
 
 
 def reset_runtime(runtime: ServingRuntime | None = None) -> None:
