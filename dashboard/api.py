@@ -111,6 +111,9 @@ class Registry:
                          framework=list(frameworks), tag=list(tags), metric=list(metrics),
                          ordering="-created_at")
 
+    def model_versions(self, model: str) -> list[dict[str, Any]]:
+        return self.list(f"models/{model}/versions/")
+
     def version(self, model: str, version: str) -> dict[str, Any]:
         return self.get(f"models/{model}/versions/{version}/")
 

@@ -34,8 +34,7 @@ def render(api: Registry) -> None:
     st.divider()
     names = [m["name"] for m in models]
     model = st.selectbox("Model", names, key="reg_model")
-    versions = api.versions(name=model)
-    versions = [v for v in versions if v["model"] == model]  # the name filter is a substring
+    versions = api.model_versions(model)
     st.markdown(" ".join(
         f":{charts.STAGE_COLORS.get(v['stage'], 'gray')}-badge[{v['version']} · {v['stage']}]"
         for v in sorted(versions, key=lambda v: v["created_at"])

@@ -71,6 +71,8 @@ def default_routes() -> dict[str, Any]:
              "created_at": "2026-11-27T10:00:00Z", "updated_at": "2026-11-27T10:00:00Z"},
         ]),
         "versions/": filter_versions,
+        "models/stock-ranking/versions/": page(VERSIONS[:2]),
+        "models/market-regime/versions/": page(VERSIONS[2:]),
         "models/stock-ranking/versions/1.1.0/": {
             **VERSIONS[0], "available_transitions": ["deprecated", "draft", "production"]},
         "models/stock-ranking/versions/1.0.0/": {
