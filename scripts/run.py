@@ -214,7 +214,9 @@ def main() -> None:
 
     supervisor.start("web", [str(BIN / "gunicorn"), "axion_registry.wsgi:application", "-c",
                              str(ROOT / "axion_registry" / "gunicorn.conf.py"),
-                             "--bind", f"{HOST}:{WEB_PORT}"])
+                             "--bind", f"{HOST}:{WEB_PORT}",
+                             # no shared ~/.gunicorn/gunicorn.ctl between two instances
+                             "--no-control-socket"])
     supervisor.start("worker", [str(BIN / "celery"), "-A", "axion_registry", "worker",
                                 "--loglevel", "INFO", "--concurrency", "2"])
     supervisor.start("beat", [str(BIN / "celery"), "-A", "axion_registry", "beat",
