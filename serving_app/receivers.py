@@ -26,7 +26,7 @@ def on_version_deployed(sender, *, version_id: int, model_name: str, kind: str,
                          version_id)
         event = None
     try:
-        services.generation_bump(model_name)
+        services.generation_bump(model_name=model_name)
     except Exception:
         logger.exception("could not bump the serving generation of %s", model_name)
     if event is None:

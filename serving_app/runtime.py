@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 WARM_ROUNDS = 3
 BACKGROUND_SWITCH_INTERVAL = 0.0002  # seconds
+SWAP_SETTLE_SECONDS = 0.01
 _plans = itertools.count(1)
 
 
@@ -323,7 +324,14 @@ class ServingRuntime:
         self._refreshing.add(model_name)
         try:
             plan = selectors.serving_plan(model_name=model_name)
-            self._install(self._materialize(plan, generation, next(_plans)))
+            route = self._materialize(plan, generation, next(_plans))
+            current = self._routes.get(model_name)
+            if self._swapper is not None and current is not None \
+                    and current.primary is not route.primary:
+                # Let requests slowed by the loading above finish before the new version
+                # takes traffic, so its first requests do not share the GIL with us.
+                time.sleep(SWAP_SETTLE_SECONDS)
+            self._install(route)
         except ModelNotFound:
             self._routes.pop(model_name, None)
         except Exception:

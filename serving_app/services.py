@@ -12,8 +12,7 @@ from django.utils import timezone
 from models_app import services as registry
 from models_app.errors import RollbackRefused
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
-from serving_app import histogram, loader, selectors
-from serving_app.generation import generation_bump
+from serving_app import generation, histogram, loader, selectors
 from serving_app.inputs import example_rows, to_jsonable
 from serving_app.metrics import ERROR, FALLBACK, Snapshot
 from serving_app.models import DeploymentEvent, LatencyMinute
@@ -28,6 +27,13 @@ __all__ = [
     "latency_flush",
     "rollback_if_current",
 ]
+
+
+def generation_bump(*, model_name: str) -> int:
+    """Tell every serving process to re-read the model's plan within
+    SERVING_GENERATION_CHECK_MS. Deployments do it; so should anything else that changes
+    how a model's traffic is served (an A/B test started, paused or ended), after commit."""
+    return generation.generation_bump(model_name)
 
 
 def deployment_record(
