@@ -28,7 +28,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from models_app.errors import ModelNotFound
 from serving_app import loader, selectors
@@ -488,6 +488,7 @@ class ServingRuntime:
 
     def close(self) -> None:
         if self._swapper is not None:
+            self._swapper.submit(connection.close)  # the swapper thread's own connection
             self._swapper.shutdown(wait=True)
 
 

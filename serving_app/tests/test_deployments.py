@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from django.db import connection
 
 from models_app import services as registry
 from models_app.models import StageTransition
@@ -69,6 +70,7 @@ def test_another_process_notices_a_promotion_and_a_rollback_without_restart(
             except BaseException as exc:  # noqa: BLE001 - any failure fails the test
                 failures.append(exc)
             time.sleep(0.002)
+        connection.close()
 
     thread = threading.Thread(target=traffic)
     thread.start()
@@ -146,6 +148,8 @@ def test_concurrent_first_requests_load_the_model_once(deploy):
             versions.append(cold.predict("ranking", ROWS).version)
         except BaseException as exc:  # noqa: BLE001
             failures.append(exc)
+        finally:
+            connection.close()
 
     threads = [threading.Thread(target=first_request) for _ in range(6)]
     for thread in threads:
