@@ -26,6 +26,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def fresh_token_cache():
+    """Each test starts with an empty per-process token cache."""
+    from axion_registry.authentication import forget_tokens
+
+    forget_tokens()
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """Named users get passwords; PBKDF2 would cost about 0.3 s per user."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -130,9 +130,11 @@ PICKLE_ALLOWED_PREFIXES = env_list(
 # from these folders when a model is loaded.
 PLATFORM_MODEL_PATHS = env_list("PLATFORM_MODEL_PATHS")
 
+# A token's user is cached this long per process (a revoked token works at most this long).
+TOKEN_CACHE_SECONDS = env_int("TOKEN_CACHE_SECONDS", 10)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "axion_registry.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -182,7 +184,7 @@ SERVING_CACHE_MAX_MODELS = env_int("SERVING_CACHE_MAX_MODELS", 16)
 SERVING_CACHE_MAX_BYTES = env_int("SERVING_CACHE_MAX_BYTES", 2 * 1024**3)
 SERVING_GENERATION_CHECK_MS = env_int("SERVING_GENERATION_CHECK_MS", 500)
 SERVING_ROUTE_REFRESH_SECONDS = env_int("SERVING_ROUTE_REFRESH_SECONDS", 30)
-SERVING_TOKEN_CACHE_SECONDS = env_int("SERVING_TOKEN_CACHE_SECONDS", 10)
+
 SERVING_DEFAULT_TIMEOUT_MS = env_int("SERVING_DEFAULT_TIMEOUT_MS", 0)  # 0: no timeout
 SERVING_FLUSH_SECONDS = env_int("SERVING_FLUSH_SECONDS", 10)  # 0: no flush thread
 SERVING_GUARDRAIL_WINDOW_MINUTES = env_int("SERVING_GUARDRAIL_WINDOW_MINUTES", 5)

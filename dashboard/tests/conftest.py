@@ -127,7 +127,7 @@ def live_data(release_manager, sklearn_pickle):
 @pytest.fixture
 def serving_runtime(settings):
     """A fresh serving runtime for this process: the live server thread serves with it."""
-    from serving_app.auth import forget_tokens
+    from axion_registry.authentication import forget_tokens
     from serving_app.runtime import ServingRuntime, reset_runtime
 
     settings.SERVING_FLUSH_SECONDS = 0

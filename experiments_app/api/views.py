@@ -5,7 +5,6 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BrowsableAPIRenderer
@@ -16,7 +15,6 @@ from rest_framework.views import APIView
 from axion_registry.renderers import ORJSONRenderer
 from experiments_app import selectors, services
 from experiments_app.api import serializers as s
-from experiments_app.api.authentication import FastTokenAuthentication
 from experiments_app.api.rendering import FastJSONParser
 from experiments_app.errors import InvalidSearch, InvalidTrackingInput, RunArtifactTooLarge
 from experiments_app.models import Run
@@ -25,7 +23,6 @@ from models_app.api.serializers import ModelVersionSerializer
 
 RENDERERS = [ORJSONRenderer, BrowsableAPIRenderer]
 PARSERS = [FastJSONParser]
-AUTHENTICATION = [FastTokenAuthentication, SessionAuthentication]
 
 
 def _query_list(request: Request, name: str) -> list[str]:
@@ -81,7 +78,6 @@ class ExperimentViewSet(
     lookup_value_regex = "[0-9]+"
     filter_backends: list = []
     renderer_classes = RENDERERS
-    authentication_classes = AUTHENTICATION
 
     def get_queryset(self):
         archived = self.request.query_params.get("archived")
@@ -154,7 +150,6 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     lookup_value_regex = "[0-9a-f]{32}"
     filter_backends: list = []
     renderer_classes = RENDERERS
-    authentication_classes = AUTHENTICATION
     parser_classes = PARSERS
 
     def get_queryset(self):
@@ -347,7 +342,6 @@ class MetricHistoriesView(APIView):
     """The same metric for several runs at once, each series downsampled on the server."""
 
     renderer_classes = RENDERERS
-    authentication_classes = AUTHENTICATION
 
     @extend_schema(
         parameters=[

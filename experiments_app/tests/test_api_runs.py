@@ -288,18 +288,3 @@ def test_a_body_that_is_not_json_is_a_400(api, start_run):
     assert response.status_code == 400
     listed = api.post(f"/api/v1/runs/{run_id}/log-metric/", [1, 2], format="json")
     assert listed.status_code == 400
-
-
-def test_the_token_lookup_loads_the_same_user_as_the_orm(researcher):
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
-    from experiments_app.api.authentication import _user_for_token
-
-    token = Token.objects.create(user=researcher)
-    loaded = _user_for_token(token.key)
-    stored = get_user_model().objects.get(pk=researcher.pk)
-    for field in stored._meta.concrete_fields:
-        assert getattr(loaded, field.attname) == getattr(stored, field.attname), field.name
-    assert loaded.date_joined.tzinfo is not None
-    assert _user_for_token("missing") is None

@@ -7,17 +7,16 @@ from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from axion_registry.authentication import header_user
 from axion_registry.errors import DomainError, InvalidInput
 from models_app import selectors as registry
 from serving_app import selectors
 from serving_app.api import serializers as s
-from serving_app.auth import token_user_id
 from serving_app.filtersets import DeploymentEventFilterSet
 from serving_app.runtime import get_runtime, predict
 
@@ -58,7 +57,6 @@ class PredictView(APIView):
     per-request machinery (this is the hot path): a cached token check, orjson in and out.
     """
 
-    authentication_classes = [TokenAuthentication]
     parser_classes = [JSONParser]
 
     @extend_schema(
@@ -74,7 +72,7 @@ class PredictView(APIView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method != "POST":
             return _answer({"code": "method_not_allowed", "message": "Use POST."}, 405)
-        if token_user_id(request.META.get("HTTP_AUTHORIZATION", "")) is None:
+        if header_user(request.META.get("HTTP_AUTHORIZATION", "")) is None:
             response = HttpResponse(_UNAUTHENTICATED, status=401, content_type=JSON)
             response["WWW-Authenticate"] = "Token"
             return response

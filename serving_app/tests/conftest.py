@@ -22,7 +22,7 @@ def serving_settings(settings):
 @pytest.fixture
 def runtime(serving_settings):
     """A fresh, synchronous runtime installed as this process's (a cold process)."""
-    from serving_app.auth import forget_tokens
+    from axion_registry.authentication import forget_tokens
     from serving_app.runtime import ServingRuntime, reset_runtime
 
     forget_tokens()

@@ -90,13 +90,13 @@ def test_anonymous_and_unknown_tokens_get_401(runtime, deploy, sklearn_model, an
 
 def test_a_deactivated_user_loses_access_once_the_token_cache_expires(
         runtime, deploy, sklearn_model, api, settings):
-    from serving_app.auth import forget_tokens
+    from axion_registry.authentication import forget_tokens
 
     deploy(sklearn_model, "1.0.0")
     assert api.post(URL, {"records": ROWS}, format="json").status_code == 200
     api.user.is_active = False
     api.user.save()
-    forget_tokens()  # what SERVING_TOKEN_CACHE_SECONDS passing does
+    forget_tokens()  # what TOKEN_CACHE_SECONDS passing does
     assert api.post(URL, {"records": ROWS}, format="json").status_code == 401
 
 
