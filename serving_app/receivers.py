@@ -1,4 +1,5 @@
-"""serving_app listens for deployments: note them, bump the generation, start a warm-up."""
+"""serving_app listens for deployments (note them, bump the generation, start a warm-up) and
+for A/B tests that start or stop (bump the generation, so every process re-reads routes)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 
 from django.dispatch import receiver
 
+from abtest_app.signals import abtest_routing_changed
 from models_app.signals import version_deployed
 from serving_app import services
 
@@ -38,3 +40,11 @@ def on_version_deployed(sender, *, version_id: int, model_name: str, kind: str,
     except Exception:
         logger.exception("could not enqueue the warm-up of %s version %s", model_name,
                          version_id)
+
+
+@receiver(abtest_routing_changed, dispatch_uid="serving_app.on_abtest_routing_changed")
+def on_abtest_routing_changed(sender, *, model_name: str, **kwargs) -> None:
+    try:
+        services.generation_bump(model_name=model_name)
+    except Exception:
+        logger.exception("could not bump the serving generation of %s", model_name)

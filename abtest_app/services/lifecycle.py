@@ -22,6 +22,7 @@ from abtest_app.errors import (
     InvalidABTest,
 )
 from abtest_app.models import ABTest, ArmStats
+from abtest_app.signals import abtest_routing_changed
 from models_app import selectors as registry_selectors
 from models_app import services as registry
 from models_app.choices import Stage
@@ -279,6 +280,8 @@ def apply_transition(test: ABTest, action: str, now: datetime) -> ABTest:
         raise ABTestTransitionRefused(
             f"{test} changed state while this {action} was under way; reload and try again."
         ) from exc
+    payload = {"test_id": test.pk, "model_name": test.model.name, "state": test.state}
+    transaction.on_commit(lambda: abtest_routing_changed.send(sender=ABTest, **payload))
     return test
 
 
