@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from experiments_app.choices import RunStatus
 from experiments_app.errors import InvalidSearch
 from experiments_app.models import LatestMetric, Param, Run
-from models_app.filtersets import LOOKUPS, METRIC_CONDITION, filter_by_tag
+from models_app.filtersets import filter_by_tag, parse_metric_condition
 
 REPEATABLE = ("param", "tag", "metric")
 
@@ -24,15 +24,10 @@ REPEATABLE = ("param", "tag", "metric")
 def filter_by_latest_metric(queryset: QuerySet, conditions: list[str]) -> QuerySet:
     """Every condition must hold on the run's latest value; a NaN value satisfies none."""
     for condition in conditions:
-        match = METRIC_CONDITION.match(condition)
-        if not match:
-            raise InvalidSearch(
-                f"'{condition}' is not a metric condition; write it like metric=auc>=0.7."
-            )
-        lookup = {f"value__{LOOKUPS[match['op']]}": float(match["value"])}
+        key, lookup, bound = parse_metric_condition(condition)
         queryset = queryset.filter(
             Exists(LatestMetric.objects.filter(
-                run=OuterRef("pk"), key=match["key"], is_nan=False, **lookup
+                run=OuterRef("pk"), key=key, is_nan=False, **{f"value__{lookup}": bound}
             ))
         )
     return queryset

@@ -6,8 +6,8 @@ import django_filters
 from django.db.models import FloatField, QuerySet
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
-from rest_framework.exceptions import ValidationError
 
+from axion_registry.errors import InvalidInput
 from models_app.choices import Framework, Stage
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
 
@@ -32,18 +32,25 @@ def filter_by_tag(queryset: QuerySet, field: str, values: list[str]) -> QuerySet
     return queryset
 
 
+def parse_metric_condition(condition: str) -> tuple[str, str, float]:
+    """`auc>=0.7` -> ("auc", "gte", 0.7): the metric, a Django lookup and the bound."""
+    match = METRIC_CONDITION.match(condition)
+    if not match:
+        raise InvalidInput(
+            f"'{condition}' is not a metric condition; write it like metric=auc>=0.7.",
+            code="invalid_search",
+        )
+    return match["key"], LOOKUPS[match["op"]], float(match["value"])
+
+
 def filter_by_metric(queryset: QuerySet, field: str, conditions: list[str]) -> QuerySet:
     """Conditions such as `auc>=0.7` or `rmse<0.05`, all of which must hold."""
     for number, condition in enumerate(conditions):
-        match = METRIC_CONDITION.match(condition)
-        if not match:
-            raise ValidationError(
-                {"metric": f"'{condition}' is not a metric condition; write it like auc>=0.7."}
-            )
+        key, lookup, bound = parse_metric_condition(condition)
         alias = f"_metric_{number}"
         queryset = queryset.alias(
-            **{alias: Cast(KeyTextTransform(match["key"], field), FloatField())}
-        ).filter(**{f"{alias}__{LOOKUPS[match['op']]}": float(match["value"])})
+            **{alias: Cast(KeyTextTransform(key, field), FloatField())}
+        ).filter(**{f"{alias}__{lookup}": bound})
     return queryset
 
 

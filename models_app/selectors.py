@@ -68,7 +68,7 @@ def version_list(*, filters: dict[str, Any] | None = None) -> QuerySet[ModelVers
     filterset = ModelVersionFilterSet(filters or {}, ModelVersion.objects.all())
     if not filterset.is_valid():
         field, messages = next(iter(filterset.errors.items()))
-        raise InvalidInput(f"{field}: {' '.join(messages)}", code="invalid_filter",
+        raise InvalidInput(f"{field}: {' '.join(messages)}", code="invalid_search",
                            details=filterset.errors)
     return filterset.qs
 
