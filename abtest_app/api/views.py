@@ -6,7 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from abtest_app import assignment, selectors, services, stats
+from abtest_app import assignment, power, selectors, services
 from abtest_app.api import serializers as s
 from abtest_app.api.parsers import OrjsonParser
 from abtest_app.choices import Arm
@@ -132,11 +132,11 @@ class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         query.is_valid(raise_exception=True)
         params = query.validated_data
         try:
-            plan = stats.sample_size_per_arm(
+            plan = power.sample_size_per_arm(
                 mde=params["mde"], sd=params.get("sd"), baseline_rate=params.get("baseline_rate"),
                 alpha=params["alpha"], power=params["power"],
             )
-            split = stats.split_sample_size(plan.n_exact, params["challenger_share"])
+            split = power.split_sample_size(plan.n_exact, params["challenger_share"])
         except ValueError as exc:
             raise InvalidABTest(f"{exc}.", code="invalid_sample_size") from exc
         return Response({

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from abtest_app import selectors, services, stats
+from abtest_app import power, selectors, services
 from abtest_app.assignment import assign_arm, bucket
 from abtest_app.models import ABTest
 
@@ -180,7 +180,7 @@ class TestSampleSize:
     def test_it_matches_the_power_calculation(self, api):
         body = api.get("/api/v1/abtests/sample-size/",
                        {"sd": 2.0, "mde": 0.2, "alpha": 0.05, "power": 0.8}).json()
-        plan = stats.sample_size_per_arm(mde=0.2, sd=2.0)
+        plan = power.sample_size_per_arm(mde=0.2, sd=2.0)
         assert body["n_per_arm"] == plan.n_per_arm
         assert body["n_champion"] == body["n_challenger"] == plan.n_per_arm
         assert body["n_total"] == 2 * plan.n_per_arm

@@ -10,15 +10,14 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportions
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 from statsmodels.stats.weightstats import ttest_ind as sm_ttest_ind
 
+from abtest_app.power import achieved_power, sample_size_per_arm
 from abtest_app.stats import (
     ArmStats,
-    achieved_power,
     mann_whitney_u,
     mixing_variance,
     msprt,
     relative_lift,
     sample_ratio_mismatch,
-    sample_size_per_arm,
     two_proportion_ztest,
     welch_ttest,
 )
