@@ -48,8 +48,8 @@ def artifact_root(tmp_path, settings):
     settings.STORAGES = {
         **settings.STORAGES,
         "artifacts": {
-            "BACKEND": "models_app.storage.ArtifactFileStorage",
-            "OPTIONS": {"location": str(root)},
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root), "allow_overwrite": True},
         },
     }
     return root

@@ -7,7 +7,7 @@ from abtest_app.models import ABTest
 
 
 class ABTestFilterSet(django_filters.FilterSet):
-    state = django_filters.MultipleChoiceFilter(choices=TestState.choices)
+    state = django_filters.MultipleChoiceFilter(choices=TestState.choices, distinct=False)
     model = django_filters.CharFilter(field_name="model__name")
     decision = django_filters.ChoiceFilter(choices=Decision.choices)
     created_by = django_filters.CharFilter(field_name="created_by__username")

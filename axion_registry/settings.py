@@ -111,9 +111,11 @@ ARTIFACT_ROOT = Path(env("ARTIFACT_ROOT", str(VAR_DIR / "artifacts")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # A version's paths are fixed, so a save replaces a leftover file rather than renaming.
     "artifacts": {
-        "BACKEND": env("ARTIFACT_STORAGE_BACKEND", "models_app.storage.ArtifactFileStorage"),
-        "OPTIONS": {"location": str(ARTIFACT_ROOT)}
+        "BACKEND": env("ARTIFACT_STORAGE_BACKEND",
+                       "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": {"location": str(ARTIFACT_ROOT), "allow_overwrite": True}
         if not env("ARTIFACT_STORAGE_BACKEND")
         else {},
     },

@@ -48,7 +48,7 @@ def filter_by_param(queryset: QuerySet, values: list[str]) -> QuerySet:
 
 class RunFilterSet(django_filters.FilterSet):
     experiment = django_filters.CharFilter(method="filter_experiment")
-    status = django_filters.MultipleChoiceFilter(choices=RunStatus.choices)
+    status = django_filters.MultipleChoiceFilter(choices=RunStatus.choices, distinct=False)
     name = django_filters.CharFilter(lookup_expr="icontains")
     parent = django_filters.CharFilter(field_name="parent__run_id")
     user = django_filters.CharFilter(field_name="user__username")

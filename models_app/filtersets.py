@@ -93,8 +93,10 @@ class ModelVersionFilterSet(MultiValueMixin, django_filters.FilterSet):
         field_name="model__name", lookup_expr="icontains",
         help_text="Case-insensitive substring of the model name.",
     )
-    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
-    framework = django_filters.MultipleChoiceFilter(choices=Framework.choices)
+    # distinct=False: no join here can repeat a row, and DISTINCT over the JSON columns
+    # costs more than the rest of the search.
+    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices, distinct=False)
+    framework = django_filters.MultipleChoiceFilter(choices=Framework.choices, distinct=False)
     tag = TagFilter(field_name="tags", help_text="`key` or `key:value`; repeat for all of them.")
     metric = MetricFilter(
         field_name="metrics", help_text="A threshold such as `auc>=0.7`; repeat for all of them."
@@ -123,7 +125,8 @@ class StageTransitionFilterSet(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="model__name")
     version = django_filters.CharFilter(field_name="version__version")
     actor = django_filters.CharFilter(field_name="actor__username")
-    kind = django_filters.MultipleChoiceFilter(choices=StageTransition.Kind.choices)
+    kind = django_filters.MultipleChoiceFilter(choices=StageTransition.Kind.choices,
+                                               distinct=False)
     after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
 
