@@ -17,6 +17,8 @@ import numpy as np
 from .assignment import CHALLENGER, CHAMPION
 
 MAX_UNIT_ID = 200
+# Sums of squares of ten million values must stay finite in float64.
+MAX_ABS_VALUE = 1e12
 MAX_OUTCOME_ID = 100
 ARMS = (CHAMPION, CHALLENGER)
 _MISSING = object()
@@ -64,9 +66,17 @@ def _number(value: object, *, binary: bool, what: str, index: int) -> float:
         raise OutcomeError(f"{what} must be a number, got {value!r}", index)
     if not isinstance(value, (int, float)):
         raise OutcomeError(f"{what} must be a number, got {value!r}", index)
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
     if not math.isfinite(number):
         raise OutcomeError(f"{what} must be finite, got {value!r}", index)
+    if abs(number) > MAX_ABS_VALUE:
+        raise OutcomeError(
+            f"{what} is {value!r}, beyond ±{MAX_ABS_VALUE:g}; send the metric in smaller units",
+            index,
+        )
     if binary and number not in (0.0, 1.0):
         raise OutcomeError(f"{what} is a binary metric: give 0 or 1, got {value!r}", index)
     return number
@@ -108,7 +118,6 @@ def parse_outcomes(
     outcome_ids: list[str | None] = [None] * n
     metrics: list[dict[str, float] | None] = [None] * n
     claimed: list[str | None] = [None] * n
-    isfinite = math.isfinite
     # The loop runs 10,000 times per request: common shapes take the first branch.
     for i, item in enumerate(items):
         if type(item) is not dict:
@@ -118,7 +127,7 @@ def parse_outcomes(
             unit = _identifier(unit, "unit_id", MAX_UNIT_ID, i)
         unit_ids[i] = unit
         value = item.get("value", _MISSING)
-        if type(value) is float and not primary_binary and isfinite(value):
+        if type(value) is float and not primary_binary and -MAX_ABS_VALUE <= value <= MAX_ABS_VALUE:
             values[i] = value
         elif value is _MISSING:
             raise OutcomeError("value is missing", i)

@@ -102,12 +102,15 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         body, status = error_body(exc)
     except Exception:  # not ours to explain: DRF lets it propagate as a 500
         return None
+    view = context.get("view")
+    if isinstance(exc, drf.UnsupportedMediaType) and view is not None:
+        accepted = " or ".join(parser.media_type for parser in view.get_parsers())
+        body["message"] = f"{body['message']} This endpoint takes {accepted}."
     response = Response(body, status=status)
     if isinstance(exc, drf.APIException):
         auth_header = getattr(exc, "auth_header", None)
         if auth_header:
             response["WWW-Authenticate"] = auth_header
-    view = context.get("view")
     if status == 401 and view is not None and "WWW-Authenticate" not in response:
         authenticate_header = view.get_authenticate_header(context["request"])
         if authenticate_header:

@@ -16,6 +16,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from experiments_app.choices import RunStatus
 from experiments_app.errors import InvalidSearch
 from experiments_app.models import LatestMetric, Param, Run
+from experiments_app.tracking_input import as_id
 from models_app.filtersets import filter_by_tag, parse_metric_condition
 
 REPEATABLE = ("param", "tag", "metric")
@@ -62,8 +63,8 @@ class RunFilterSet(django_filters.FilterSet):
     def filter_experiment(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         """Comma-separated experiment ids or names."""
         refs = [ref.strip() for ref in value.split(",") if ref.strip()]
-        ids = [int(ref) for ref in refs if ref.isdigit()]
-        names = [ref for ref in refs if not ref.isdigit()]
+        ids = [as_id(ref) for ref in refs if as_id(ref) is not None]
+        names = [ref for ref in refs if not (ref.isascii() and ref.isdigit())]
         return queryset.filter(Q(experiment_id__in=ids) | Q(experiment__name__in=names))
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:

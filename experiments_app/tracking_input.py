@@ -192,7 +192,7 @@ def clean_metrics(metrics: Any, *, default_timestamp: int | None = None) -> list
                 "Each metric must be an object with 'key' and 'value' (and 'step', 'timestamp')."
             )
         key = item.get("key")
-        if key not in known:
+        if type(key) is not str or key not in known:
             clean_key(key, "metric key")
             known.add(key)
         value = item.get("value")
@@ -292,3 +292,19 @@ def clean_artifact_path(path: Any, *, allow_empty: bool = False) -> str:
                 "it must stay inside the run's artifacts."
             )
     return "/".join(parts)
+
+
+MAX_ID = 2**63 - 1
+
+
+def as_id(reference: object) -> int | None:
+    """A database id given as an int or a string of ASCII digits, else None (a name)."""
+    if isinstance(reference, bool):
+        return None
+    if isinstance(reference, str):
+        if not (reference.isascii() and reference.isdigit()):
+            return None
+        reference = int(reference)
+    if isinstance(reference, int) and 0 < reference <= MAX_ID:
+        return reference
+    return None

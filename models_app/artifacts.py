@@ -11,6 +11,7 @@ import orjson
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
 
+from axion_registry.renderers import dumps
 from models_app.integrity import sha256_stream
 
 SIDECAR = "metadata.json"
@@ -49,7 +50,7 @@ def artifact_sha256(name: str) -> str:
 
 
 def sidecar_write(folder: str, metadata: dict[str, Any]) -> str:
-    content = orjson.dumps(metadata, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    content = dumps(metadata, pretty=True)
     return artifact_storage().save(f"{folder}/{SIDECAR}", ContentFile(content))
 
 

@@ -1,4 +1,11 @@
-from axion_registry.errors import Conflict, InvalidInput, NotFound, PermissionRefused, TooLarge
+from axion_registry.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PermissionRefused,
+    TooLarge,
+)
 
 
 class ModelNotFound(NotFound):
@@ -15,6 +22,11 @@ class InvalidVersion(InvalidInput):
 
 class InvalidMetadata(InvalidInput):
     code = "invalid_metadata"
+
+
+class NotAnUpload(DomainError):
+    status = 415
+    code = "unsupported_media_type"
 
 
 class MissingArtifact(InvalidInput):

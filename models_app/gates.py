@@ -56,6 +56,8 @@ def clean_gates(gates: Mapping[str, Any]) -> dict[str, Any]:
             raise GateConfigError(f"gates.{key} must be true or false.")
     if not isinstance(cleaned["thresholds"], list):
         raise GateConfigError("gates.thresholds must be a list.")
+    cleaned["thresholds"] = [dict(t) if isinstance(t, Mapping) else t
+                             for t in cleaned["thresholds"]]
     for threshold in cleaned["thresholds"]:
         if not isinstance(threshold, Mapping) or not isinstance(threshold.get("metric"), str):
             raise GateConfigError("each threshold needs a metric, an op and a value.")
@@ -65,10 +67,13 @@ def clean_gates(gates: Mapping[str, Any]) -> dict[str, Any]:
                 f"use one of {', '.join(OPERATORS)}."
             )
         value = threshold.get("value")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
-            value
-        ):
+        try:
+            number = float(value) if not isinstance(value, bool) else math.nan
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+        if not isinstance(value, (int, float)) or not math.isfinite(number):
             raise GateConfigError(f"threshold on '{threshold['metric']}' needs a finite value.")
+        threshold["value"] = number
     return cleaned
 
 

@@ -23,9 +23,13 @@ def clean_metrics(metrics: Any) -> dict[str, float]:
             raise MetadataError("metric names must be non-empty strings.")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise MetadataError(f"metric '{key}' must be a number, not {value!r}.")
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
             raise MetadataError(f"metric '{key}' is {value}; metrics must be finite numbers.")
-        cleaned[key] = float(value)
+        cleaned[key] = number
     return cleaned
 
 
@@ -49,6 +53,20 @@ def clean_object(value: Any, field: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise MetadataError(f"{field} must be a JSON object.")
+    return clean_json(value, field)
+
+
+def clean_json(value: Any, field: str) -> Any:
+    """JSON that every database stores: NaN and infinities are refused (PostgreSQL's jsonb
+    has no such numbers), naming where they are."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MetadataError(f"{field} holds {value}; JSON has no NaN or infinity, use null.")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            clean_json(item, f"{field}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            clean_json(item, f"{field}[{index}]")
     return value
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from models_app import selectors as registry
 from models_app import services as registry_services
 from models_app.choices import Stage
+from models_app.errors import VersionNotFound
 from models_app.models import ModelVersion, RegisteredModel
 from serving_app import routing
 from serving_app.loader import VersionRecord
@@ -120,9 +121,14 @@ def version_record(*, model_name: str, version: str) -> VersionRecord:
         )
         if row is None:
             registry.model_get(name=model_name)
-            from serving_app.errors import NotDeployed
+            if version == Stage.PRODUCTION:
+                from serving_app.errors import NotDeployed
 
-            raise NotDeployed(f"{model_name} has no version in {version}.")
+                raise NotDeployed(f"{model_name} has no version in production to serve.")
+            raise VersionNotFound(
+                f"{model_name} has no version in {version}; ask for a version number or "
+                "production."
+            )
         return VersionRecord.from_row(row)
     return VersionRecord.from_row(registry.version_get(model_name=model_name, version=version))
 

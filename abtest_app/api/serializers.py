@@ -35,8 +35,10 @@ class ABTestInputSerializer(serializers.Serializer):
                                                default=Direction.HIGHER)
     method = serializers.ChoiceField(choices=Method.choices, default=Method.SEQUENTIAL)
     alpha = serializers.FloatField(default=0.05)
-    min_samples_per_arm = serializers.IntegerField(default=100)
-    planned_samples_per_arm = serializers.IntegerField(default=5000)
+    min_samples_per_arm = serializers.IntegerField(default=100, min_value=1,
+                                                   max_value=1_000_000_000)
+    planned_samples_per_arm = serializers.IntegerField(default=5000, min_value=1,
+                                                       max_value=1_000_000_000)
     min_effect = serializers.FloatField(default=0.0)
     min_effect_kind = serializers.ChoiceField(choices=MinEffectKind.choices,
                                               default=MinEffectKind.ABSOLUTE)

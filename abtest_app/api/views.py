@@ -8,7 +8,6 @@ from rest_framework.response import Response
 
 from abtest_app import assignment, power, selectors, services
 from abtest_app.api import serializers as s
-from abtest_app.api.parsers import OrjsonParser
 from abtest_app.choices import Arm
 from abtest_app.errors import InvalidABTest
 from abtest_app.filtersets import ABTestFilterSet
@@ -95,7 +94,7 @@ class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         })
 
     @extend_schema(request=s.OutcomeBatchSerializer, responses=s.OutcomeReceiptSerializer)
-    @action(detail=True, methods=["post"], parser_classes=[OrjsonParser])
+    @action(detail=True, methods=["post"])
     def outcomes(self, request: Request, pk: str) -> Response:
         """Record outcomes: {"outcomes": [...]} (up to 10,000) or one outcome object.
 

@@ -99,6 +99,8 @@ class TestCreateApi:
             ({"challenger": "9.9.9"}, "unknown_version"),
             ({"model": "nope"}, "model_not_found"),
             ({"metric_type": "ordinal"}, "invalid"),
+            ({"min_samples_per_arm": 10**30}, "invalid"),
+            ({"planned_samples_per_arm": 0}, "invalid"),
         ],
     )
     def test_bad_designs_answer_a_code_and_a_sentence(self, api, versions, change, code):

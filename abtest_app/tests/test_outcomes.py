@@ -144,6 +144,17 @@ class TestBatchApi:
         assert response.status_code == 200
         assert response.json()["recorded"] == 1
 
+    @pytest.mark.parametrize("value", [1e308, -1e13, 10**18])
+    def test_a_value_too_large_to_sum_is_refused_and_the_test_still_evaluates(
+            self, running_test, api, value):
+        test = running_test()
+        assert post(api, test, [{"unit_id": f"u{i}", "value": 1.0} for i in range(50)]
+                    ).status_code == 200
+        response = post(api, test, [{"unit_id": "evil", "value": value}])
+        assert response.status_code == 400
+        assert "outcomes[0]" in response.json()["message"]
+        assert api.get(f"/api/v1/abtests/{test.pk}/results/").status_code == 200
+
     def test_a_batch_over_10000_is_refused_with_413(self, running_test, api):
         test = running_test()
         items = [{"unit_id": f"u{i}", "value": 1.0} for i in range(10_001)]

@@ -15,14 +15,12 @@ from rest_framework.views import APIView
 from axion_registry.renderers import ORJSONRenderer
 from experiments_app import selectors, services
 from experiments_app.api import serializers as s
-from experiments_app.api.rendering import FastJSONParser
 from experiments_app.errors import InvalidSearch, InvalidTrackingInput, RunArtifactTooLarge
 from experiments_app.models import Run
 from experiments_app.tracking_input import json_number, stored_number
 from models_app.api.serializers import ModelVersionSerializer
 
 RENDERERS = [ORJSONRenderer, BrowsableAPIRenderer]
-PARSERS = [FastJSONParser]
 
 
 def _query_list(request: Request, name: str) -> list[str]:
@@ -34,12 +32,17 @@ def _csv(request: Request, name: str) -> list[str]:
             if item.strip()]
 
 
+MAX_POINTS = 1_000_000
+
+
 def _max_points(request: Request) -> int | None:
     raw = request.query_params.get("max_points")
     if raw in (None, ""):
         return None
-    if not raw.isdigit():
-        raise InvalidSearch(f"max_points is '{raw}'; give a whole number (at least 4).")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_POINTS:
+        raise InvalidSearch(
+            f"max_points is '{raw}'; give a whole number from 4 to {MAX_POINTS:,}."
+        )
     return int(raw)
 
 
@@ -150,7 +153,6 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     lookup_value_regex = "[0-9a-f]{32}"
     filter_backends: list = []
     renderer_classes = RENDERERS
-    parser_classes = PARSERS
 
     def get_queryset(self):
         params = self.request.query_params

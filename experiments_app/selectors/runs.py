@@ -16,7 +16,7 @@ from experiments_app.errors import (
 )
 from experiments_app.filtersets import filter_by_param, run_filter
 from experiments_app.models import Experiment, LatestMetric, Param, Run
-from experiments_app.tracking_input import stored_number
+from experiments_app.tracking_input import as_id, stored_number
 from models_app import selectors as registry
 from models_app.filtersets import filter_by_tag
 
@@ -25,8 +25,8 @@ ORDER_FIELDS = {"start_time", "end_time", "name", "status"}
 
 def experiment_get(*, experiment_id: int | str) -> Experiment:
     experiment = None
-    if str(experiment_id).isdigit():
-        experiment = Experiment.objects.filter(pk=int(experiment_id)).first()
+    if as_id(experiment_id) is not None:
+        experiment = Experiment.objects.filter(pk=as_id(experiment_id)).first()
     if experiment is None:
         raise ExperimentNotFound(f"No experiment with id {experiment_id}.")
     return experiment

@@ -10,7 +10,7 @@ from experiments_app.errors import (
     InvalidTrackingInput,
 )
 from experiments_app.models import Experiment
-from experiments_app.tracking_input import TrackingInputError, clean_tags
+from experiments_app.tracking_input import TrackingInputError, as_id, clean_tags
 
 
 def _tags(tags: Any) -> dict[str, str]:
@@ -24,7 +24,7 @@ def _name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 250:
         raise InvalidTrackingInput("An experiment name is 1 to 250 characters.")
-    if name.isdigit():
+    if name.isascii() and name.isdigit():
         raise InvalidTrackingInput(
             f"The experiment name '{name}' is only digits; it would read as an experiment id."
         )
@@ -65,8 +65,11 @@ def experiment_update(
 def experiment_resolve(*, reference: int | str, create: bool = False) -> Experiment:
     """An experiment by id (an int, or a string of digits) or by name; a name that does not
     exist yet is created when `create` (like mlflow.set_experiment)."""
-    if isinstance(reference, int) or (isinstance(reference, str) and reference.isdigit()):
-        experiment = Experiment.objects.filter(pk=int(reference)).first()
+    if isinstance(reference, int) or (isinstance(reference, str) and reference.isascii()
+                                      and reference.isdigit()):
+        experiment_id = as_id(reference)
+        experiment = (Experiment.objects.filter(pk=experiment_id).first()
+                      if experiment_id is not None else None)
         if experiment is None:
             raise ExperimentNotFound(f"No experiment with id {reference}.")
         return experiment

@@ -3,12 +3,6 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The shared user fixtures set a password; PBKDF2 made each test's setup ~0.4 s."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def start_run(api):
     """Start a run through the API; returns its JSON."""

@@ -9,7 +9,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -17,7 +16,7 @@ from axion_registry.errors import InvalidInput
 from models_app import artifacts, selectors, services
 from models_app.api import serializers as s
 from models_app.choices import Stage
-from models_app.errors import ArtifactTooLarge, InvalidMetadata
+from models_app.errors import ArtifactTooLarge, InvalidMetadata, NotAnUpload
 from models_app.filtersets import (
     ModelVersionFilterSet,
     RegisteredModelFilterSet,
@@ -109,7 +108,10 @@ class RegisteredModelViewSet(
     @action(detail=True, methods=["get"], url_path="production-at")
     def production_at(self, request: Request, name: str) -> Response:
         """Which version of this model was in production at time `at`."""
-        at = parse_datetime(request.query_params.get("at", ""))
+        try:
+            at = parse_datetime(request.query_params.get("at", ""))
+        except ValueError:  # well formed but impossible, e.g. an offset of +25:00
+            at = None
         if at is None:
             raise InvalidInput(
                 "Give the time as ?at= in ISO 8601, e.g. 2026-11-27T12:00:00Z.", code="invalid_time"
@@ -130,7 +132,6 @@ class ModelVersionViewSet(
     filterset_class = ModelVersionFilterSet
     lookup_field = "version"
     lookup_value_regex = r"[0-9]+\.[0-9]+\.[0-9]+"
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
     filter_backends: list = []
 
     def get_queryset(self):
@@ -154,6 +155,11 @@ class ModelVersionViewSet(
         responses={201: s.ModelVersionDetailSerializer},
     )
     def create(self, request: Request, model_name: str) -> Response:
+        if not (request.content_type or "").startswith("multipart/form-data"):
+            raise NotAnUpload(
+                "Register a version with a multipart/form-data upload: an 'artifact' file "
+                "and a 'metadata' JSON part."
+            )
         length = int(request.META.get("CONTENT_LENGTH") or 0)
         if length > settings.MAX_ARTIFACT_BYTES + 1024 * 1024:
             raise ArtifactTooLarge(

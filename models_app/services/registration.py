@@ -25,6 +25,7 @@ from models_app.integrity import scan_pickle
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.validation import (
     MetadataError,
+    clean_json,
     clean_metrics,
     clean_object,
     clean_signature,
@@ -197,6 +198,7 @@ def version_register(
             "hyperparameters": clean_object(hyperparameters, "hyperparameters"),
             "tags": clean_tags(tags),
             "signature": clean_signature(signature),
+            "input_example": clean_json(input_example, "input_example"),
         }
     except MetadataError as exc:
         raise InvalidMetadata(str(exc)) from exc
@@ -224,7 +226,6 @@ def version_register(
                 framework=framework,
                 artifact_format=artifact_format,
                 description=description,
-                input_example=input_example,
                 artifact_path=f"{folder}/{ARTIFACT_FILENAMES[artifact_format]}",
                 artifact_sha256=sha256,
                 artifact_size=size,

@@ -7,7 +7,6 @@ from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -57,7 +56,6 @@ class PredictView(APIView):
     per-request machinery (this is the hot path): a cached token check, orjson in and out.
     """
 
-    parser_classes = [JSONParser]
 
     @extend_schema(
         request=s.PredictRequestSerializer,

@@ -13,7 +13,6 @@ EXAMPLE = [{"f0": 0.5, "f1": -0.2, "f2": 0.1, "f3": 1.0}]
 @pytest.fixture(autouse=True)
 def serving_settings(settings):
     settings.SERVING_FLUSH_SECONDS = 0
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users
     settings.SERVING_GENERATION_CHECK_MS = 0
     settings.PICKLE_ALLOWED_PREFIXES = [*settings.PICKLE_ALLOWED_PREFIXES, "serving_app.tests"]
     return settings
