@@ -7,6 +7,7 @@ from django_fsm.admin import FSMAdminMixin
 
 from abtest_app import services
 from abtest_app.models import ABTest, ABTestSnapshot, ArmStats
+from axion_registry.admin_inlines import ReadOnlyInline
 from axion_registry.errors import DomainError
 
 SERVICES = {
@@ -26,17 +27,6 @@ class ReasonForm(forms.Form):
 class OptionalReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
                              help_text="Why (optional): kept on the test.")
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 class ArmStatsInline(ReadOnlyInline):

@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from models_app.choices import Direction  # noqa: F401  (one direction for every metric)
+
 
 class TestState(models.TextChoices):
     DRAFT = "draft"
@@ -14,11 +16,6 @@ class TestState(models.TextChoices):
 class MetricType(models.TextChoices):
     CONTINUOUS = "continuous"
     BINARY = "binary"
-
-
-class Direction(models.TextChoices):
-    HIGHER = "higher"
-    LOWER = "lower"
 
 
 class Method(models.TextChoices):

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 from django_fsm.admin import FSMAdminMixin
 
+from axion_registry.admin_inlines import ReadOnlyInline
 from axion_registry.errors import DomainError
 from models_app import services
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
@@ -23,16 +24,11 @@ class ReasonForm(forms.Form):
                              help_text="Why: kept in the audit trail.")
 
 
-class StageTransitionInline(admin.TabularInline):
+class StageTransitionInline(ReadOnlyInline):
     model = StageTransition
     fk_name = "version"
-    extra = 0
-    can_delete = False
     fields = ["created_at", "kind", "from_stage", "to_stage", "actor", "reason", "source"]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(RegisteredModel)
