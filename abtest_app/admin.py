@@ -7,7 +7,7 @@ from django_fsm.admin import FSMAdminMixin
 
 from abtest_app import services
 from abtest_app.models import ABTest, ABTestSnapshot, ArmStats
-from axion_registry.admin_inlines import ReadOnlyInline
+from axion_registry.admin_inlines import ReadOnlyAdmin, ReadOnlyInline
 from axion_registry.errors import DomainError
 
 SERVICES = {
@@ -78,21 +78,9 @@ class ABTestAdmin(FSMAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ABTestSnapshot)
-class ABTestSnapshotAdmin(admin.ModelAdmin):
+class ABTestSnapshotAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "test", "kind", "decision", "champion_n", "challenger_n",
                     "effect", "p_value", "sequential_p", "srm_mismatch", "concluded"]
     list_filter = ["decision", "kind", "concluded", "srm_mismatch"]
     search_fields = ["test__name"]
     date_hierarchy = "created_at"
-
-    def get_readonly_fields(self, request: HttpRequest, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 from django_fsm.admin import FSMAdminMixin
 
-from axion_registry.admin_inlines import ReadOnlyInline
+from axion_registry.admin_inlines import ReadOnlyAdmin, ReadOnlyInline
 from axion_registry.errors import DomainError
 from models_app import services
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
@@ -102,21 +102,9 @@ class ModelVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(StageTransition)
-class StageTransitionAdmin(admin.ModelAdmin):
+class StageTransitionAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "model", "version", "kind", "from_stage", "to_stage", "actor",
                     "source"]
     list_filter = ["kind", "to_stage", "model"]
     search_fields = ["version__version", "model__name", "reason", "actor__username"]
     date_hierarchy = "created_at"
-
-    def get_readonly_fields(self, request: HttpRequest, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
