@@ -13,6 +13,7 @@ from typing import Any
 import django_filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from axion_registry.filters import UTCDateTimeFilter
 from experiments_app.choices import RunStatus
 from experiments_app.errors import InvalidSearch
 from experiments_app.models import LatestMetric, Param, Run
@@ -53,8 +54,8 @@ class RunFilterSet(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
     parent = django_filters.CharFilter(field_name="parent__run_id")
     user = django_filters.CharFilter(field_name="user__username")
-    started_after = django_filters.IsoDateTimeFilter(field_name="start_time", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="start_time", lookup_expr="lte")
+    started_after = UTCDateTimeFilter(field_name="start_time", lookup_expr="gte")
+    started_before = UTCDateTimeFilter(field_name="start_time", lookup_expr="lte")
 
     class Meta:
         model = Run

@@ -8,6 +8,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
 
 from axion_registry.errors import InvalidInput
+from axion_registry.filters import UTCDateTimeFilter
 from models_app.choices import Framework, Stage
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
 
@@ -101,8 +102,8 @@ class ModelVersionFilterSet(MultiValueMixin, django_filters.FilterSet):
     metric = MetricFilter(
         field_name="metrics", help_text="A threshold such as `auc>=0.7`; repeat for all of them."
     )
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lte")
     run_id = django_filters.CharFilter(field_name="source_run_id")
     ordering = django_filters.OrderingFilter(
         fields=(("created_at", "created_at"), ("major", "version"), ("model__name", "name")),
@@ -127,8 +128,8 @@ class StageTransitionFilterSet(django_filters.FilterSet):
     actor = django_filters.CharFilter(field_name="actor__username")
     kind = django_filters.MultipleChoiceFilter(choices=StageTransition.Kind.choices,
                                                distinct=False)
-    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lte")
 
     class Meta:
         model = StageTransition

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import django_filters
 
+from axion_registry.filters import UTCDateTimeFilter
 from serving_app.models import DeploymentEvent
 
 
@@ -11,7 +12,7 @@ class DeploymentEventFilterSet(django_filters.FilterSet):
     kind = django_filters.MultipleChoiceFilter(choices=DeploymentEvent.Kind.choices,
                                                distinct=False)
     warmup_status = django_filters.ChoiceFilter(choices=DeploymentEvent.WarmUp.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    since = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = DeploymentEvent

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from axion_registry.errors import InvalidInput
+from axion_registry.filters import UnrepresentableTime, as_utc
 from models_app import artifacts, selectors, services
 from models_app.api import serializers as s
 from models_app.choices import Stage
@@ -116,6 +117,10 @@ class RegisteredModelViewSet(
             raise InvalidInput(
                 "Give the time as ?at= in ISO 8601, e.g. 2026-11-27T12:00:00Z.", code="invalid_time"
             )
+        try:
+            at = as_utc(at)
+        except UnrepresentableTime as exc:
+            raise InvalidInput(str(exc), code="invalid_time") from exc
         version = selectors.version_in_production_at(model=self.get_object(), at=at)
         if version is None:
             return Response({"version": None, "at": at.isoformat()})
