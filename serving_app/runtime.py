@@ -62,6 +62,7 @@ class ServingRuntime:
         self._next_check = 0
         self._check_lock = threading.Lock()
         self._routes: dict[str, Route] = {}
+        self._pin_lock = threading.Lock()
         self._model_locks: dict[str, threading.RLock] = {}
         self._locks_lock = threading.Lock()
         self._refreshing: set[str] = set()
@@ -260,7 +261,9 @@ class ServingRuntime:
             if old is not None and old.plan_seq > route.plan_seq:
                 return  # a newer plan was installed meanwhile
             self._routes[route.model_name] = route
-            self.cache.pin({v.version_id for r in self._routes.values() for v in r.versions()})
+        with self._pin_lock:  # routes of other models change meanwhile: pin from a copy
+            routes = list(self._routes.values())
+            self.cache.pin({v.version_id for r in routes for v in r.versions()})
         if old is not None and old.primary is not route.primary:
             SWAPS.labels(route.model_name).inc()
             logger.info("%s now serves %s (was %s)", route.model_name,
