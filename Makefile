@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench fuzz clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(VENV)/.dev
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
+
+# Schema fuzzing against a live server on a throwaway PostgreSQL database (longer than CI's).
+fuzz: $(VENV)/.dev
+	$(PY) scripts/fuzz.py --examples $${FUZZ_EXAMPLES:-50} --seed $${FUZZ_SEED:-20261201}
 
 bench: $(VENV)/.dev
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

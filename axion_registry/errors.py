@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -80,6 +81,10 @@ def error_body(exc: Exception) -> tuple[dict[str, Any], int]:
     if isinstance(exc, DjangoValidationError):
         details = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return {"code": "invalid", "message": _first_message(details), "details": details}, 400
+    if isinstance(exc, DataError):  # e.g. a NUL byte, which PostgreSQL's text cannot hold
+        reason = str(exc).splitlines()[0] if str(exc) else "a value is out of range"
+        return {"code": "invalid_input",
+                "message": f"The request holds a value the database cannot store: {reason}."}, 400
     if isinstance(exc, Http404):
         return {"code": "not_found", "message": str(exc) or "Not found."}, 404
     if isinstance(exc, DjangoPermissionDenied):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from axion_registry.errors import InvalidInput, Unavailable
+from axion_registry.errors import InvalidInput, NotFound, Unavailable
 
 
 class InvalidRows(InvalidInput):
@@ -13,7 +13,9 @@ class ModelUnavailable(Unavailable):
     code = "model_unavailable"
 
 
-class NotDeployed(Unavailable):
+class NotDeployed(NotFound):
+    """Nothing in production: a state of the registry, not a fault of the server."""
+
     code = "no_production_version"
 
 

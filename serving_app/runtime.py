@@ -389,9 +389,15 @@ class ServingRuntime:
         self._next_check = 0
 
     def close(self) -> None:
-        if self._swapper is not None:
-            self._swapper.submit(connection.close)  # the swapper thread's own connection
-            self._swapper.shutdown(wait=True)
+        """Idempotent: reset_runtime and the interpreter's exit may both close a runtime."""
+        swapper, self._swapper = self._swapper, None
+        if swapper is None:
+            return
+        try:
+            swapper.submit(connection.close)  # the swapper thread's own connection
+        except RuntimeError:  # the interpreter is already stopping its thread pools
+            pass
+        swapper.shutdown(wait=True)
 
 
 def _invalid(exc: RowsError):

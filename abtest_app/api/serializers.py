@@ -5,9 +5,19 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
-from abtest_app.choices import Arm, Direction, Method, MetricType, MinEffectKind
+from abtest_app.choices import Arm, Decision, Direction, Method, MetricType, MinEffectKind
 from abtest_app.models import ABTest, ABTestSnapshot
 from abtest_app.services import can_manage
+
+
+class DecisionField(serializers.ChoiceField):
+    """A test's decision, null until it has one (the row stores "")."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(choices=Decision.choices, allow_null=True, read_only=True, **kwargs)
+
+    def to_representation(self, value: str) -> str | None:
+        return value or None
 
 
 class GuardrailSerializer(serializers.Serializer):
@@ -53,9 +63,12 @@ class ABTestSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="name", read_only=True)
     champion = serializers.SlugRelatedField(slug_field="version", read_only=True)
     challenger = serializers.SlugRelatedField(slug_field="version", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    ended_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    ended_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     run_seconds = serializers.SerializerMethodField()
+    decision = DecisionField()
     available_actions = serializers.SerializerMethodField()
 
     class Meta:

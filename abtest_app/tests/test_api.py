@@ -85,6 +85,7 @@ class TestCreateApi:
             "draft", "rita_researcher", "1.0.0", "1.1.0"
         )
         assert body["max_duration"] == "14 00:00:00"
+        assert body["decision"] is None  # not "": the schema's enum has no empty decision
         assert body["available_actions"] == ["cancel", "start"]
         assert body["guardrails"] == [
             {"name": "latency_ms", "type": "continuous", "direction": "lower"}

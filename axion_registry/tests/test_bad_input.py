@@ -81,3 +81,18 @@ def test_a_metric_key_that_is_not_a_string_is_a_400(api):
     response = api.post(f"/api/v1/runs/{run['run_id']}/log-batch/",
                         {"metrics": [{"key": {}, "value": 1}]}, format="json")
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("get", "/api/v1/metrics/history/?key=loss&run_ids=%00", None),
+    ("get", "/api/v1/runs/?name=a%00b", None),
+    ("get", "/api/v1/versions/?tag=team:%00", None),
+    ("post", "/api/v1/experiments/", {"name": "a\u0000b"}),
+    ("post", "/api/v1/runs/", {"experiment": "nul", "name": "a\u0000b"}),
+])
+def test_a_nul_byte_is_a_clear_4xx_or_stored_never_a_500(api, method, path, body):
+    """PostgreSQL's text cannot hold NUL; SQLite can. Either way the caller gets an answer."""
+    response = getattr(api, method)(path, body, format="json") if body else api.get(path)
+    assert response.status_code in (200, 201, 400, 404), response.content
+    if response.status_code >= 400:
+        assert response.json()["code"] and response.json()["message"]

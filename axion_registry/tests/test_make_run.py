@@ -148,3 +148,5 @@ def test_make_run_serves_the_demo_and_ctrl_c_stops_every_process(tmp_path):
     assert code == 0, "".join(output[-40:])
     assert left == {}, left
     assert "stopped." in "".join(output)
+    web_log = (var / "logs" / "web.log").read_text(errors="replace")
+    assert "Traceback" not in web_log, web_log[-3000:]  # a clean stop is a quiet one

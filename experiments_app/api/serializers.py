@@ -54,7 +54,7 @@ class RunSerializer(serializers.ModelSerializer):
     experiment = serializers.SlugRelatedField(slug_field="name", read_only=True)
     experiment_id = serializers.IntegerField(read_only=True)
     parent_run_id = serializers.SerializerMethodField()
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     params = serializers.DictField(source="param_values", child=serializers.CharField(),
                                    read_only=True)
     metrics = serializers.DictField(

@@ -7,7 +7,7 @@ from models_app.models import RegisteredModel, StageTransition
 
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     production_version = serializers.SerializerMethodField()
     latest_version = serializers.SerializerMethodField()
 
@@ -110,7 +110,7 @@ class RollbackRequestSerializer(serializers.Serializer):
 class StageTransitionSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="name", read_only=True)
     version = serializers.SlugRelatedField(slug_field="version", read_only=True)
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = StageTransition

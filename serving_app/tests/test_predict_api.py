@@ -100,11 +100,13 @@ def test_a_deactivated_user_loses_access_once_the_token_cache_expires(
     assert api.post(URL, {"records": ROWS}, format="json").status_code == 401
 
 
-def test_unknown_models_are_404_and_undeployed_ones_503(runtime, registered_model, api):
-    assert api.post("/api/v1/serve/nope/predict/", {"records": ROWS},
-                    format="json").status_code == 404
+def test_unknown_models_and_undeployed_ones_are_404_with_their_own_codes(
+        runtime, registered_model, api):
+    unknown = api.post("/api/v1/serve/nope/predict/", {"records": ROWS}, format="json")
+    assert unknown.status_code == 404
+    assert unknown.json()["code"] != "no_production_version"
     response = api.post(URL, {"records": ROWS}, format="json")
-    assert response.status_code == 503
+    assert response.status_code == 404
     assert response.json()["code"] == "no_production_version"
 
 
