@@ -136,12 +136,13 @@ class Supervisor:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         say("stopping every process started here ...")
+        # Last started, first stopped, each given time to finish before the next: the web
+        # server and workers stop while Redis still answers them.
+        deadline = time.monotonic() + 20
         for _, process in reversed(self.processes):
             _signal_group(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _, process in self.processes:
             try:
-                process.wait(max(0.1, deadline - time.monotonic()))
+                process.wait(max(0.1, min(10.0, deadline - time.monotonic())))
             except subprocess.TimeoutExpired:
                 pass
         # Kill whatever is left in each group (a worker's children outliving their parent).

@@ -52,10 +52,10 @@ def generation_bump(model_name: str) -> int:
             # Redis keeps its own counter: readers only compare for change, so a Redis that
             # lost its data (or a reader falling back to the database) reads as a change.
             return int(client.hincrby(REDIS_KEY, model_name, 1))
-        except Exception:
-            logger.warning("could not publish the deployment of %s to Redis; processes will "
-                           "notice it within SERVING_ROUTE_REFRESH_SECONDS", model_name,
-                           exc_info=True)
+        except Exception as exc:  # an expected degradation: its cause, not a traceback
+            logger.warning("could not publish the deployment of %s to Redis (%s); processes "
+                           "will notice it within SERVING_ROUTE_REFRESH_SECONDS", model_name,
+                           exc)
     return value
 
 
@@ -65,7 +65,7 @@ def generations_read() -> dict[str, int]:
     if client is not None:
         try:
             return {k.decode(): int(v) for k, v in client.hgetall(REDIS_KEY).items()}
-        except Exception:
-            logger.warning("Redis did not answer the generation check; reading the database",
-                           exc_info=True)
+        except Exception as exc:
+            logger.warning("Redis did not answer the generation check (%s); reading the "
+                           "database", exc)
     return dict(ModelGeneration.objects.values_list("model_name", "generation"))
