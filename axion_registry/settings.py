@@ -170,15 +170,33 @@ SPECTACULAR_SETTINGS = {
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", "") or None
+# Work that must happen survives a dead worker: acknowledged only when done, handed back to
+# the queue when the process running it dies, and stopped by a time limit. A message a dead
+# worker held comes back after the visibility timeout (longer than any task's time limit).
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * CELERY_TASK_TIME_LIMIT)
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 ABTEST_EVALUATION_SECONDS = env_int("ABTEST_EVALUATION_SECONDS", 300)
+# A warm-up not finished this long after it was (or should have been) enqueued is handed to
+# the broker again, up to SERVING_WARMUP_MAX_ATTEMPTS starts; then it counts as failed.
+SERVING_RECONCILE_SECONDS = env_int("SERVING_RECONCILE_SECONDS", 30)
+SERVING_WARMUP_DEADLINE_SECONDS = env_int("SERVING_WARMUP_DEADLINE_SECONDS", 60)
+SERVING_WARMUP_MAX_ATTEMPTS = env_int("SERVING_WARMUP_MAX_ATTEMPTS", 5)
 CELERY_BEAT_SCHEDULE = {
     "abtest-evaluate-running": {
         "task": "abtest_app.tasks.abtest_evaluate_running",
         "schedule": float(ABTEST_EVALUATION_SECONDS),
+    },
+    "deployment-reconcile": {
+        "task": "serving_app.tasks.deployment_reconcile",
+        "schedule": float(SERVING_RECONCILE_SECONDS),
     },
 }
 

@@ -52,6 +52,10 @@ class DeploymentEvent(models.Model):
     predict_ms = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
     rolled_back = models.BooleanField(default=False)
+    # The warm-up must happen: how often a worker started it, and when it was last handed
+    # to the broker (null: never, e.g. the broker was down). The reconciler uses both.
+    attempts = models.PositiveIntegerField(default=0)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     minute = models.DateTimeField(null=True, blank=True)
     count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

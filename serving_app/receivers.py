@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from django.db import transaction
 from django.dispatch import receiver
 
 from abtest_app.signals import abtest_routing_changed
@@ -33,13 +34,9 @@ def on_version_deployed(sender, *, version_id: int, model_name: str, kind: str,
         logger.exception("could not bump the serving generation of %s", model_name)
     if event is None:
         return
-    try:
-        from serving_app.tasks import deployment_warm_up
+    from serving_app.tasks import warm_up_enqueue
 
-        deployment_warm_up.delay_on_commit(event.pk, version_id)
-    except Exception:
-        logger.exception("could not enqueue the warm-up of %s version %s", model_name,
-                         version_id)
+    transaction.on_commit(lambda: warm_up_enqueue(event.pk, version_id))
 
 
 @receiver(abtest_routing_changed, dispatch_uid="serving_app.on_abtest_routing_changed")

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from models_app import selectors as registry
@@ -166,6 +166,19 @@ def failure_totals(*, version: ModelVersion, since: datetime) -> tuple[int, int]
         count=Sum("count"), errors=Sum("errors"), fallbacks=Sum("fallbacks")
     )
     return totals["count"] or 0, (totals["errors"] or 0) + (totals["fallbacks"] or 0)
+
+
+NEVER_ENQUEUED_GRACE = timedelta(seconds=5)  # the announcing process is still enqueueing
+
+
+def deployments_unfinished(*, now: datetime, deadline: timedelta) -> QuerySet[DeploymentEvent]:
+    """Warm-ups still pending that were never handed to the broker, or were handed to it
+    longer than `deadline` ago (the worker died, or the message was lost)."""
+    return DeploymentEvent.objects.select_related("version__model").filter(
+        Q(enqueued_at__isnull=True, created_at__lt=now - NEVER_ENQUEUED_GRACE)
+        | Q(enqueued_at__lt=now - deadline),
+        warmup_status=DeploymentEvent.WarmUp.PENDING,
+    ).order_by("created_at", "id")
 
 
 def latest_warmup(*, version_id: int) -> DeploymentEvent | None:

@@ -1,14 +1,56 @@
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3,
-             acks_late=True)
+             acks_late=True, reject_on_worker_lost=True)
 def deployment_warm_up(event_id: int, version_id: int) -> str | None:
     """Load and test-predict a deployed version in a worker; roll back a failed promotion."""
     from serving_app import services
 
     event = services.deployment_warm_up(event_id=event_id, version_id=version_id)
     return event.warmup_status if event is not None else None
+
+
+def warm_up_enqueue(event_id: int, version_id: int) -> bool:
+    """Hand a warm-up to the broker and note when; False (logged) when the broker is away,
+    in which case the reconciler enqueues it once the broker answers again."""
+    from serving_app import services
+
+    try:
+        deployment_warm_up.delay(event_id, version_id)
+    except Exception:
+        logger.exception("could not enqueue the warm-up of version %s (event %s); the "
+                         "reconciler will retry", version_id, event_id)
+        return False
+    services.deployment_enqueued(event_id=event_id)
+    return True
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3,
+             acks_late=True, reject_on_worker_lost=True)
+def deployment_reconcile() -> list[int]:
+    """Beat entry point: re-enqueue warm-ups that were lost, give up on those that never
+    finish. Returns the ids of the events it acted on."""
+    from serving_app import selectors, services
+
+    deadline = timedelta(seconds=settings.SERVING_WARMUP_DEADLINE_SECONDS)
+    acted = []
+    for event in selectors.deployments_unfinished(now=timezone.now(), deadline=deadline):
+        if event.attempts >= settings.SERVING_WARMUP_MAX_ATTEMPTS:
+            services.deployment_give_up(event=event)
+        else:
+            logger.warning("re-enqueueing the warm-up of %s (event %s, %s attempts so far)",
+                           event.version, event.pk, event.attempts)
+            warm_up_enqueue(event.pk, event.version_id)
+        acted.append(event.pk)
+    return acted
