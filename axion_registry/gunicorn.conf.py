@@ -26,6 +26,16 @@ def on_starting(server):
             os.remove(os.path.join(folder, name))
 
 
+def post_worker_init(worker):
+    # Load and warm every production version before this worker's first request.
+    from django.conf import settings
+
+    if settings.SERVING_PRELOAD:
+        from serving_app.runtime import get_runtime
+
+        get_runtime().preload_production()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

@@ -42,6 +42,15 @@ class Flusher(threading.Thread):
     def run(self) -> None:
         while not self.stopped.wait(self.interval):
             self.flush_once()
+            self.preload_once()
+
+    def preload_once(self) -> None:
+        try:
+            self.runtime.preload_production()
+        except Exception:
+            logger.exception("could not check what production needs loaded; will retry")
+        finally:
+            connection.close()
 
     def flush_once(self) -> None:
         try:

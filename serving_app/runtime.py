@@ -313,8 +313,9 @@ class ServingRuntime:
 
     # -- readiness, status, waiting ----------------------------------------------------
 
-    def readiness(self) -> list[dict[str, Any]]:
-        """Production versions not yet loaded and warm here; asks for the missing ones."""
+    def readiness(self, *, load_missing: bool = False) -> list[dict[str, Any]]:
+        """Production versions not yet loaded and warm here; with `load_missing`, asks for
+        the missing ones (an anonymous probe only looks)."""
         missing = []
         for record in selectors.production_records():
             route = self._routes.get(record.model_name)
@@ -328,10 +329,17 @@ class ServingRuntime:
                 reason = "loading"
             else:
                 reason = "not loaded"
-                self.preload(record.model_name)
+                if load_missing:
+                    self.preload(record.model_name)
             missing.append({"model": record.model_name, "version": record.version,
                             "reason": reason})
         return missing
+
+    def preload_production(self) -> None:
+        """Load what production needs and this process lacks (in the background): a new
+        serving process does it before its first request, and the flush thread now and then,
+        so a model first promoted after the start is warm here before anyone asks for it."""
+        self.readiness(load_missing=True)
 
     def preload(self, model_name: str) -> None:
         """Build the model's route in the background (readiness asks for missing ones)."""

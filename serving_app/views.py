@@ -12,8 +12,9 @@ from serving_app.runtime import get_runtime
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     """200 once every production version is loaded and warm in this process, else 503
-    with the list (and the missing ones are being loaded)."""
-    missing = get_runtime().readiness()
+    with the list. Each process preloads production when it starts; a signed-in caller's
+    probe also starts loading what is missing, an anonymous one only looks."""
+    missing = get_runtime().readiness(load_missing=request.user.is_authenticated)
     if missing:
         return JsonResponse({"status": "not_ready", "not_ready": missing}, status=503)
     return JsonResponse({"status": "ready"})

@@ -20,14 +20,25 @@ def test_readyz_lists_production_versions_not_yet_warm_here(runtime, deploy, cli
     assert response.json()["not_ready"] == [
         {"model": "ranking", "version": "1.0.0", "reason": "not loaded"}
     ]
-    # the check asked for the missing version (synchronously in this test runtime)
+    runtime.preload_production()  # what a gunicorn worker does when it starts
+    assert client.get("/readyz").status_code == 200
+
+
+def test_an_anonymous_readyz_loads_nothing_a_signed_in_one_loads_what_is_missing(
+        runtime, deploy, client, researcher):
+    deploy(ConstantModel(1.0), "1.0.0", model_name="ranking")
+    for _ in range(3):
+        assert client.get("/readyz").status_code == 503
+    assert runtime.route("ranking") is None
+    client.force_login(researcher)
+    client.get("/readyz")  # synchronously in this test runtime
     assert client.get("/readyz").status_code == 200
 
 
 def test_readyz_names_a_version_that_failed_to_load(runtime, deploy, client, artifact_root):
     version = deploy(ConstantModel(1.0), "1.0.0")
     (artifact_root / version.artifact_path).write_bytes(b"tampered")
-    client.get("/readyz")
+    runtime.preload_production()
     (missing,) = client.get("/readyz").json()["not_ready"]
     assert "failed to load" in missing["reason"] and "sha256" in missing["reason"]
 
