@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -81,6 +81,9 @@ def error_body(exc: Exception) -> tuple[dict[str, Any], int]:
     if isinstance(exc, DjangoValidationError):
         details = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return {"code": "invalid", "message": _first_message(details), "details": details}, 400
+    if isinstance(exc, OperationalError | InterfaceError):  # down, restarting, unreachable
+        return {"code": "database_unavailable",
+                "message": "The database did not answer; try again in a moment."}, 503
     if isinstance(exc, DataError):  # e.g. a NUL byte, which PostgreSQL's text cannot hold
         reason = str(exc).splitlines()[0] if str(exc) else "a value is out of range"
         return {"code": "invalid_input",

@@ -33,7 +33,10 @@ def post_worker_init(worker):
     if settings.SERVING_PRELOAD:
         from serving_app.runtime import get_runtime
 
-        get_runtime().preload_production()
+        try:
+            get_runtime().preload_production()
+        except Exception:  # the database may be away: serve anyway, load on demand
+            worker.log.exception("could not preload production; loading on demand")
 
 
 def child_exit(server, worker):

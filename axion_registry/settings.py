@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "axion_registry.middleware.DependencyErrorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -85,6 +86,12 @@ DATABASES = {
         env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'axion.sqlite3'}"), conn_max_age=600
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A restarted server: a kept connection is checked before each request reuses it, and
+    # a server that does not answer fails the request in seconds (503), not minutes.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+        "DATABASE_CONNECT_TIMEOUT", 3)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN so
     # two writers queue instead of failing with "database is locked" on lock upgrade.

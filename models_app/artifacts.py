@@ -5,6 +5,8 @@ Layout: <ARTIFACT_ROOT>/<model>/<version>/<artifact file> and metadata.json besi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 import orjson
@@ -12,6 +14,7 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
 
 from axion_registry.renderers import dumps
+from models_app.errors import StorageUnavailable
 from models_app.integrity import sha256_stream
 
 SIDECAR = "metadata.json"
@@ -27,7 +30,26 @@ def version_folder(model_name: str, version: str) -> str:
 
 def artifact_save(name: str, stream: IO[bytes]) -> str:
     stream.seek(0)
-    return artifact_storage().save(name, File(stream, name=name.rsplit("/", 1)[-1]))
+    with storage_errors("store", name):
+        return artifact_storage().save(name, File(stream, name=name.rsplit("/", 1)[-1]))
+
+
+@contextmanager
+def storage_errors(action: str, name: str) -> Iterator[None]:
+    """A storage that fails (a full or missing disk, a bucket that does not answer) is a 503
+    the caller can retry; nothing half-written is kept by the callers' cleanup."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # OSError locally; botocore's errors from a bucket
+        if not isinstance(exc, OSError) and type(exc).__module__.split(".")[0] not in (
+                "botocore", "boto3", "urllib3"):
+            raise
+        raise StorageUnavailable(
+            f"The artifact storage could not {action} {name} ({type(exc).__name__}: {exc}); "
+            "nothing was registered. Try again once the storage answers."
+        ) from exc
 
 
 def artifact_delete(name: str) -> None:
@@ -51,7 +73,8 @@ def artifact_sha256(name: str) -> str:
 
 def sidecar_write(folder: str, metadata: dict[str, Any]) -> str:
     content = dumps(metadata, pretty=True)
-    return artifact_storage().save(f"{folder}/{SIDECAR}", ContentFile(content))
+    with storage_errors("store", f"{folder}/{SIDECAR}"):
+        return artifact_storage().save(f"{folder}/{SIDECAR}", ContentFile(content))
 
 
 def sidecar_read(folder: str) -> dict[str, Any]:

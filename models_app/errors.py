@@ -5,6 +5,7 @@ from axion_registry.errors import (
     NotFound,
     PermissionRefused,
     TooLarge,
+    Unavailable,
 )
 
 
@@ -67,3 +68,9 @@ class ArtifactCorrupted(Conflict):
 
 class PromotionNotPermitted(PermissionRefused):
     code = "promotion_not_permitted"
+
+
+class StorageUnavailable(Unavailable):
+    """The artifact storage (a folder, a bucket) refused or did not answer."""
+
+    code = "storage_unavailable"
