@@ -7,6 +7,13 @@ class InvalidRows(InvalidInput):
     code = "invalid_input"
 
 
+class InputRejected(InvalidInput):
+    """The model (and its fallback) refused the rows; the caller's error, never counted as a
+    failure of the version."""
+
+    code = "input_rejected"
+
+
 class ModelUnavailable(Unavailable):
     """No version could answer: the current one failed and no fallback could serve."""
 

@@ -114,7 +114,12 @@ class ServingRuntime:
         except Exception as exc:
             error = self._failure(target, exc)
             served, outcome = fallback, FALLBACK
+            unchecked = target.spec is not None and target.spec.columns is None
             if served is None or served.error:
+                if unchecked and _rejects_input(exc):
+                    # No signature checked these rows: the model's complaint may well be
+                    # about them, so it is the caller's 400, not a fault that counts.
+                    raise _rejected(target, error) from exc
                 self._record(target, ERROR, start, error)
                 raise ModelUnavailable(
                     f"{target.label} failed ({error}) and no fallback version is available; "
@@ -124,11 +129,13 @@ class ServingRuntime:
             try:
                 model_input, n = served.spec.prepare(rows)
                 predictions = served.call(model_input, n, timeout)
-            except RowsError as rows_exc:
-                self._record(target, ERROR, start, error)
+            except RowsError as rows_exc:  # the rows do not fit: the caller's error
                 raise _invalid(rows_exc) from rows_exc
             except Exception as fallback_exc:
                 fallback_error = self._failure(served, fallback_exc)
+                if unchecked and _rejects_input(exc) and _rejects_input(fallback_exc):
+                    raise _rejected(target, f"{error}; {served.label}: {fallback_error}") \
+                        from fallback_exc
                 self._record(target, ERROR, start, error)
                 raise ModelUnavailable(
                     f"{target.label} failed ({error}) and its fallback {served.label} failed "
@@ -406,6 +413,25 @@ class ServingRuntime:
         except RuntimeError:  # the interpreter is already stopping its thread pools
             pass
         swapper.shutdown(wait=True)
+
+
+# What a model raises about rows it cannot use (wrong width, types, missing keys), as
+# opposed to a fault of its own or of serving (a broken load, a time-out, anything else).
+_INPUT_COMPLAINTS = (ValueError, TypeError, KeyError, IndexError)
+
+
+def _rejects_input(exc: BaseException) -> bool:
+    return isinstance(exc, _INPUT_COMPLAINTS) and not isinstance(exc, VersionBroken)
+
+
+def _rejected(target: LoadedVersion, error: str):
+    from serving_app.errors import InputRejected
+
+    return InputRejected(
+        f"{target.label} could not use these rows ({error}). Check the columns and types "
+        "against the version's signature and input example (GET its version).",
+        details={"version": target.version, "error": error},
+    )
 
 
 def _invalid(exc: RowsError):

@@ -160,3 +160,43 @@ def test_the_guardrail_needs_the_minimum_count_and_the_threshold(runtime, deploy
     failing.refresh_from_db()
     assert failing.stage == "production"
     assert not StageTransition.objects.filter(kind="rollback").exists()
+
+
+class TestCallerErrorsAreNotModelFailures:
+    """Rows a version without a signature cannot use are the caller's 400; they never count
+    toward the guardrail (70 such requests from one user rolled production back before)."""
+
+    WIDE = [{"f0": 1.0, "f1": 0.0, "f2": 0.0, "f3": 0.0, "extra": 5.0}]
+
+    def test_an_extra_column_is_a_400_and_production_stays(
+            self, runtime, deploy, registered_model, sklearn_model, api,
+            django_capture_on_commit_callbacks):
+        ServingPolicy.objects.create(model=registered_model, guardrail_min_requests=5,
+                                     guardrail_max_failure_rate=0.2)
+        deploy(sklearn_model, "1.0.0", signature=None, input_example=None)
+        current = deploy(sklearn_model, "1.1.0", signature=None, input_example=None)
+        for _ in range(70):
+            response = api.post(URL, {"records": self.WIDE}, format="json")
+            assert response.status_code == 400
+            assert response.json()["code"] == "input_rejected"
+            assert "features" in response.json()["message"]  # the model's own complaint
+        with django_capture_on_commit_callbacks(execute=True):
+            flusher.flush(runtime)
+        current.refresh_from_db()
+        assert current.stage == "production"
+        assert not StageTransition.objects.filter(kind="rollback").exists()
+        assert outcomes(runtime) == {}
+        good = [{k: v for k, v in self.WIDE[0].items() if k != "extra"}]
+        assert api.post(URL, {"records": good}, format="json").status_code == 200
+
+    def test_with_a_signature_the_same_rows_never_reach_the_model(self, runtime, deploy, api):
+        deploy(ConstantModel(1.0), "1.0.0")
+        response = api.post(URL, {"records": self.WIDE}, format="json")
+        assert response.status_code == 400 and "extra" in response.json()["message"]
+        assert outcomes(runtime) == {}
+
+    def test_a_signed_version_that_raises_is_still_a_fault_that_counts(self, runtime, deploy):
+        deploy(ConstantModel(7.0), "1.0.0")
+        deploy(PickyModel(), "1.1.0")
+        assert predict("ranking", UNLUCKY).version == "1.0.0"  # the fallback answered
+        assert outcomes(runtime) == {"fallback": 1}
