@@ -67,3 +67,27 @@ class ArtifactCorrupted(Conflict):
 
 class PromotionNotPermitted(PermissionRefused):
     code = "promotion_not_permitted"
+
+
+class UnreadableArtifact(InvalidInput):
+    code = "unreadable_artifact"
+
+
+class DisallowedTypes(InvalidInput):
+    code = "disallowed_types"
+
+
+class ExternalData(InvalidInput):
+    code = "onnx_external_data"
+
+
+class SignatureRequired(InvalidInput):
+    code = "signature_required"
+
+
+class SignatureInvalid(InvalidInput):
+    code = "signature_invalid"
+
+
+class SigningNotPermitted(PermissionRefused):
+    code = "signing_not_permitted"
