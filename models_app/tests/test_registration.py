@@ -235,8 +235,8 @@ def _varint(value: int) -> bytes:
 
 def _onnx_model() -> bytes:
     import numpy as np
-    from sklearn.linear_model import LinearRegression
     from skl2onnx import to_onnx
+    from sklearn.linear_model import LinearRegression
 
     model = LinearRegression().fit(np.eye(4), [0.0, 1.0, 2.0, 3.0])
     return to_onnx(model, np.zeros((1, 4), dtype=np.float32)).SerializeToString()
