@@ -251,14 +251,61 @@ def audit(data: bytes, is_allowed: IsAllowed) -> SkopsAudit:
                     problem = f"cannot be read ({exc})"
                 if problem:
                     return SkopsAudit(error=f"the member {name} {problem}")
+        nodes = list(_nodes(schema))
+        by_id = {n["__id__"]: n for n in nodes if "__id__" in n and "content" in n}
+        for node in nodes:
+            if node.get("__loader__") == "TreeNode":
+                problem = _tree_problem(node, archive, by_id)
+                if problem:
+                    return SkopsAudit(error=f"a decision tree is malformed: {problem}")
     types: set[str] = set()
     reasons: dict[str, str] = {}
-    for node in _nodes(schema):
+    for node in nodes:
         type_name, reason = _node_verdict(node, is_allowed)
         types.add(type_name)
         if reason:
             reasons.setdefault(type_name, reason)
     return SkopsAudit(types=frozenset(types), refused=tuple(sorted(reasons)), reasons=reasons)
+
+
+def _resolved(node: Any, by_id: dict[Any, dict]) -> Any:
+    """A memoized node (one that names an earlier node's __id__) as that earlier node."""
+    if isinstance(node, dict) and "content" not in node and "file" not in node:
+        return by_id.get(node.get("__id__"), node)
+    return node
+
+
+def _array(node: Any, archive: zipfile.ZipFile, by_id: dict[Any, dict]) -> np.ndarray:
+    node = _resolved(node, by_id)
+    return np.load(io.BytesIO(archive.read(node["file"])), allow_pickle=False)
+
+
+def _tree_problem(node: dict, archive: zipfile.ZipFile, by_id: dict[Any, dict]) -> str | None:
+    """scikit-learn's Tree follows child and feature indices without bounds checks, so a
+    crafted node array reads out of bounds or loops at predict. Children must come after
+    their parent (as the tree builders write them) and features be below n_features."""
+    try:
+        args = _resolved(node["__reduce__"]["args"], by_id)["content"]
+        n_features = int(json.loads(_resolved(args[0], by_id)["content"]))
+        n_outputs = int(json.loads(_resolved(args[2], by_id)["content"]))
+        state = _resolved(node["content"], by_id)["content"]
+        nodes = _array(state["nodes"], archive, by_id)
+        values = _array(state["values"], archive, by_id)
+        left, right = nodes["left_child"].astype(np.int64), nodes["right_child"].astype(np.int64)
+        feature = nodes["feature"].astype(np.int64)
+    except (KeyError, TypeError, ValueError, IndexError, OSError, zipfile.BadZipFile) as exc:
+        return f"its state cannot be read ({type(exc).__name__})"
+    count = len(nodes)
+    index = np.arange(count)
+    leaf = (left == -1) & (right == -1)
+    inner = ~leaf
+    if count == 0 or values.ndim != 3 or values.shape[0] != count or values.shape[1] != n_outputs:
+        return "its node and value arrays do not agree"
+    if np.any(inner & ~((left > index) & (left < count) & (right > index) & (right < count))):
+        return "a node's child index is out of range"
+    if np.any(inner & ((feature < 0) | (feature >= n_features))):
+        return "a node splits on a feature the model does not have"
+    return None
 
 
 # Until the shared exact allowlist (models_app.safe_pickle) is wired in: the scikit-learn,

@@ -29,6 +29,7 @@ FILES = {f.name: f for f in formats.build(CORPUS_DIR / "files", MARKER)}
 UNREADABLE = {
     "skops-schema-protocol-downgrade", "skops-zip-embeds-pickle",
     "skops-npy-object-array-pickle", "skops-truncated", "skops-zip-without-schema",
+    "skops-tree-child-out-of-bounds", "skops-tree-cycle",
     "onnx-pickle-declared-as-onnx", "onnx-random-bytes", "onnx-text",
 }
 

@@ -158,6 +158,42 @@ def _object_array_pickle(marker: Path) -> tuple[Callable[[dict], None], dict[str
     return edit, {"payload.npy": buffer.getvalue()}
 
 
+def _tree_tampered(data: bytes, edit: Callable[[np.ndarray], None]) -> bytes:
+    """A random forest whose first tree's node array is edited (the nodes .npy member)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    schema = json.loads(source.read("schema.json"))
+    stack, nodes_file = [schema], None
+    while stack and nodes_file is None:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("__loader__") == "TreeNode":
+                nodes_file = item["content"]["content"]["nodes"]["file"]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    nodes = np.load(io.BytesIO(source.read(nodes_file)), allow_pickle=False)
+    edit(nodes)
+    buffer = io.BytesIO()
+    np.save(buffer, nodes, allow_pickle=False)
+    members = {name: source.read(name) for name in source.namelist()}
+    members[nodes_file] = buffer.getvalue()
+    return _zip(members)
+
+
+def _child_out_of_bounds(nodes: np.ndarray) -> None:
+    nodes["left_child"][0] = 50_000_000
+
+
+def _child_cycle(nodes: np.ndarray) -> None:
+    nodes["left_child"][0] = 0  # the root is its own child: predict never ends
+
+
+def _forest() -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=3, random_state=0).fit(*_training_data())
+
+
 def _pipeline() -> Any:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -222,6 +258,11 @@ def _skops_files(marker: Path) -> list[tuple[str, bytes, str]]:
         ("skops-npy-object-array-pickle",
          _rewrite(model, array_edit, array_member),
          "an array member holds an object array, that is a pickle inside the .npy"),
+        ("skops-tree-child-out-of-bounds", _tree_tampered(_skops(_forest()),
+                                                           _child_out_of_bounds),
+         "a forest whose tree points past its node array: scikit-learn reads out of bounds"),
+        ("skops-tree-cycle", _tree_tampered(_skops(_forest()), _child_cycle),
+         "a forest whose root is its own child: predict loops forever"),
         ("skops-truncated", model[: len(model) // 2],
          "half a skops file: not a readable artifact"),
         ("skops-zip-without-schema",
