@@ -36,7 +36,7 @@ def skops_is_allowed() -> safe_skops.IsAllowed:
     # TODO(coordinator): replace LOCAL_CLASSES by models_app.safe_pickle's exact allowlist.
     platform_importable()
     return safe_skops.any_of(
-        safe_skops.exact_classes(safe_skops.LOCAL_CLASSES),
+        safe_skops.classes_only(safe_skops.exact_classes(safe_skops.LOCAL_CLASSES)),
         safe_skops.platform_classes(settings.PLATFORM_MODEL_PACKAGE),
     )
 

@@ -130,6 +130,25 @@ def platform_classes(package: str) -> IsAllowed:
     return is_allowed
 
 
+def classes_only(is_allowed: IsAllowed) -> IsAllowed:
+    """`is_allowed`, and the name must resolve to a class: an allowlist written for pickle
+    may hold functions (numpy's _reconstruct, copyreg...), which skops must never get.
+    The module is imported only after `is_allowed` has admitted the name."""
+
+    def check(module: str, qualname: str) -> bool:
+        if not is_allowed(module, qualname):
+            return False
+        try:
+            obj: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError, ValueError):
+            return False
+        return isinstance(obj, type)
+
+    return check
+
+
 def any_of(*predicates: IsAllowed) -> IsAllowed:
     return lambda module, qualname: any(p(module, qualname) for p in predicates)
 

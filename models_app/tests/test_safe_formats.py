@@ -49,6 +49,19 @@ def test_skops_default_trusted_estimators_still_need_the_exact_allowlist():
     assert audit.refused == ("sklearn.svm._classes.SVC",)
 
 
+def test_an_allowlist_that_names_functions_still_admits_only_classes_to_skops():
+    pickle_style = safe_skops.exact_classes({
+        ("numpy._core.multiarray", "_reconstruct"), ("copyreg", "_reconstructor"),
+        ("numpy", "ndarray"), ("sklearn.tree._tree", "Tree"), ("numpy", "no_such_name"),
+    })
+    is_allowed = safe_skops.classes_only(pickle_style)
+    assert is_allowed("numpy", "ndarray") and is_allowed("sklearn.tree._tree", "Tree")
+    assert not is_allowed("numpy._core.multiarray", "_reconstruct")
+    assert not is_allowed("copyreg", "_reconstructor")
+    assert not is_allowed("numpy", "no_such_name")
+    assert not is_allowed("os", "system")  # never imported: the allowlist said no first
+
+
 @pytest.fixture
 def platform_package(tmp_path):
     root = tmp_path / "platform"
