@@ -1,10 +1,11 @@
 """The one place that turns a registered version's artifact into a callable model.
 
 The artifact is read once through models_app.artifacts, its sha256 checked against the one
-recorded at registration before anything is deserialized, and then loaded by format:
-pickle and joblib (the import allowlist checked again), skops (only allowlisted types
-trusted), ONNX (onnxruntime). The platform's own model package is importable through
-settings.PLATFORM_MODEL_PATHS.
+recorded at registration before anything is deserialized, its signature verified when the
+model requires signed artifacts, and then loaded by format: pickle and joblib (the import
+allowlist checked again), skops (every node against exact lists, models_app.safe_skops),
+ONNX (no external data, models_app.safe_onnx; then onnxruntime). The platform's own model
+package is importable through settings.PLATFORM_MODEL_PATHS.
 """
 
 from __future__ import annotations
