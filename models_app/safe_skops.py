@@ -287,6 +287,47 @@ def audit(data: bytes, is_allowed: IsAllowed) -> SkopsAudit:
     return SkopsAudit(types=frozenset(types), refused=tuple(sorted(reasons)), reasons=reasons)
 
 
+def _tree_arrays_problem(left: np.ndarray, right: np.ndarray, feature: np.ndarray,
+                         n_features: int) -> str | None:
+    count = len(left)
+    index = np.arange(count)
+    inner = ~((left == -1) & (right == -1))
+    if np.any(inner & ~((left > index) & (left < count) & (right > index) & (right < count))):
+        return "a node's child index is out of range"
+    if np.any(inner & ((feature < 0) | (feature >= n_features))):
+        return "a node splits on a feature the model does not have"
+    return None
+
+
+def constructed_tree_problem(obj: Any, limit: int = 100_000) -> str | None:
+    """The same tree check on a loaded model: every sklearn Tree reachable from `obj`
+    (forests, boosting stages, pipelines), as predict will walk it."""
+    from sklearn.tree._tree import Tree
+
+    stack, seen = [obj], set()
+    while stack and len(seen) < limit:
+        item = stack.pop()
+        if id(item) in seen or isinstance(item, (str, bytes, int, float, bool, type(None))):
+            continue
+        seen.add(id(item))
+        if isinstance(item, Tree):
+            problem = _tree_arrays_problem(
+                item.children_left.astype(np.int64), item.children_right.astype(np.int64),
+                item.feature.astype(np.int64), int(item.n_features))
+            if problem:
+                return problem
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+        elif isinstance(item, np.ndarray):
+            if item.dtype == object:
+                stack.extend(item.ravel().tolist())
+        elif hasattr(item, "__dict__"):
+            stack.extend(vars(item).values())
+    return None
+
+
 def _resolved(node: Any, by_id: dict[Any, dict]) -> Any:
     """A memoized node (one that names an earlier node's __id__) as that earlier node."""
     if isinstance(node, dict) and "content" not in node and "file" not in node:
@@ -315,16 +356,9 @@ def _tree_problem(node: dict, archive: zipfile.ZipFile, by_id: dict[Any, dict]) 
     except (KeyError, TypeError, ValueError, IndexError, OSError, zipfile.BadZipFile) as exc:
         return f"its state cannot be read ({type(exc).__name__})"
     count = len(nodes)
-    index = np.arange(count)
-    leaf = (left == -1) & (right == -1)
-    inner = ~leaf
     if count == 0 or values.ndim != 3 or values.shape[0] != count or values.shape[1] != n_outputs:
         return "its node and value arrays do not agree"
-    if np.any(inner & ~((left > index) & (left < count) & (right > index) & (right < count))):
-        return "a node's child index is out of range"
-    if np.any(inner & ((feature < 0) | (feature >= n_features))):
-        return "a node splits on a feature the model does not have"
-    return None
+    return _tree_arrays_problem(left, right, feature, n_features)
 
 
 # Until the shared exact allowlist (models_app.safe_pickle) is wired in: the scikit-learn,

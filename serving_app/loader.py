@@ -177,7 +177,12 @@ def _load_skops(record: VersionRecord, data: bytes) -> Any:
     if not audit.ok:
         code, message, details = artifact_checks.skops_refusal(audit)
         raise ArtifactRefused(f"{record.label}: {message}", code=code, details=details)
-    return sio.loads(data, trusted=list(untrusted))
+    obj = sio.loads(data, trusted=list(untrusted))
+    problem = safe_skops.constructed_tree_problem(obj)
+    if problem:  # the file's own ids decide which arrays skops builds: check what it built
+        raise ArtifactRefused(f"{record.label}: a decision tree is malformed: {problem}; it "
+                              "was not loaded.", code="unreadable_artifact")
+    return obj
 
 
 def _check_signature(record: VersionRecord, data: bytes) -> None:

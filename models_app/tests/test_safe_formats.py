@@ -124,3 +124,15 @@ def test_onnx_audit_names_where_each_external_tensor_sits():
     assert audit.external == (
         "model/ONNX(MLPRegressor)/If:?.then_branch/then initializer leak_then: weights.bin",)
     assert safe_onnx.audit(formats._onnx_model().SerializeToString()).ok
+
+
+def test_a_loaded_forest_with_a_tree_pointing_out_of_range_is_found():
+    forest = formats._forest()
+    assert safe_skops.constructed_tree_problem(forest) is None
+    tree = forest.estimators_[2].tree_
+    state = tree.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes["right_child"][0] = 10**7
+    tree.__setstate__({**state, "nodes": nodes})
+    assert safe_skops.constructed_tree_problem(forest) == "a node's child index is out of range"
+    assert safe_skops.constructed_tree_problem({"model": [forest]}) is not None
