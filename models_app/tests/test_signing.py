@@ -271,23 +271,31 @@ def test_import_model_takes_a_signature_bundle(tmp_path, signed_model, sklearn_p
     assert ModelVersion.objects.get().signed_with == key_fingerprint(signed_model.public_pem)
 
 
-def test_the_python_client_uploads_a_signed_version(live_server, researcher, signed_model,
-                                                    sklearn_pickle, tmp_path):
+@pytest.fixture
+def axion_client(live_server, researcher):
     from rest_framework.authtoken.models import Token
 
-    from axion_registry.client import AxionAPIError, AxionClient
+    from axion_registry.client import AxionClient
 
     client = AxionClient(live_server.url, Token.objects.get_or_create(user=researcher)[0].key)
+    yield client
+    client.session.close()  # the live server's request thread then closes its connection
+
+
+def test_the_python_client_uploads_a_signed_version(axion_client, signed_model, sklearn_pickle,
+                                                    tmp_path):
+    from axion_registry.client import AxionAPIError
+
     path = tmp_path / "model.pkl"
     path.write_bytes(sklearn_pickle)
     with pytest.raises(AxionAPIError) as caught:
-        client.upload_version("ranking", str(path), framework="sklearn",
-                              artifact_format="pickle")
+        axion_client.upload_version("ranking", str(path), framework="sklearn",
+                                    artifact_format="pickle")
     assert caught.value.code == "signature_required"
     bundle = tmp_path / "model.pkl.sig"
     bundle.write_bytes(signed_model.sign(sklearn_pickle))
-    body = client.upload_version("ranking", str(path), framework="sklearn",
-                                 artifact_format="pickle", signature=str(bundle),
-                                 input_signature={"inputs": [{"name": "f0", "type": "double"}]})
+    body = axion_client.upload_version(
+        "ranking", str(path), framework="sklearn", artifact_format="pickle",
+        signature=str(bundle), input_signature={"inputs": [{"name": "f0", "type": "double"}]})
     assert body["signed_with"] == key_fingerprint(signed_model.public_pem)
     assert body["signature"] == {"inputs": [{"name": "f0", "type": "double"}]}
