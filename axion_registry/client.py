@@ -21,6 +21,8 @@ the read helpers turn them back into floats.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import os
 import time
@@ -269,6 +271,26 @@ class AxionClient:
             for chunk in response.iter_content(1024 * 1024):
                 handle.write(chunk)
         return local_path
+
+    def upload_version(self, model: str, local_path: str, *, framework: str,
+                       artifact_format: str, signature: str | None = None,
+                       input_signature: Mapping[str, Any] | None = None,
+                       **fields: Any) -> dict[str, Any]:
+        """Register a version of `model` by uploading a local artifact file. `signature` is
+        the path of its model-signing bundle (needed when the model requires signed
+        artifacts); `input_signature` the model's input schema. Fields: version or bump,
+        metrics, hyperparameters, tags, description, input_example."""
+        metadata = {"framework": framework, "artifact_format": artifact_format, **fields}
+        if input_signature is not None:
+            metadata["signature"] = dict(input_signature)
+        with contextlib.ExitStack() as stack:
+            files = {"artifact": (os.path.basename(local_path),
+                                  stack.enter_context(open(local_path, "rb")))}
+            if signature:
+                files["signature"] = (os.path.basename(signature),
+                                      stack.enter_context(open(signature, "rb")))
+            return self.post(f"models/{model}/versions/", files=files,
+                             data={"metadata": json.dumps(metadata)})
 
     def register_version(self, run_id: str, model: str, artifact_path: str, *,
                          framework: str, artifact_format: str, **fields: Any) -> dict[str, Any]:

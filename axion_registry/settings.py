@@ -132,6 +132,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger uploads spool to a temporary f
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 50 * 1024**2)
 
 # Pickle is code execution: a pickle or joblib artifact may import only from these prefixes.
+# The platform's own model package: skops files may name classes defined under it.
+PLATFORM_MODEL_PACKAGE = env("PLATFORM_MODEL_PACKAGE", "src.ml")
 PICKLE_ALLOWED_PREFIXES = env_list(
     "PICKLE_ALLOWED_PREFIXES", "numpy,scipy,sklearn,lightgbm,xgboost,pandas"
 ) + env_list("PLATFORM_MODEL_PACKAGE", "src.ml")

@@ -36,6 +36,8 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "created_at", "updated_at"]
     search_fields = ["name", "description"]
     actions = ["rollback"]
+    # Signing is changed through models/{name}/signing/, where may_change_signing is checked.
+    readonly_fields = ["require_signed_artifacts", "signing_keys"]
 
     @admin.action(description="Roll back to the previous production version")
     def rollback(self, request: HttpRequest, queryset) -> None:
@@ -68,6 +70,7 @@ class ModelVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
         "model", "version", "major", "minor", "patch", "framework", "artifact_format",
         "artifact_path", "artifact_sha256", "artifact_size", "source_run_id", "created_by",
         "created_at", "metrics", "hyperparameters", "signature", "input_example",
+        "signature_bundle", "signed_with",
     ]
     exclude: list[str] = []
     inlines = [StageTransitionInline]

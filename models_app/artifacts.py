@@ -80,3 +80,17 @@ def sidecar_write(folder: str, metadata: dict[str, Any]) -> str:
 def sidecar_read(folder: str) -> dict[str, Any]:
     with artifact_open(f"{folder}/{SIDECAR}") as stream:
         return orjson.loads(stream.read())
+
+
+SIGNATURE_BUNDLE = "model.sig"
+
+
+def signature_save(folder: str, bundle: bytes) -> str:
+    """Store a model-signing bundle beside the version's artifact; its storage name."""
+    with storage_errors("store", f"{folder}/{SIGNATURE_BUNDLE}"):
+        return artifact_storage().save(f"{folder}/{SIGNATURE_BUNDLE}", ContentFile(bundle))
+
+
+def signature_read(name: str) -> bytes:
+    with artifact_open(name) as stream:
+        return stream.read()

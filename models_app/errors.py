@@ -74,3 +74,27 @@ class StorageUnavailable(Unavailable):
     """The artifact storage (a folder, a bucket) refused or did not answer."""
 
     code = "storage_unavailable"
+
+
+class UnreadableArtifact(InvalidInput):
+    code = "unreadable_artifact"
+
+
+class DisallowedTypes(InvalidInput):
+    code = "disallowed_types"
+
+
+class ExternalData(InvalidInput):
+    code = "onnx_external_data"
+
+
+class SignatureRequired(InvalidInput):
+    code = "signature_required"
+
+
+class SignatureInvalid(InvalidInput):
+    code = "signature_invalid"
+
+
+class SigningNotPermitted(PermissionRefused):
+    code = "signing_not_permitted"

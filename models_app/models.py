@@ -24,6 +24,11 @@ class RegisteredModel(models.Model):
     tags = models.JSONField(default=dict, blank=True)
     metric_directions = models.JSONField(default=dict, blank=True)
     gates = models.JSONField(default=dict, blank=True)
+    # Signed artifacts (models_app.signing): when required, every version's artifact must
+    # carry a model-signing bundle by one of `signing_keys` (PEM public keys), at upload
+    # and at load. Changed only through services.model_signing_update.
+    require_signed_artifacts = models.BooleanField(default=False)
+    signing_keys = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -55,6 +60,10 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
     artifact_path = models.CharField(max_length=500)
     artifact_sha256 = models.CharField(max_length=64)
     artifact_size = models.BigIntegerField()
+    # The model-signing bundle stored beside the artifact ("" when unsigned) and the
+    # fingerprint of the trusted key it verified against at registration.
+    signature_bundle = models.CharField(max_length=500, blank=True)
+    signed_with = models.CharField(max_length=64, blank=True)
     source_run_id = models.CharField(max_length=32, blank=True, db_index=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

@@ -1,10 +1,11 @@
 """The one place that turns a registered version's artifact into a callable model.
 
 The artifact is read once through models_app.artifacts, its sha256 checked against the one
-recorded at registration before anything is deserialized, and then loaded by format:
-pickle and joblib (the import allowlist checked again), skops (only allowlisted types
-trusted), ONNX (onnxruntime). The platform's own model package is importable through
-settings.PLATFORM_MODEL_PATHS.
+recorded at registration before anything is deserialized, its signature verified when the
+model requires signed artifacts, and then loaded by format: pickle and joblib (the import
+allowlist checked again), skops (every node against exact lists, models_app.safe_skops),
+ONNX (no external data, models_app.safe_onnx; then onnxruntime). The platform's own model
+package is importable through settings.PLATFORM_MODEL_PATHS.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from models_app import artifacts
+from models_app import artifact_checks, artifacts, safe_onnx, safe_skops, signing
 from models_app.integrity import scan_pickle
 from serving_app.errors import ArtifactRefused
 from serving_app.inputs import InputSpec
@@ -47,6 +48,9 @@ class VersionRecord:
     signature: dict = field(default_factory=dict)
     input_example: Any = None
     tags: dict = field(default_factory=dict)
+    signature_bundle: str = ""  # the stored model-signing bundle, "" when unsigned
+    require_signed: bool = False
+    signing_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_row(cls, row: Any) -> VersionRecord:
@@ -62,6 +66,9 @@ class VersionRecord:
             signature=row.signature or {},
             input_example=row.input_example,
             tags=row.tags or {},
+            signature_bundle=row.signature_bundle,
+            require_signed=row.model.require_signed_artifacts,
+            signing_keys=tuple(row.model.signing_keys or ()),
         )
 
     @property
@@ -74,10 +81,6 @@ class LoadedArtifact:
     obj: Any
     predict: Callable[[Any], Any]
     spec: InputSpec
-
-
-def _allowed(name: str, prefixes: tuple[str, ...]) -> bool:
-    return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
 def _platform_paths() -> None:
@@ -139,21 +142,14 @@ def _load_object(record: VersionRecord, data: bytes) -> Any:
 
         return joblib.load(io.BytesIO(data))
     if fmt == "skops":
-        import skops.io as sio
-
-        prefixes = tuple(settings.PICKLE_ALLOWED_PREFIXES)
-        untrusted = sio.get_untrusted_types(data=data)
-        refused = [t for t in untrusted if not _allowed(t, prefixes)]
-        if refused:
-            raise ArtifactRefused(
-                f"{record.label}: the skops file needs types outside the allowed modules: "
-                f"{', '.join(refused)}; it was not loaded.",
-                code="disallowed_types", details={"untrusted_types": refused},
-            )
-        _platform_paths()
-        return sio.loads(data, trusted=list(untrusted))
+        return _load_skops(record, data)
     if fmt == "onnx":
         import onnxruntime
+
+        audit = safe_onnx.audit(data)
+        if not audit.ok:
+            code, message, details = artifact_checks.onnx_refusal(audit)
+            raise ArtifactRefused(f"{record.label}: {message}", code=code, details=details)
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
@@ -161,6 +157,52 @@ def _load_object(record: VersionRecord, data: bytes) -> Any:
         return onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     raise ArtifactRefused(f"{record.label}: serving cannot load the format {fmt!r}.",
                           code="unsupported_format")
+
+
+def _load_skops(record: VersionRecord, data: bytes) -> Any:
+    """Every node checked by kind against exact lists, then skops's own report checked again:
+    only types that both passes admit are handed to sio.loads as trusted."""
+    import skops.io as sio
+
+    is_allowed = artifact_checks.skops_is_allowed()
+    audit = safe_skops.audit(data, is_allowed)
+    if audit.ok:
+        untrusted = sio.get_untrusted_types(data=data)
+        refused = safe_skops.refused_types(untrusted, is_allowed)
+        if refused:
+            audit = safe_skops.SkopsAudit(
+                types=audit.types, refused=tuple(refused),
+                reasons={name: "not an allowed class" for name in refused},
+            )
+    if not audit.ok:
+        code, message, details = artifact_checks.skops_refusal(audit)
+        raise ArtifactRefused(f"{record.label}: {message}", code=code, details=details)
+    obj = sio.loads(data, trusted=list(untrusted))
+    problem = safe_skops.constructed_tree_problem(obj)
+    if problem:  # the file's own ids decide which arrays skops builds: check what it built
+        raise ArtifactRefused(f"{record.label}: a decision tree is malformed: {problem}; it "
+                              "was not loaded.", code="unreadable_artifact")
+    return obj
+
+
+def _check_signature(record: VersionRecord, data: bytes) -> None:
+    """For a model that requires signing: the stored bundle must sign these exact bytes with
+    a key the model trusts now."""
+    if not record.require_signed:
+        return
+    if not record.signature_bundle:
+        raise ArtifactRefused(
+            f"{record.label}: the model requires signed artifacts and this version has no "
+            "signature; it was not loaded.", code="signature_required",
+        )
+    try:
+        bundle = artifacts.signature_read(record.signature_bundle)
+        signing.verify_bytes(data, bundle, record.signing_keys)
+    except (OSError, signing.SignatureError) as exc:
+        raise ArtifactRefused(
+            f"{record.label}: the artifact's signature was refused ({exc}); it was not loaded.",
+            code="signature_invalid",
+        ) from exc
 
 
 def _wants_dataframe(record: VersionRecord, obj: Any) -> bool:
@@ -187,6 +229,7 @@ def _onnx_predict(session: Any) -> Callable[[Any], Any]:
 def load(record: VersionRecord) -> LoadedArtifact:
     """Verify, deserialize and wrap one version. Raises ArtifactRefused or the load error."""
     data = read_verified(record)
+    _check_signature(record, data)
     obj = _load_object(record, data)
     if record.artifact_format == "onnx":
         predict = _onnx_predict(obj)

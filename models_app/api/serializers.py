@@ -15,7 +15,8 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
         model = RegisteredModel
         fields = [
             "name", "description", "owner", "tags", "metric_directions", "gates",
-            "production_version", "latest_version", "created_at", "updated_at",
+            "require_signed_artifacts", "production_version", "latest_version", "created_at",
+            "updated_at",
         ]
 
     def get_production_version(self, obj: RegisteredModel) -> str | None:
@@ -64,6 +65,10 @@ class ModelVersionSerializer(serializers.Serializer):
     artifact_sha256 = serializers.CharField()
     artifact_size = serializers.IntegerField()
     source_run_id = serializers.CharField()
+    signature_bundle = serializers.CharField(
+        help_text="Storage name of the model-signing bundle, empty when unsigned.")
+    signed_with = serializers.CharField(
+        help_text="sha256 fingerprint of the trusted key the bundle verified against.")
     created_by = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
 
@@ -92,6 +97,11 @@ class VersionMetadataSerializer(serializers.Serializer):
 
 class VersionUploadSerializer(serializers.Serializer):
     artifact = serializers.FileField(help_text="The model file.")
+    signature = serializers.FileField(
+        required=False,
+        help_text="A model-signing bundle of the artifact (model_signing sign key ...); "
+        "required when the model requires signed artifacts.",
+    )
     metadata = serializers.CharField(
         help_text="JSON: version or bump, framework, artifact_format, metrics, hyperparameters, "
         "tags, description, signature, input_example."
@@ -118,3 +128,21 @@ class StageTransitionSerializer(serializers.ModelSerializer):
             "id", "model", "version", "kind", "from_stage", "to_stage", "actor", "reason",
             "source", "gate_report", "created_at",
         ]
+
+
+class SigningSerializer(serializers.Serializer):
+    require_signed_artifacts = serializers.BooleanField()
+    signing_keys = serializers.SerializerMethodField()
+
+    def get_signing_keys(self, obj: RegisteredModel) -> list[dict[str, str]]:
+        from models_app.signing import key_fingerprint
+
+        return [{"fingerprint": key_fingerprint(pem), "pem": pem} for pem in obj.signing_keys]
+
+
+class SigningUpdateSerializer(serializers.Serializer):
+    require_signed_artifacts = serializers.BooleanField(required=False)
+    signing_keys = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=False), required=False,
+        help_text="PEM public keys (EC P-256/384/521); replaces the list.",
+    )

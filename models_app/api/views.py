@@ -73,6 +73,21 @@ class RegisteredModelViewSet(
         model = services.model_update(model=self.get_object(), **data.validated_data)
         return Response(self.get_serializer(model).data)
 
+    @extend_schema(methods=["GET"], responses=s.SigningSerializer)
+    @extend_schema(methods=["PATCH"], request=s.SigningUpdateSerializer,
+                   responses=s.SigningSerializer)
+    @action(detail=True, methods=["get", "patch"])
+    def signing(self, request: Request, name: str) -> Response:
+        """Whether versions must carry a model-signing bundle, and the trusted public keys.
+        Only the model's owner or a release manager may change them."""
+        model = self.get_object()
+        if request.method == "PATCH":
+            data = s.SigningUpdateSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            model = services.model_signing_update(model=model, actor=request.user,
+                                                  **data.validated_data)
+        return Response(s.SigningSerializer(model).data)
+
     @extend_schema(request=s.RollbackRequestSerializer, responses=s.StageTransitionSerializer)
     @action(detail=True, methods=["post"])
     def rollback(self, request: Request, name: str) -> Response:
@@ -185,6 +200,7 @@ class ModelVersionViewSet(
             artifact=request.FILES.get("artifact"),
             created_by=request.user,
             version=fields.pop("version") or None,
+            signature_bundle=request.FILES.get("signature"),
             **fields,
         )
         return Response(version_detail(version, request), status=status.HTTP_201_CREATED)

@@ -20,8 +20,11 @@ from models_app.services.registration import (
     version_register_from_path,
     version_verify_artifact,
 )
+from models_app.services.signing import may_change_signing, model_signing_update
 
 __all__ = [
+    "may_change_signing",
+    "model_signing_update",
     "available_moves",
     "can_promote",
     "model_create",

@@ -9,7 +9,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from models_app import artifacts
+from models_app import artifacts, signing
+from models_app.artifact_checks import artifact_check
 from models_app.choices import ARTIFACT_FILENAMES, PICKLED_FORMATS, ArtifactFormat, Framework
 from models_app.errors import (
     ArtifactTooLarge,
@@ -20,9 +21,11 @@ from models_app.errors import (
     InvalidVersion,
     MissingArtifact,
     ModelNotFound,
+    SignatureInvalid,
 )
 from models_app.integrity import scan_pickle
 from models_app.models import ModelVersion, RegisteredModel
+from models_app.services.signing import signature_check
 from models_app.validation import (
     MetadataError,
     clean_json,
@@ -171,8 +174,12 @@ def version_register(
     input_example: Any = None,
     source_run_id: str = "",
     created_by: AbstractBaseUser | None = None,
+    signature_bundle: IO[bytes] | None = None,
 ) -> ModelVersion:
     """Register a version: the row, the artifact and its sidecar, or nothing at all.
+
+    `signature_bundle` is a model-signing bundle of the artifact (required when the model
+    requires signed artifacts; verified against the model's trusted keys whenever given).
 
     Without an explicit version the next one is computed from the highest existing version
     by `bump` (minor by default; a model's first version is 1.0.0), under a row lock on the
@@ -205,6 +212,7 @@ def version_register(
     if artifact is None:
         raise MissingArtifact("An artifact file is required to register a version.")
 
+    bundle = _read_bundle(signature_bundle)
     spooled, sha256, size = _spool(artifact)
     written: list[str] = []
     try:
@@ -212,8 +220,10 @@ def version_register(
             raise MissingArtifact("The artifact file is empty.")
         if artifact_format in PICKLED_FORMATS:
             _check_pickle(spooled, size)
+        artifact_check(artifact_format=artifact_format, stream=spooled, size=size)
         with transaction.atomic():
             model = _locked_model(model_name)
+            signed_with = signature_check(model=model, artifact=spooled, bundle=bundle)
             chosen = _choose_version(model, version, bump)
             parsed = parse_version(chosen)
             folder = artifacts.version_folder(model.name, chosen)
@@ -230,12 +240,17 @@ def version_register(
                 artifact_sha256=sha256,
                 artifact_size=size,
                 source_run_id=source_run_id,
+                signature_bundle=f"{folder}/{artifacts.SIGNATURE_BUNDLE}" if bundle else "",
+                signed_with=signed_with,
                 created_by=created_by if created_by is not None and created_by.is_authenticated
                 else None,
                 **fields,
             )
             written.append(row.artifact_path)
             artifacts.artifact_save(row.artifact_path, spooled)
+            if bundle is not None:
+                written.append(row.signature_bundle)
+                artifacts.signature_save(folder, bundle)
             written.append(f"{folder}/{artifacts.SIDECAR}")
             artifacts.sidecar_write(folder, version_metadata(row))
     except IntegrityError as exc:
@@ -250,6 +265,18 @@ def version_register(
     finally:
         spooled.close()
     return row
+
+
+def _read_bundle(stream: IO[bytes] | None) -> bytes | None:
+    if stream is None:
+        return None
+    bundle = stream.read(signing.MAX_BUNDLE_BYTES + 1)
+    if len(bundle) > signing.MAX_BUNDLE_BYTES:
+        raise SignatureInvalid(
+            f"The signature bundle is over {signing.MAX_BUNDLE_BYTES} bytes; a model-signing "
+            "bundle is a few kilobytes."
+        )
+    return bundle
 
 
 def _locked_model(model_name: str) -> RegisteredModel:
@@ -289,6 +316,8 @@ def version_metadata(version: ModelVersion) -> dict[str, Any]:
         "artifact_sha256": version.artifact_sha256,
         "artifact_size": version.artifact_size,
         "source_run_id": version.source_run_id,
+        "signature_bundle": version.signature_bundle,
+        "signed_with": version.signed_with,
         "created_by": version.created_by.get_username() if version.created_by else None,
         "created_at": version.created_at.isoformat(),
     }

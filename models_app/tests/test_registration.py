@@ -181,7 +181,23 @@ def test_a_large_artifact_is_streamed_not_held_in_memory(register_version):
             self.left -= n
             return b"\0" * n
 
-    stream = CountingStream(64 * 1024 * 1024)
+    class OnnxUpload(CountingStream):
+        """A real ONNX model followed by one large field that protobuf readers skip."""
+
+        def __init__(self, model: bytes, size: int):
+            padding = size - len(model) - 6
+            self.head = model + bytes([0xC2, 0x3E]) + _varint(padding)  # field 1000, bytes
+            super().__init__(padding)
+            self.largest = 0
+
+        def read(self, n=-1):
+            if self.head:
+                chunk, self.head = self.head[:n], self.head[n:]
+                self.largest = max(self.largest, len(chunk))
+                return chunk
+            return super().read(n)
+
+    stream = OnnxUpload(_onnx_model(), 64 * 1024 * 1024)
     version = register_version(artifact=stream, artifact_format="onnx", framework="onnx")
     assert version.artifact_size == 64 * 1024 * 1024
     assert stream.largest <= 1024 * 1024
@@ -206,3 +222,21 @@ def test_import_model_explains_a_refusal(tmp_path, db):
     path.write_bytes(pickle.dumps(RunsAShellCommand()))
     with pytest.raises(CommandError, match="system"):
         call_command("import_model", str(path), "--name", "ranking", "--framework", "sklearn")
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _onnx_model() -> bytes:
+    import numpy as np
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LinearRegression
+
+    model = LinearRegression().fit(np.eye(4), [0.0, 1.0, 2.0, 3.0])
+    return to_onnx(model, np.zeros((1, 4), dtype=np.float32)).SerializeToString()

@@ -75,20 +75,6 @@ def test_it_loads_pickle_joblib_and_skops_sklearn_models(deploy, sklearn_model):
         assert artifact.predict(matrix).tolist() == expected.tolist()
 
 
-def test_skops_trusts_only_types_inside_the_allowlist(deploy, settings):
-    version = deploy(version="1.0.0", content=sio.dumps(ConstantModel(2.0)),
-                     artifact_format="skops", promote=False)
-    artifact = loader.load(record_of(version))
-    assert artifact.predict(np.zeros((2, 4))).tolist() == [2.0, 2.0]
-    settings.PICKLE_ALLOWED_PREFIXES = ["numpy", "sklearn"]
-    with pytest.raises(ArtifactRefused) as caught:
-        loader.load(record_of(version))
-    assert caught.value.code == "disallowed_types"
-    assert caught.value.details["untrusted_types"] == [
-        "serving_app.tests.mock_models.ConstantModel"
-    ]
-
-
 def test_it_serves_an_onnx_model_with_onnxruntime(runtime, deploy, sklearn_model):
     from skl2onnx import to_onnx
 
@@ -194,3 +180,34 @@ def test_without_the_platform_path_such_a_model_cannot_load(deploy, settings, pl
                      signature={"inputs": [{"name": "momentum", "type": "double"}]})
     with pytest.raises(ModuleNotFoundError, match="src"):
         loader.load(record_of(version))
+
+
+@pytest.fixture
+def platform_skops(platform_pickle):
+    """A skops file of src.ml.ranker.QuintileRanker, the platform package found on disk."""
+    root, _ = platform_pickle
+    sys.path.insert(0, str(root))
+    try:
+        from src.ml.ranker import QuintileRanker  # type: ignore[import-not-found]
+
+        content = sio.dumps(QuintileRanker(2.0))
+    finally:
+        sys.path.remove(str(root))
+    return root, content
+
+
+def test_skops_trusts_the_platform_classes_only_under_the_platform_package(deploy, settings,
+                                                                          platform_skops):
+    root, content = platform_skops
+    settings.PLATFORM_MODEL_PATHS = [str(root)]
+    version = deploy(version="1.0.0", content=content, artifact_format="skops",
+                     framework="custom", promote=False,
+                     signature={"inputs": [{"name": "momentum", "type": "double"}]})
+    artifact = loader.load(record_of(version))
+    assert type(artifact.obj).__module__ == "src.ml.ranker"
+    assert artifact.obj.weight == 2.0
+    settings.PLATFORM_MODEL_PACKAGE = "src.other"
+    with pytest.raises(ArtifactRefused) as caught:
+        loader.load(record_of(version))
+    assert caught.value.code == "disallowed_types"
+    assert caught.value.details["untrusted_types"] == ["src.ml.ranker.QuintileRanker"]

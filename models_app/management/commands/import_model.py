@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -30,9 +31,11 @@ class Command(BaseCommand):
         parser.add_argument("--metrics", default="", help="A JSON file of metric -> number.")
         parser.add_argument("--hyperparameters", default="", help="A JSON file.")
         parser.add_argument("--description", default="")
+        parser.add_argument("--signature", default="",
+                            help="The artifact's model-signing bundle (model_signing sign key).")
 
     def handle(self, *args, path, name, framework, artifact_format, model_version, bump, metrics,
-               hyperparameters, description, **options):
+               hyperparameters, description, signature="", **options):
         artifact = Path(path)
         if not artifact.is_file():
             raise CommandError(f"No file at {artifact}.")
@@ -42,15 +45,25 @@ class Command(BaseCommand):
         try:
             if not RegisteredModel.objects.filter(name=name).exists():
                 services.model_create(name=name)
-            row = services.version_register_from_path(
-                path=str(artifact), model_name=name, framework=framework,
-                artifact_format=artifact_format, version=model_version or None, bump=bump,
-                metrics=self._json(metrics), hyperparameters=self._json(hyperparameters),
-                description=description,
-            )
+            with self._bundle(signature) as bundle:
+                row = services.version_register_from_path(
+                    path=str(artifact), model_name=name, framework=framework,
+                    artifact_format=artifact_format, version=model_version or None, bump=bump,
+                    metrics=self._json(metrics), hyperparameters=self._json(hyperparameters),
+                    description=description, signature_bundle=bundle,
+                )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(f"Registered {row} ({row.artifact_sha256[:12]}, {row.artifact_size} B)")
+
+    @staticmethod
+    def _bundle(path: str):
+        if not path:
+            return contextlib.nullcontext(None)
+        try:
+            return open(path, "rb")  # noqa: SIM115 - closed by the caller's with
+        except OSError as exc:
+            raise CommandError(f"Cannot read the signature bundle {path}: {exc}") from exc
 
     @staticmethod
     def _json(path: str):

@@ -1,0 +1,401 @@
+"""Which skops files may be loaded: every node of schema.json against exact lists. No Django.
+
+skops trusts by default every scikit-learn estimator, every numpy and scipy ufunc as a
+function, and lets a file name any function, method or operator it wants constructed; a
+prefix rule ("sklearn...") admits functions such as ``numpy.load`` or
+``sklearn.utils._testing.assert_run_python_script``, which skops hands to code that calls
+them. So nothing here is
+trusted by prefix or by skops's defaults: each node kind gets its own rule, a class is
+trusted only when ``is_allowed(module, qualname)`` says so (an exact allowlist), functions
+only from a short reviewed list of numpy ufuncs, methods, operators and partials never.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+IsAllowed = Callable[[str, str], bool]
+
+# The protocol of the installed skops (0.16): older protocols use older node classes.
+PROTOCOL = 2
+SCHEMA = "schema.json"
+
+# Classes that skops's own structural nodes build (dict, list, ...): harmless to construct.
+STRUCTURAL_CLASSES = frozenset(
+    ("builtins", name)
+    for name in ("dict", "list", "tuple", "set", "str", "int", "float", "bool", "bytes",
+                 "bytearray", "slice")
+) | {("collections", "OrderedDict"), ("collections", "defaultdict")}
+
+# numpy scalar types and ndarray: NdArrayNode calls the type on a loaded array, TypeNode
+# hands it to DictNode, which calls it on a key.
+NUMPY_CLASSES = frozenset(
+    ("numpy", name)
+    for name in ("ndarray", "bool", "bool_", "int8", "int16", "int32", "int64", "uint8",
+                 "uint16", "uint32", "uint64", "float16", "float32", "float64", "longdouble",
+                 "complex64", "complex128", "clongdouble", "str_", "bytes_", "datetime64",
+                 "timedelta64")
+)
+
+# Functions a file may reference (FunctionNode), reviewed one by one: pure elementwise
+# arithmetic, no I/O, no callbacks. FunctionTransformer(np.log1p) is the common use.
+REVIEWED_FUNCTIONS = frozenset(
+    ("numpy", name)
+    for name in ("log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "square", "abs",
+                 "absolute", "negative", "sign", "tanh", "arctan", "reciprocal", "rint")
+)
+
+BIT_GENERATORS = frozenset({"PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"})
+
+CONTAINER_NODES = frozenset({"DictNode", "ListNode", "SetNode", "TupleNode", "DefaultDictNode",
+                             "SliceNode", "BytesNode", "BytearrayNode"})
+CLASS_NODES = frozenset({"ObjectNode", "ConstructorFromReduceNode", "TreeNode", "LossNode",
+                         "SparseMatrixNode", "RandomStateNode", "MaskedArrayNode"})
+NEVER_NODES = {
+    "MethodNode": "a bound method, called later with the model's inputs",
+    "OperatorFuncNode": "an operator.attrgetter/itemgetter/methodcaller, which calls by name",
+    "PartialNode": "a functools.partial, a function with arguments chosen by the file",
+    "_DictWithDeprecatedKeysNode": "a scikit-learn < 1.2 wrapper",
+    "QuantileForestNode": "a quantile-forest model (not an installed framework)",
+}
+
+
+@dataclass(frozen=True)
+class SkopsAudit:
+    """What a skops file's schema asks for; `refused` is empty when it may be loaded."""
+
+    types: frozenset[str] = frozenset()  # every type string the file names, for sio.loads
+    refused: tuple[str, ...] = ()
+    reasons: dict[str, str] = field(default_factory=dict)
+    error: str | None = None  # the file is not a readable skops file
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.refused
+
+
+def splits(type_name: str) -> Iterable[tuple[str, str]]:
+    """Every (module, qualname) reading of a dotted type string, longest module first."""
+    parts = type_name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        yield ".".join(parts[:cut]), ".".join(parts[cut:])
+
+
+def names_a_class(type_name: str, is_allowed: IsAllowed) -> bool:
+    return any(is_allowed(module, qualname) for module, qualname in splits(type_name))
+
+
+def refused_types(type_names: Iterable[str], is_allowed: IsAllowed) -> list[str]:
+    """The type strings skops reports (get_untrusted_types) that name no allowed class.
+
+    A function or method string never passes: `is_allowed` admits classes only.
+    """
+    return sorted(
+        name for name in set(type_names)
+        if not names_a_class(name, lambda m, q: (m, q) in STRUCTURAL_CLASSES
+                             or (m, q) in NUMPY_CLASSES or is_allowed(m, q))
+    )
+
+
+def exact_classes(classes: Iterable[tuple[str, str]]) -> IsAllowed:
+    allowed = frozenset(classes)
+    return lambda module, qualname: (module, qualname) in allowed
+
+
+def platform_classes(package: str) -> IsAllowed:
+    """Classes defined in the platform's own package (imported to check; its code is ours)."""
+
+    def is_allowed(module: str, qualname: str) -> bool:
+        if not package or not (module == package or module.startswith(package + ".")):
+            return False
+        try:
+            obj: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError, ValueError):
+            return False
+        defined_in = getattr(obj, "__module__", "") or ""
+        return isinstance(obj, type) and (
+            defined_in == package or defined_in.startswith(package + ".")
+        )
+
+    return is_allowed
+
+
+def classes_only(is_allowed: IsAllowed) -> IsAllowed:
+    """`is_allowed`, and the name must resolve to a class: an allowlist written for pickle
+    may hold functions (numpy's _reconstruct, copyreg...), which skops must never get.
+    The module is imported only after `is_allowed` has admitted the name."""
+
+    def check(module: str, qualname: str) -> bool:
+        if not is_allowed(module, qualname):
+            return False
+        try:
+            obj: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError, ValueError):
+            return False
+        return isinstance(obj, type)
+
+    return check
+
+
+def any_of(*predicates: IsAllowed) -> IsAllowed:
+    return lambda module, qualname: any(p(module, qualname) for p in predicates)
+
+
+def _nodes(schema: Any) -> Iterable[dict[str, Any]]:
+    """Every dict with a __loader__ anywhere in the schema (iterative: files may be deep)."""
+    stack = [schema]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "__loader__" in item:
+                yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _bit_generator(node: dict[str, Any]) -> str | None:
+    try:
+        name = json.loads(
+            node["content"]["bit_generator"]["content"]["bit_generator"]["content"]
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    return name if isinstance(name, str) else None
+
+
+def _node_verdict(node: dict[str, Any], is_allowed: IsAllowed) -> tuple[str, str | None]:
+    """(the type string the node names, None if allowed else the reason it is refused)."""
+    loader = node["__loader__"]
+    module, name = node.get("__module__"), node.get("__class__")
+    if not isinstance(loader, str) or not isinstance(module, str) or not isinstance(name, str):
+        return f"{module}.{name}", "the node is malformed"
+    type_name = f"{module}.{name}"
+    key = (module, name)
+    if loader in ("JsonNode", "CachedNode"):
+        return type_name, None  # plain JSON values and references to nodes checked elsewhere
+    if loader in NEVER_NODES:
+        if loader == "MethodNode":
+            type_name = f"{type_name}.{(node.get('content') or {}).get('func')}"
+        return type_name, f"{NEVER_NODES[loader]} is never loaded"
+    if loader == "FunctionNode":
+        return type_name, None if key in REVIEWED_FUNCTIONS else (
+            "a function; only a short list of numpy ufuncs may be referenced")
+    if loader in CONTAINER_NODES:
+        return type_name, None if key in STRUCTURAL_CLASSES else "not a plain container type"
+    if loader in ("NdArrayNode", "TypeNode"):
+        trusted = key in NUMPY_CLASSES or is_allowed(module, name) or (
+            loader == "TypeNode" and key in STRUCTURAL_CLASSES)
+        return type_name, None if trusted else "not an allowed class"
+    if loader == "DTypeNode":
+        trusted = module == "numpy.dtypes" and name.isidentifier() and name.endswith("DType")
+        return type_name, None if trusted else "not a numpy dtype"
+    if loader == "RandomGeneratorNode":
+        if _bit_generator(node) not in BIT_GENERATORS:
+            return type_name, "the random generator names no numpy bit generator"
+        return type_name, None if is_allowed(module, name) else "not an allowed class"
+    if loader in CLASS_NODES:
+        return type_name, None if is_allowed(module, name) else "not an allowed class"
+    return type_name, f"an unknown skops node kind ({loader})"
+
+
+def _files_named(schema: Any) -> set[str]:
+    return {n["file"] for n in _nodes(schema) if isinstance(n.get("file"), str)}
+
+
+def _npy_problem(data: bytes) -> str | None:
+    """Why a member stored as a numpy array must not be read, without reading the array."""
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                  else np.lib.format.read_array_header_2_0)
+        _, _, dtype = header(stream) if version in ((1, 0), (2, 0)) else (None, None, None)
+    except (ValueError, OSError) as exc:
+        return f"is not a numpy array file ({exc})"
+    if dtype is None:
+        return "uses an unsupported numpy file version"
+    if dtype.hasobject:
+        return "holds Python objects (a pickle inside the array)"
+    return None
+
+
+def audit(data: bytes, is_allowed: IsAllowed) -> SkopsAudit:
+    """Check a skops file without constructing anything: the zip, the schema, every node."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return SkopsAudit(error="it is not a skops file (not a zip archive)")
+    with archive:
+        names = archive.namelist()
+        if SCHEMA not in names:
+            return SkopsAudit(error="it is not a skops file (the zip has no schema.json)")
+        if len(set(names)) != len(names):
+            return SkopsAudit(error="the zip holds two members with the same name")
+        try:
+            schema = json.loads(archive.read(SCHEMA))
+        except (ValueError, RecursionError, zipfile.BadZipFile, OSError) as exc:
+            return SkopsAudit(error=f"its schema.json cannot be read ({exc})")
+        if not isinstance(schema, dict) or "__loader__" not in schema:
+            return SkopsAudit(error="its schema.json is not a skops schema")
+        if schema.get("protocol") != PROTOCOL:
+            return SkopsAudit(error=f"it was written with skops protocol "
+                                    f"{schema.get('protocol')!r}; re-save it with skops 0.16")
+        referenced = _files_named(schema)
+        unknown = sorted(set(names) - referenced - {SCHEMA})
+        if unknown:
+            return SkopsAudit(error="the zip carries files its schema never uses: "
+                                    + ", ".join(unknown[:5]))
+        missing = sorted(referenced - set(names))
+        if missing:
+            return SkopsAudit(error="its schema names files the zip lacks: "
+                                    + ", ".join(missing[:5]))
+        for name in sorted(referenced):
+            if name.endswith(".npy"):
+                try:
+                    problem = _npy_problem(archive.read(name))
+                except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                    problem = f"cannot be read ({exc})"
+                if problem:
+                    return SkopsAudit(error=f"the member {name} {problem}")
+        nodes = list(_nodes(schema))
+        by_id = {n["__id__"]: n for n in nodes if "__id__" in n and "content" in n}
+        for node in nodes:
+            if node.get("__loader__") == "TreeNode":
+                problem = _tree_problem(node, archive, by_id)
+                if problem:
+                    return SkopsAudit(error=f"a decision tree is malformed: {problem}")
+    types: set[str] = set()
+    reasons: dict[str, str] = {}
+    for node in nodes:
+        type_name, reason = _node_verdict(node, is_allowed)
+        types.add(type_name)
+        if reason:
+            reasons.setdefault(type_name, reason)
+    return SkopsAudit(types=frozenset(types), refused=tuple(sorted(reasons)), reasons=reasons)
+
+
+def _tree_arrays_problem(left: np.ndarray, right: np.ndarray, feature: np.ndarray,
+                         n_features: int) -> str | None:
+    count = len(left)
+    index = np.arange(count)
+    inner = ~((left == -1) & (right == -1))
+    if np.any(inner & ~((left > index) & (left < count) & (right > index) & (right < count))):
+        return "a node's child index is out of range"
+    if np.any(inner & ((feature < 0) | (feature >= n_features))):
+        return "a node splits on a feature the model does not have"
+    return None
+
+
+def constructed_tree_problem(obj: Any, limit: int = 100_000) -> str | None:
+    """The same tree check on a loaded model: every sklearn Tree reachable from `obj`
+    (forests, boosting stages, pipelines), as predict will walk it."""
+    from sklearn.tree._tree import Tree
+
+    stack, seen = [obj], set()
+    while stack and len(seen) < limit:
+        item = stack.pop()
+        if id(item) in seen or isinstance(item, (str, bytes, int, float, bool, type(None))):
+            continue
+        seen.add(id(item))
+        if isinstance(item, Tree):
+            problem = _tree_arrays_problem(
+                item.children_left.astype(np.int64), item.children_right.astype(np.int64),
+                item.feature.astype(np.int64), int(item.n_features))
+            if problem:
+                return problem
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+        elif isinstance(item, np.ndarray):
+            if item.dtype == object:
+                stack.extend(item.ravel().tolist())
+        elif hasattr(item, "__dict__"):
+            stack.extend(vars(item).values())
+    return None
+
+
+def _resolved(node: Any, by_id: dict[Any, dict]) -> Any:
+    """A memoized node (one that names an earlier node's __id__) as that earlier node."""
+    if isinstance(node, dict) and "content" not in node and "file" not in node:
+        return by_id.get(node.get("__id__"), node)
+    return node
+
+
+def _array(node: Any, archive: zipfile.ZipFile, by_id: dict[Any, dict]) -> np.ndarray:
+    node = _resolved(node, by_id)
+    return np.load(io.BytesIO(archive.read(node["file"])), allow_pickle=False)
+
+
+def _tree_problem(node: dict, archive: zipfile.ZipFile, by_id: dict[Any, dict]) -> str | None:
+    """scikit-learn's Tree follows child and feature indices without bounds checks, so a
+    crafted node array reads out of bounds or loops at predict. Children must come after
+    their parent (as the tree builders write them) and features be below n_features."""
+    try:
+        args = _resolved(node["__reduce__"]["args"], by_id)["content"]
+        n_features = int(json.loads(_resolved(args[0], by_id)["content"]))
+        n_outputs = int(json.loads(_resolved(args[2], by_id)["content"]))
+        state = _resolved(node["content"], by_id)["content"]
+        nodes = _array(state["nodes"], archive, by_id)
+        values = _array(state["values"], archive, by_id)
+        left, right = nodes["left_child"].astype(np.int64), nodes["right_child"].astype(np.int64)
+        feature = nodes["feature"].astype(np.int64)
+    except (KeyError, TypeError, ValueError, IndexError, OSError, zipfile.BadZipFile) as exc:
+        return f"its state cannot be read ({type(exc).__name__})"
+    count = len(nodes)
+    if count == 0 or values.ndim != 3 or values.shape[0] != count or values.shape[1] != n_outputs:
+        return "its node and value arrays do not agree"
+    return _tree_arrays_problem(left, right, feature, n_features)
+
+
+# Until the shared exact allowlist (models_app.safe_pickle) is wired in: the scikit-learn,
+# numpy and scipy classes the registry's skops models need, by their defining module.
+LOCAL_CLASSES = frozenset(
+    {
+        ("sklearn.pipeline", "Pipeline"),
+        ("sklearn.compose._column_transformer", "ColumnTransformer"),
+        ("sklearn.preprocessing._data", "StandardScaler"),
+        ("sklearn.preprocessing._data", "MinMaxScaler"),
+        ("sklearn.preprocessing._data", "RobustScaler"),
+        ("sklearn.preprocessing._encoders", "OneHotEncoder"),
+        ("sklearn.preprocessing._function_transformer", "FunctionTransformer"),
+        ("sklearn.impute._base", "SimpleImputer"),
+        ("sklearn.linear_model._logistic", "LogisticRegression"),
+        ("sklearn.linear_model._base", "LinearRegression"),
+        ("sklearn.linear_model._ridge", "Ridge"),
+        ("sklearn.linear_model._coordinate_descent", "Lasso"),
+        ("sklearn.ensemble._forest", "RandomForestClassifier"),
+        ("sklearn.ensemble._forest", "RandomForestRegressor"),
+        ("sklearn.ensemble._gb", "GradientBoostingClassifier"),
+        ("sklearn.ensemble._gb", "GradientBoostingRegressor"),
+        ("sklearn.tree._classes", "DecisionTreeClassifier"),
+        ("sklearn.tree._classes", "DecisionTreeRegressor"),
+        ("sklearn.tree._tree", "Tree"),
+        ("sklearn.dummy", "DummyClassifier"),
+        ("sklearn.dummy", "DummyRegressor"),
+        ("sklearn._loss.link", "Interval"),
+        ("sklearn._loss.link", "LogitLink"),
+        ("sklearn._loss.link", "IdentityLink"),
+        ("sklearn._loss.loss", "HalfBinomialLoss"),
+        ("sklearn._loss.loss", "HalfSquaredError"),
+        ("sklearn._loss._loss", "CyHalfBinomialLoss"),
+        ("sklearn._loss._loss", "CyHalfSquaredError"),
+        ("numpy.random.mtrand", "RandomState"),
+        ("numpy.ma", "MaskedArray"),
+        ("scipy.sparse._csr", "csr_matrix"),
+        ("scipy.sparse._csc", "csc_matrix"),
+    }
+)
