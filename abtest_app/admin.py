@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
@@ -61,6 +63,15 @@ class ABTestAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tests are created through the API, which validates the design
+
+    def _get_fsm_extra_context(self, *, request: HttpRequest, obj):
+        """Only the buttons the user may press (the services check again on click)."""
+        for block in super()._get_fsm_extra_context(request=request, obj=obj):
+            kept = [t for t in block.available_transitions
+                    if services.can_manage(obj, request.user)
+                    and (t.name != "start" or services.may_start(obj, request.user))]
+            if kept:
+                yield dataclasses.replace(block, available_transitions=kept)
 
     def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
         """Every admin button goes through the lifecycle services: permission, locks."""
