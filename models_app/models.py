@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from models_app.choices import ArtifactFormat, Framework, Stage
+from models_app.choices import ArtifactFormat, Framework, PromotionRequestStatus, Stage
 
 
 class RegisteredModel(models.Model):
@@ -203,11 +203,7 @@ class ModelChange(models.Model):
 class PromotionRequest(models.Model):
     """A four-eyes promotion: filed by one release manager, decided by another."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        APPROVED = "approved"
-        REFUSED = "refused"
-        WITHDRAWN = "withdrawn"
+    Status = PromotionRequestStatus
 
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT,
                               related_name="promotion_requests")
