@@ -163,3 +163,11 @@ class StageTransitionSerializer(serializers.ModelSerializer):
             "id", "model", "version", "kind", "from_stage", "to_stage", "actor", "reason",
             "source", "gate_report", "created_at",
         ]
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    release_manager = serializers.BooleanField()
+    publisher = serializers.BooleanField()
+    superuser = serializers.BooleanField()
+    owned_models = serializers.ListField(child=serializers.CharField())

@@ -16,5 +16,6 @@ versions.register("versions", views.ModelVersionViewSet, basename="model-version
 
 urlpatterns = [
     path("", include(router.urls)),
+    path("me/", views.MeView.as_view(), name="me"),
     path("models/<slug:model_name>/", include(versions.urls)),
 ]

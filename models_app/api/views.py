@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import orjson
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.http import FileResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -11,9 +11,10 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from axion_registry.errors import InvalidInput
-from models_app import artifacts, selectors, services
+from models_app import artifacts, roles, selectors, services
 from models_app.api import serializers as s
 from models_app.choices import Stage
 from models_app.errors import ArtifactTooLarge, InvalidMetadata, NotAnUpload
@@ -317,3 +318,20 @@ class PromotionRequestViewSet(viewsets.ReadOnlyModelViewSet):
     def withdraw(self, request: Request, pk: str) -> Response:
         """The requester (or a release manager) takes a pending request back."""
         return self._decide(request, services.promotion_request_withdraw)
+
+
+class MeView(APIView):
+    """The signed-in user and the roles the registry gives them (for clients that adapt)."""
+
+    @extend_schema(responses=s.MeSerializer)
+    def get(self, request: Request) -> Response:
+        user = request.user
+        return Response({
+            "username": user.get_username(),
+            "release_manager": roles.is_release_manager(user),
+            "publisher": roles.is_publisher(user),
+            "superuser": bool(user.is_superuser),
+            "owned_models": sorted(
+                RegisteredModel.objects.filter(Q(owner=user) | Q(co_owners=user))
+                .values_list("name", flat=True).distinct()),
+        })
