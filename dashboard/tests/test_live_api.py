@@ -72,7 +72,7 @@ def test_a_promotion_from_the_dashboard_goes_through_the_lifecycle_service(live_
 def test_a_four_eyes_approval_from_the_dashboard_promotes_through_the_service(
         live_dashboard, app, second_release_manager):
     from models_app import services
-    from models_app.models import ModelVersion, PromotionRequest, RegisteredModel
+    from models_app.models import ModelVersion, RegisteredModel
 
     regime = RegisteredModel.objects.get(name="regime")
     services.model_update(model=regime, actor=second_release_manager, require_four_eyes=True)
