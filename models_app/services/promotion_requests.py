@@ -50,7 +50,7 @@ def _locked(request_id: int) -> tuple[RegisteredModel, PromotionRequest]:
     if not model_id:
         raise PromotionRequestNotFound(f"No promotion request with id {request_id}.")
     model = RegisteredModel.objects.select_for_update().get(pk=model_id[0])
-    request = PromotionRequest.objects.select_for_update().select_related(
+    request = PromotionRequest.objects.select_for_update(of=("self",)).select_related(
         "version", "requested_by").get(pk=request_id)
     return model, request
 
