@@ -12,6 +12,8 @@ change nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 
 from models_app.choices import Stage
@@ -136,17 +138,24 @@ def may_serve(user: AbstractBaseUser | None, *, stage: str, in_ab_test: bool) ->
     return is_release_manager(user)
 
 
+# A model's settings by the role that changes them; any other setting (gates, metric
+# directions, owners, and whatever is added later, such as signing) needs an owner or a
+# release manager.
+METADATA_FIELDS = frozenset({"description", "tags"})
+RELEASE_MANAGER_FIELDS = frozenset({"require_four_eyes"})
+
+
 def require_model_change(
-    user: AbstractBaseUser | None, model: RegisteredModel, fields: object
+    user: AbstractBaseUser | None, model: RegisteredModel, fields: Iterable[str]
 ) -> None:
     """Refuse a settings change unless the user's role covers every field in it."""
     names = set(fields)
-    if names & {"require_four_eyes"}:
+    if names & RELEASE_MANAGER_FIELDS:
         require_release_manager(user, f"change whether {model.name} requires four-eyes "
                                 "promotion")
-    if names & {"gates", "metric_directions", "owners"}:
+    if names - METADATA_FIELDS - RELEASE_MANAGER_FIELDS:
         require_owner_or_release_manager(user, model, "the gates, metric directions or owners")
-    if names & {"description", "tags"}:
+    if names & METADATA_FIELDS:
         require_metadata(user, model)
 
 

@@ -177,6 +177,15 @@ class TestGates:
         assert api.post("/api/v1/model-changes/", {}, format="json").status_code == 405
         assert api.get("/api/v1/model-changes/", {"model": "ranking"}).json()["count"] == 0
 
+    def test_a_setting_without_a_rule_of_its_own_needs_an_owner_or_release_manager(
+            self, regime, publisher, owner, release_manager):
+        with pytest.raises(ModelChangeNotPermitted):
+            roles.require_model_change(publisher, regime, ["require_signed_artifacts"])
+        roles.require_model_change(owner, regime, ["require_signed_artifacts"])
+        roles.require_model_change(release_manager, regime, ["require_signed_artifacts"])
+        assert roles.is_owner_or_release_manager(owner, regime)
+        assert not roles.is_owner_or_release_manager(publisher, regime)
+
     def test_a_no_op_change_is_not_recorded(self, regime, owner):
         services.model_update(model=regime, actor=owner, gates=regime.gates)
         assert not ModelChange.objects.exists()
