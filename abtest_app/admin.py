@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django_fsm.admin import FSMAdminMixin
 
 from abtest_app import services
-from abtest_app.models import ABTest, ABTestSnapshot, ArmStats
+from abtest_app.models import ABTest, ABTestSnapshot, ArmStats, OutcomeToken
 from axion_registry.admin_inlines import ReadOnlyAdmin, ReadOnlyInline
 from axion_registry.errors import DomainError
 
@@ -95,3 +95,16 @@ class ABTestSnapshotAdmin(ReadOnlyAdmin):
     list_filter = ["decision", "kind", "concluded", "srm_mismatch"]
     search_fields = ["test__name"]
     date_hierarchy = "created_at"
+
+
+@admin.register(OutcomeToken)
+class OutcomeTokenAdmin(ReadOnlyAdmin):
+    """Outcome tokens are made and revoked through the API (the key is shown once there)."""
+
+    list_display = ["name", "test", "prefix", "created_by", "created_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "prefix", "test__name"]
+    exclude = ["key_hash"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "key_hash"]
