@@ -198,8 +198,9 @@ def version_promote(
         with transaction.atomic():
             model, version = _lock(version)
             if model.require_four_eyes and not (
-                promotion_request is not None and promotion_request.version_id == version.pk
-                and promotion_request.status == PromotionRequest.Status.PENDING
+                promotion_request is not None and PromotionRequest.objects.filter(
+                    pk=promotion_request.pk, version=version,
+                    status=PromotionRequest.Status.PENDING).exists()
             ):
                 raise FourEyesRequired(
                     f"{model.name} requires four-eyes promotion: file a promotion request "

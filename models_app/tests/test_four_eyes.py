@@ -50,6 +50,14 @@ class TestDirectPromotion:
         assert "promotion-requests/" in response.json()["message"]
         assert stage(staged) == "staging"
 
+    def test_only_a_pending_request_in_the_database_opens_the_way(self, staged,
+                                                                  release_manager):
+        forged = PromotionRequest(pk=999, model=staged.model, version=staged, status="pending")
+        with pytest.raises(FourEyesRequired):
+            services.version_promote(version=staged, actor=release_manager,
+                                     promotion_request=forged)
+        assert stage(staged) == "staging"
+
     def test_production_is_not_offered_as_a_move(self, staged, manager_api):
         detail = manager_api.get("/api/v1/models/ranking/versions/1.0.0/").json()
         assert "production" not in detail["available_transitions"]
