@@ -57,7 +57,9 @@ def artifact_root(tmp_path, settings):
 
 @pytest.fixture
 def make_user(db, django_user_model):
-    def make(username: str, *, release_manager: bool = False, superuser: bool = False):
+    def make(username: str, *, release_manager: bool = False, superuser: bool = False,
+             publisher: bool = False):
+        from models_app.roles import model_publishers
         from models_app.services import release_managers
 
         user = django_user_model.objects.create_user(
@@ -66,6 +68,8 @@ def make_user(db, django_user_model):
         )
         if release_manager:
             user.groups.add(release_managers())
+        if publisher:
+            user.groups.add(model_publishers())
         return user
 
     return make
@@ -81,6 +85,24 @@ def release_manager(make_user):
     return make_user("max_release", release_manager=True)
 
 
+@pytest.fixture
+def second_release_manager(make_user):
+    """The other pair of eyes for four-eyes promotion."""
+    return make_user("rosa_release", release_manager=True)
+
+
+@pytest.fixture
+def owner(make_user):
+    """Owns models made for the roles tests (not `ranking`, the researcher's)."""
+    return make_user("olga_owner")
+
+
+@pytest.fixture
+def publisher(make_user):
+    """In the "model publishers" group: registers versions of any model."""
+    return make_user("paul_publisher", publisher=True)
+
+
 def _client_for(user):
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
@@ -94,7 +116,7 @@ def _client_for(user):
 
 @pytest.fixture
 def api(researcher):
-    """An API client authenticated as a researcher (may register, may not promote)."""
+    """An API client authenticated as a researcher (owns `ranking`; may not promote)."""
     return _client_for(researcher)
 
 
@@ -138,10 +160,12 @@ def artifact_file(sklearn_pickle):
 
 
 @pytest.fixture
-def registered_model(db):
+def registered_model(db, researcher):
+    """`ranking`, owned by the researcher: she registers and submits its versions."""
     from models_app.services import model_create
 
-    return model_create(name="ranking", description="Stock ranking", gates={})
+    return model_create(name="ranking", description="Stock ranking", gates={},
+                        owner=researcher)
 
 
 @pytest.fixture

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import dataclasses
+
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 from django_fsm.admin import FSMAdminMixin
 
 from abtest_app import services
-from abtest_app.models import ABTest, ABTestSnapshot, ArmStats
+from abtest_app.models import ABTest, ABTestSnapshot, ArmStats, OutcomeToken
 from axion_registry.admin_inlines import ReadOnlyAdmin, ReadOnlyInline
 from axion_registry.errors import DomainError
 
@@ -62,6 +64,15 @@ class ABTestAdmin(FSMAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tests are created through the API, which validates the design
 
+    def _get_fsm_extra_context(self, *, request: HttpRequest, obj):
+        """Only the buttons the user may press (the services check again on click)."""
+        for block in super()._get_fsm_extra_context(request=request, obj=obj):
+            kept = [t for t in block.available_transitions
+                    if services.can_manage(obj, request.user)
+                    and (t.name != "start" or services.may_start(obj, request.user))]
+            if kept:
+                yield dataclasses.replace(block, available_transitions=kept)
+
     def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
         """Every admin button goes through the lifecycle services: permission, locks."""
         service = SERVICES[transition_name]
@@ -84,3 +95,16 @@ class ABTestSnapshotAdmin(ReadOnlyAdmin):
     list_filter = ["decision", "kind", "concluded", "srm_mismatch"]
     search_fields = ["test__name"]
     date_hierarchy = "created_at"
+
+
+@admin.register(OutcomeToken)
+class OutcomeTokenAdmin(ReadOnlyAdmin):
+    """Outcome tokens are made and revoked through the API (the key is shown once there)."""
+
+    list_display = ["name", "test", "prefix", "created_by", "created_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "prefix", "test__name"]
+    exclude = ["key_hash"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "key_hash"]

@@ -46,6 +46,7 @@ class PromotionStatus(models.TextChoices):
     NONE = "", "not attempted"
     PROMOTED = "promoted"
     REFUSED = "refused"
+    REQUESTED = "requested"  # a four-eyes model: a promotion request awaits a second person
 
 
 class SnapshotKind(models.TextChoices):

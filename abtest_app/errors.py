@@ -33,3 +33,11 @@ class ABTestNotCollecting(Conflict):
 
 class ABTestNotPermitted(PermissionRefused):
     code = "abtest_not_permitted"
+
+
+class OutcomesNotPermitted(PermissionRefused):
+    code = "outcomes_not_permitted"
+
+
+class OutcomeTokenNotFound(NotFound):
+    code = "outcome_token_not_found"

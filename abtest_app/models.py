@@ -250,3 +250,36 @@ class ABTestSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.test_id} @ {self.created_at:%Y-%m-%d %H:%M}: {self.decision}"
+
+
+class OutcomeToken(models.Model):
+    """A credential that posts outcomes to one test, for a service without a user account.
+
+    Only the sha256 of the key is kept; the key is shown once, when the token is made.
+    """
+
+    test = models.ForeignKey(ABTest, on_delete=models.CASCADE, related_name="outcome_tokens")
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="The key's first characters, to tell "
+                              "tokens apart.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        db_table = "abtest_outcome_tokens"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...) for test {self.test_id}"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

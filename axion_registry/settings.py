@@ -174,6 +174,8 @@ SPECTACULAR_SETTINGS = {
         "StageEnum": "models_app.choices.Stage",
         "MetricDirectionEnum": "abtest_app.choices.Direction",
         "MetricTypeEnum": "abtest_app.choices.MetricType",
+        "PromotionRequestStatusEnum": "models_app.choices.PromotionRequestStatus",
+        "RunStatusEnum": "experiments_app.choices.RunStatus",
     },
 }
 

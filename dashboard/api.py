@@ -130,6 +130,22 @@ class Registry:
     def rollback(self, model: str, reason: str) -> dict[str, Any]:
         return self._write(f"models/{model}/rollback/", {"reason": reason})
 
+    def me(self) -> dict[str, Any]:
+        """The token's user and roles (release_manager, publisher, owned_models)."""
+        return self.get("me/")
+
+    def promotion_requests(self, model: str, status: str = "pending") -> list[dict[str, Any]]:
+        return self.get("promotion-requests/", model=model, status=status,
+                        page_size=100)["results"]
+
+    def request_promotion(self, model: str, version: str, reason: str) -> dict[str, Any]:
+        return self._write(f"models/{model}/versions/{version}/promotion-requests/",
+                           {"reason": reason})
+
+    def decide_promotion(self, request_id: int, decision: str, reason: str) -> dict[str, Any]:
+        """`decision`: approve or refuse (a refusal needs a reason)."""
+        return self._write(f"promotion-requests/{request_id}/{decision}/", {"reason": reason})
+
     # -- experiments (experiments_app, through the client's helpers) -------------------
 
     def experiments(self) -> list[dict[str, Any]]:

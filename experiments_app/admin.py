@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from axion_registry.admin_inlines import ReadOnlyInline
+from axion_registry.errors import DomainError
 from experiments_app import services
 from experiments_app.models import Experiment, LatestMetric, Param, Run
+from experiments_app.ownership import may_change
 
 
 @admin.register(Experiment)
 class ExperimentAdmin(admin.ModelAdmin):
-    list_display = ["name", "archived", "created_at"]
+    list_display = ["name", "owner", "archived", "created_at"]
     list_filter = ["archived"]
     search_fields = ["name", "description"]
-    fields = ["name", "description", "tags", "archived", "created_at"]
-    readonly_fields = ["name", "created_at"]
+    fields = ["name", "owner", "description", "tags", "archived", "created_at"]
+    readonly_fields = ["name", "owner", "created_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        if obj is not None and not may_change(request.user, obj.owner_id):
+            return [*self.readonly_fields, "description", "tags", "archived"]
+        return self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: Experiment, form, change: bool) -> None:
-        services.experiment_update(experiment=obj, description=obj.description, tags=obj.tags,
-                                   archived=obj.archived)
+        try:
+            services.experiment_update(experiment=obj, description=obj.description,
+                                       tags=obj.tags, archived=obj.archived, actor=request.user)
+        except DomainError as exc:
+            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

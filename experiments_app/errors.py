@@ -1,4 +1,4 @@
-from axion_registry.errors import Conflict, InvalidInput, NotFound, TooLarge
+from axion_registry.errors import Conflict, InvalidInput, NotFound, PermissionRefused, TooLarge
 
 
 class ExperimentNotFound(NotFound):
@@ -59,3 +59,11 @@ class ParamConflict(Conflict):
 
 class RunArtifactTooLarge(TooLarge):
     code = "artifact_too_large"
+
+
+class RunNotPermitted(PermissionRefused):
+    code = "run_not_permitted"
+
+
+class ExperimentNotPermitted(PermissionRefused):
+    code = "experiment_not_permitted"

@@ -28,6 +28,10 @@ class Experiment(models.Model):
     description = models.TextField(blank=True)
     tags = models.JSONField(default=dict, blank=True)
     archived = models.BooleanField(default=False, db_index=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="experiments", help_text="Who created it: may describe, tag, archive it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

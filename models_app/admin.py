@@ -1,14 +1,26 @@
 from __future__ import annotations
 
+import dataclasses
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.http import HttpRequest
 from django_fsm.admin import FSMAdminMixin
 
 from axion_registry.admin_inlines import ReadOnlyAdmin, ReadOnlyInline
 from axion_registry.errors import DomainError
-from models_app import services
-from models_app.models import ModelVersion, RegisteredModel, StageTransition
+from models_app import roles, services
+from models_app.models import (
+    ModelChange,
+    ModelVersion,
+    PromotionRequest,
+    RegisteredModel,
+    StageTransition,
+)
+
+# Settings edited through models_app.services.model_update, by the role each needs.
+MODEL_SETTINGS = ("description", "tags", "metric_directions", "gates", "require_four_eyes")
 
 TRANSITION_TARGETS = {
     "submit": "staging",
@@ -31,13 +43,51 @@ class StageTransitionInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+SIGNING = ["require_signed_artifacts", "signing_keys"]
+
+
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "created_at", "updated_at"]
+    list_display = ["name", "owner", "require_four_eyes", "created_at", "updated_at"]
     search_fields = ["name", "description"]
     actions = ["rollback"]
     # Signing is changed through models/{name}/signing/, where may_change_signing is checked.
-    readonly_fields = ["require_signed_artifacts", "signing_keys"]
+    fields = ["name", "owner", "co_owners", *MODEL_SETTINGS, "require_signed_artifacts",
+              "signing_keys"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        """Owners change through the API (audited); each setting by the role that may."""
+        if obj is None:
+            return ["owner", "co_owners", "require_four_eyes", *SIGNING]
+        user = request.user
+        editable = set()
+        if roles.may_change_metadata(user, obj):
+            editable |= {"description", "tags"}
+        if roles.is_owner_or_release_manager(user, obj):
+            editable |= {"metric_directions", "gates"}
+        if roles.is_release_manager(user):
+            editable.add("require_four_eyes")
+        return ["name", "owner", "co_owners",
+                *(field for field in MODEL_SETTINGS if field not in editable), *SIGNING]
+
+    def save_model(self, request: HttpRequest, obj: RegisteredModel, form, change: bool) -> None:
+        """Through the services: a new model belongs to its creator; changes are audited."""
+        if not change:
+            created = services.model_create(
+                name=obj.name, description=obj.description, owner=request.user, tags=obj.tags,
+                metric_directions=obj.metric_directions, gates=obj.gates,
+            )
+            obj.pk = created.pk
+            return
+        changed = {f: form.cleaned_data[f] for f in form.changed_data if f in MODEL_SETTINGS}
+        if changed:
+            try:
+                services.model_update(model=obj, actor=request.user, source="admin", **changed)
+            except DomainError as exc:
+                self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        pass  # co_owners are read-only here; nothing else is related
 
     @admin.action(description="Roll back to the previous production version")
     def rollback(self, request: HttpRequest, queryset) -> None:
@@ -76,6 +126,15 @@ class ModelVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
     inlines = [StageTransitionInline]
     actions = ["deprecate_selected"]
 
+    def _get_fsm_extra_context(self, *, request: HttpRequest, obj):
+        """Only the buttons the user's role allows (the service checks again on click)."""
+        allowed = set(services.available_moves(obj, request.user)) if obj is not None else set()
+        for block in super()._get_fsm_extra_context(request=request, obj=obj):
+            kept = [t for t in block.available_transitions
+                    if TRANSITION_TARGETS.get(t.name) in allowed]
+            if kept:
+                yield dataclasses.replace(block, available_transitions=kept)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # versions are registered through the API, the client or import_model
 
@@ -111,3 +170,55 @@ class StageTransitionAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "to_stage", "model"]
     search_fields = ["version__version", "model__name", "reason", "actor__username"]
     date_hierarchy = "created_at"
+
+
+@admin.register(ModelChange)
+class ModelChangeAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "model", "actor", "source", "changes"]
+    list_filter = ["model", "source"]
+    search_fields = ["model__name", "actor__username"]
+    date_hierarchy = "created_at"
+
+
+class DecisionForm(ActionForm):
+    reason = forms.CharField(required=False, label="Reason (required to refuse)",
+                             widget=forms.TextInput(attrs={"size": 60}))
+
+
+@admin.register(PromotionRequest)
+class PromotionRequestAdmin(ReadOnlyAdmin):
+    """Four-eyes requests: read-only; release managers approve or refuse other people's."""
+
+    list_display = ["id", "model", "version", "status", "requested_by", "requested_at",
+                    "decided_by", "decided_at", "reason"]
+    list_filter = ["status", "model"]
+    search_fields = ["model__name", "version__version", "reason", "requested_by__username"]
+    date_hierarchy = "requested_at"
+    actions = ["approve", "refuse"]
+    action_form = DecisionForm
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        if not roles.is_release_manager(request.user):
+            actions.pop("approve", None)
+            actions.pop("refuse", None)
+        return actions
+
+    def _decide(self, request: HttpRequest, queryset, service, done: str) -> None:
+        reason = request.POST.get("reason", "")
+        for promotion_request in queryset:
+            try:
+                service(request_id=promotion_request.pk, actor=request.user, reason=reason)
+            except DomainError as exc:
+                self.message_user(request, f"Request {promotion_request.pk}: {exc.message}",
+                                  messages.ERROR)
+            else:
+                self.message_user(request, f"Request {promotion_request.pk} {done}.")
+
+    @admin.action(description="Approve (promote through the gates)")
+    def approve(self, request: HttpRequest, queryset) -> None:
+        self._decide(request, queryset, services.promotion_request_approve, "approved")
+
+    @admin.action(description="Refuse (give a reason)")
+    def refuse(self, request: HttpRequest, queryset) -> None:
+        self._decide(request, queryset, services.promotion_request_refuse, "refused")

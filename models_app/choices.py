@@ -44,3 +44,10 @@ ARTIFACT_FILENAMES = {
     ArtifactFormat.SKOPS: "model.skops",
     ArtifactFormat.ONNX: "model.onnx",
 }
+
+
+class PromotionRequestStatus(models.TextChoices):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"

@@ -98,3 +98,35 @@ class SignatureInvalid(InvalidInput):
 
 class SigningNotPermitted(PermissionRefused):
     code = "signing_not_permitted"
+
+
+class RegistrationNotPermitted(PermissionRefused):
+    code = "registration_not_permitted"
+
+
+class ModelChangeNotPermitted(PermissionRefused):
+    code = "model_change_not_permitted"
+
+
+class TransitionNotPermitted(PermissionRefused):
+    code = "transition_not_permitted"
+
+
+class FourEyesRequired(Conflict):
+    code = "four_eyes_required"
+
+
+class FourEyesViolation(PermissionRefused):
+    code = "four_eyes_violation"
+
+
+class PromotionRequestNotFound(NotFound):
+    code = "promotion_request_not_found"
+
+
+class PromotionRequestClosed(Conflict):
+    code = "promotion_request_closed"
+
+
+class OwnerNotFound(NotFound):
+    code = "user_not_found"

@@ -10,7 +10,13 @@ from django.db.models.functions import Cast
 from axion_registry.errors import InvalidInput
 from axion_registry.filters import UTCDateTimeFilter
 from models_app.choices import Framework, Stage
-from models_app.models import ModelVersion, RegisteredModel, StageTransition
+from models_app.models import (
+    ModelChange,
+    ModelVersion,
+    PromotionRequest,
+    RegisteredModel,
+    StageTransition,
+)
 
 NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
 METRIC_CONDITION = re.compile(
@@ -136,3 +142,27 @@ class StageTransitionFilterSet(django_filters.FilterSet):
         fields = ["model", "version", "actor", "kind"]
 
 
+
+
+class ModelChangeFilterSet(django_filters.FilterSet):
+    model = django_filters.CharFilter(field_name="model__name")
+    actor = django_filters.CharFilter(field_name="actor__username")
+    field = django_filters.CharFilter(field_name="changes", lookup_expr="has_key")
+    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+
+    class Meta:
+        model = ModelChange
+        fields = ["model", "actor", "field"]
+
+
+class PromotionRequestFilterSet(django_filters.FilterSet):
+    model = django_filters.CharFilter(field_name="model__name")
+    version = django_filters.CharFilter(field_name="version__version")
+    status = django_filters.MultipleChoiceFilter(choices=PromotionRequest.Status.choices)
+    requested_by = django_filters.CharFilter(field_name="requested_by__username")
+    decided_by = django_filters.CharFilter(field_name="decided_by__username")
+
+    class Meta:
+        model = PromotionRequest
+        fields = ["model", "version", "status", "requested_by", "decided_by"]

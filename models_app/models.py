@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from models_app.choices import ArtifactFormat, Framework, Stage
+from models_app.choices import ArtifactFormat, Framework, PromotionRequestStatus, Stage
 
 
 class RegisteredModel(models.Model):
@@ -20,6 +20,15 @@ class RegisteredModel(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="owned_models",
+    )
+    co_owners = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="co_owned_models",
+        help_text="Teammates the owner shares the model with: they may do what the owner may.",
+    )
+    require_four_eyes = models.BooleanField(
+        default=False,
+        help_text="A promotion to production is requested by one release manager and "
+        "approved by another (only release managers may change this).",
     )
     tags = models.JSONField(default=dict, blank=True)
     metric_directions = models.JSONField(default=dict, blank=True)
@@ -86,7 +95,10 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
             ),
         ]
         indexes = [models.Index(fields=["model", "major", "minor", "patch"])]
-        permissions = [("promote_modelversion", "Can promote a version to production or roll back")]
+        permissions = [
+            ("promote_modelversion", "Can promote a version to production or roll back"),
+            ("publish_modelversion", "Can register versions of any model"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.model.name}@{self.version}"
@@ -175,3 +187,63 @@ class StageTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version}: {self.from_stage} -> {self.to_stage}"
+
+
+class ModelChange(models.Model):
+    """The audit trail of a registered model's settings: who changed what, old and new."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="changes")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="model_changes",
+    )
+    changes = models.JSONField(help_text='{"field": {"old": ..., "new": ...}}')
+    source = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model}: {', '.join(sorted(self.changes))}"
+
+
+class PromotionRequest(models.Model):
+    """A four-eyes promotion: filed by one release manager, decided by another."""
+
+    Status = PromotionRequestStatus
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT,
+                              related_name="promotion_requests")
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT,
+                                related_name="promotion_requests")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING,
+                              db_index=True)
+    reason = models.TextField()
+    source = models.CharField(max_length=100, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+    )
+    requested_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    gate_report = models.JSONField(default=list, blank=True)
+    transition = models.ForeignKey(StageTransition, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model"], condition=Q(status="pending"),
+                name="one_pending_promotion_request_per_model",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"promotion request {self.pk}: {self.version} ({self.status})"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from axion_registry.errors import InvalidInput, NotFound, Unavailable
+from axion_registry.errors import InvalidInput, NotFound, PermissionRefused, Unavailable
 
 
 class InvalidRows(InvalidInput):
@@ -30,3 +30,7 @@ class ArtifactRefused(Unavailable):
     """An artifact that must not be loaded (checksum, allowlist) or cannot be."""
 
     code = "artifact_refused"
+
+
+class VersionNotPermitted(PermissionRefused):
+    code = "version_not_permitted"

@@ -6,8 +6,8 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from abtest_app.choices import Arm, Decision, Direction, Method, MetricType, MinEffectKind
-from abtest_app.models import ABTest, ABTestSnapshot
-from abtest_app.services import can_manage
+from abtest_app.models import ABTest, ABTestSnapshot, OutcomeToken
+from abtest_app.services import can_manage, may_start
 
 
 class DecisionField(serializers.ChoiceField):
@@ -92,7 +92,10 @@ class ABTestSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         if request is None or not can_manage(obj, request.user):
             return []
-        return sorted(t.name for t in obj.get_available_state_transitions())
+        actions = {t.name for t in obj.get_available_state_transitions()}
+        if "start" in actions and not may_start(obj, request.user):
+            actions.remove("start")
+        return sorted(actions)
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -183,3 +186,25 @@ class SampleSizeSerializer(serializers.Serializer):
     alpha = serializers.FloatField()
     power = serializers.FloatField()
     challenger_share = serializers.FloatField()
+
+
+class OutcomeTokenInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, help_text="Who uses it, e.g. 'label-service'.")
+
+
+class OutcomeTokenSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    revoked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = OutcomeToken
+        fields = ["id", "test", "name", "prefix", "created_by", "created_at", "revoked_at",
+                  "revoked_by", "active"]
+
+
+class IssuedOutcomeTokenSerializer(OutcomeTokenSerializer):
+    token = serializers.CharField(help_text="Send it as `Authorization: OutcomeToken <key>`; "
+                                  "shown only now.")
+
+    class Meta(OutcomeTokenSerializer.Meta):
+        fields = [*OutcomeTokenSerializer.Meta.fields, "token"]

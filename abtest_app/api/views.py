@@ -2,22 +2,27 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from abtest_app import assignment, power, selectors, services
 from abtest_app.api import serializers as s
+from abtest_app.authentication import OutcomeTokenAuthentication, SignedInOrOutcomeToken
 from abtest_app.choices import Arm
 from abtest_app.errors import InvalidABTest
 from abtest_app.filtersets import ABTestFilterSet
-from abtest_app.models import ABTest
+from abtest_app.models import ABTest, OutcomeToken
+from axion_registry.authentication import CachedTokenAuthentication
 from axion_registry.errors import InvalidInput
 
 
 class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Champion/challenger tests. Any signed-in user may create, read and post outcomes;
-    start, pause, conclude and cancel need the test's creator or a release manager."""
+    """Champion/challenger tests. Any signed-in user may create and read them; start, pause,
+    conclude and cancel need the test's creator or a release manager (starting a test on a
+    model in production, or with auto_promote, a release manager); outcomes come from the
+    creator, a release manager or an outcome token made for the test."""
 
     serializer_class = s.ABTestSerializer
     filterset_class = ABTestFilterSet
@@ -94,7 +99,12 @@ class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         })
 
     @extend_schema(request=s.OutcomeBatchSerializer, responses=s.OutcomeReceiptSerializer)
-    @action(detail=True, methods=["post"])
+    @action(
+        detail=True, methods=["post"],
+        authentication_classes=[OutcomeTokenAuthentication, CachedTokenAuthentication,
+                                SessionAuthentication],
+        permission_classes=[SignedInOrOutcomeToken],
+    )
     def outcomes(self, request: Request, pk: str) -> Response:
         """Record outcomes: {"outcomes": [...]} (up to 10,000) or one outcome object.
 
@@ -113,8 +123,38 @@ class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
                 code="invalid_outcomes",
             )
         test = selectors.abtest_get(test_id=pk, related=False)
-        receipt = services.abtest_record_outcomes(test=test, outcomes=items)
+        token = request.auth if isinstance(request.auth, OutcomeToken) else None
+        receipt = services.abtest_record_outcomes(
+            test=test, outcomes=items, actor=None if token else request.user, token=token
+        )
         return Response(receipt.as_dict())
+
+    @extend_schema(methods=["get"], request=None, responses=s.OutcomeTokenSerializer(many=True))
+    @extend_schema(methods=["post"], request=s.OutcomeTokenInputSerializer,
+                   responses={201: s.IssuedOutcomeTokenSerializer})
+    @action(detail=True, methods=["get", "post"], url_path="outcome-tokens")
+    def outcome_tokens(self, request: Request, pk: str) -> Response:
+        """Tokens that post outcomes to this test only (creator or release manager). A new
+        token's key is in the answer once; only its hash is kept."""
+        test = self.get_object()
+        if request.method == "GET":
+            services.require_manager(test, request.user, "list the outcome tokens of")
+            return Response(s.OutcomeTokenSerializer(test.outcome_tokens.all(), many=True).data)
+        data = s.OutcomeTokenInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = services.outcome_token_create(test=test, name=data.validated_data["name"],
+                                               actor=request.user)
+        body = {**s.OutcomeTokenSerializer(issued.token).data, "token": issued.key}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.OutcomeTokenSerializer)
+    @action(detail=True, methods=["post"],
+            url_path=r"outcome-tokens/(?P<token_id>\d+)/revoke")
+    def outcome_token_revoke(self, request: Request, pk: str, token_id: str) -> Response:
+        """Revoke a token: it stops working at once."""
+        token = services.outcome_token_revoke(test=self.get_object(), token_id=int(token_id),
+                                              actor=request.user)
+        return Response(s.OutcomeTokenSerializer(token).data)
 
     @extend_schema(responses=s.ResultsSerializer)
     @action(detail=True, methods=["get"])

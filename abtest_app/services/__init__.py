@@ -7,10 +7,20 @@ from abtest_app.services.lifecycle import (
     abtest_pause,
     abtest_start,
     can_manage,
+    may_start,
+    require_manager,
 )
 from abtest_app.services.outcomes import MAX_BATCH, OutcomeReceipt, abtest_record_outcomes
+from abtest_app.services.tokens import (
+    IssuedToken,
+    outcome_token_create,
+    outcome_token_find,
+    outcome_token_revoke,
+    require_outcome_poster,
+)
 
 __all__ = [
+    "IssuedToken",
     "MAX_BATCH",
     "OutcomeReceipt",
     "abtest_cancel",
@@ -21,4 +31,10 @@ __all__ = [
     "abtest_record_outcomes",
     "abtest_start",
     "can_manage",
+    "may_start",
+    "require_manager",
+    "outcome_token_create",
+    "outcome_token_find",
+    "outcome_token_revoke",
+    "require_outcome_poster",
 ]

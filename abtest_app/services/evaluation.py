@@ -69,6 +69,9 @@ def _promote(test: ABTest, snapshot: ABTestSnapshot) -> None:
     """Promote the challenger through the registry's gates, acting as the system user."""
     challenger = ModelVersion.objects.select_related("model").get(pk=test.challenger_id)
     reason = f"A/B test {test.pk} '{test.name}': challenger won. {test.conclusion_reason}"
+    if challenger.model.require_four_eyes:
+        _request_promotion(test, snapshot, challenger, reason)
+        return
     try:
         record = registry.version_promote(
             version=challenger, actor=registry.system_user(), reason=reason[:2000],
@@ -82,6 +85,34 @@ def _promote(test: ABTest, snapshot: ABTestSnapshot) -> None:
         test.promotion_status = PromotionStatus.PROMOTED
         test.promotion_message = f"{challenger} promoted to production."
         test.promotion_details = {"transition_id": record.pk}
+    test.save(update_fields=["promotion_status", "promotion_message", "promotion_details"])
+    snapshot.promotion_status = test.promotion_status
+    snapshot.promotion_message = test.promotion_message
+    snapshot.save(update_fields=["promotion_status", "promotion_message"])
+
+
+def _request_promotion(
+    test: ABTest, snapshot: ABTestSnapshot, challenger: ModelVersion, reason: str
+) -> None:
+    """A four-eyes model: file a request as the system user; a release manager decides."""
+    try:
+        with transaction.atomic():
+            request = registry.promotion_request_file(
+                version=challenger, actor=registry.system_user(), reason=reason[:2000],
+                source=f"abtest:{test.pk}",
+            )
+    except DomainError as exc:
+        test.promotion_status = PromotionStatus.REFUSED
+        test.promotion_message = f"{challenger} could not be requested for production: " \
+            f"{exc.message}"
+        test.promotion_details = exc.as_dict()
+    else:
+        test.promotion_status = PromotionStatus.REQUESTED
+        test.promotion_message = (
+            f"{challenger.model.name} requires four-eyes promotion: promotion request "
+            f"{request.pk} awaits a release manager's approval."
+        )
+        test.promotion_details = {"promotion_request_id": request.pk}
     test.save(update_fields=["promotion_status", "promotion_message", "promotion_details"])
     snapshot.promotion_status = test.promotion_status
     snapshot.promotion_message = test.promotion_message

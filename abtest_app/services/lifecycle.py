@@ -48,6 +48,33 @@ def require_manager(test: ABTest, actor: AbstractBaseUser | None, action: str) -
         )
 
 
+def routes_production_traffic(test: ABTest) -> bool:
+    """A running test answers part of the model's production traffic with the challenger
+    (whenever the model has a production version), and auto_promote may promote it."""
+    return test.auto_promote or ModelVersion.objects.filter(
+        model_id=test.model_id, stage=Stage.PRODUCTION).exists()
+
+
+def may_start(test: ABTest, user: AbstractBaseUser | None) -> bool:
+    """Start or resume: a release manager; the creator only for a sandbox test (no
+    production version on the model, no auto-promotion)."""
+    if not can_manage(test, user):
+        return False
+    return registry.can_promote(user) or not routes_production_traffic(test)
+
+
+def require_starter(test: ABTest, actor: AbstractBaseUser | None) -> None:
+    require_manager(test, actor, "start")
+    if may_start(test, actor):
+        return
+    why = ("it promotes its winner (auto_promote)" if test.auto_promote else
+           f"{test.model.name} serves production traffic and a running test answers part of "
+           "it with the challenger")
+    raise ABTestNotPermitted(
+        f"You may not start {test}: {why}. Starting it needs the 'release managers' group."
+    )
+
+
 def _choice(value: str, choices: type, field: str) -> str:
     if value not in choices.values:
         raise InvalidABTest(
@@ -296,6 +323,7 @@ def abtest_start(*, test: ABTest, actor: AbstractBaseUser | None) -> ABTest:
                 raise refusal(test, "start")
             # Serialise starts per model (the same lock order as promotion: test, then model).
             RegisteredModel.objects.select_for_update().get(pk=test.model_id)
+            require_starter(test, actor)
             running = (
                 ABTest.objects.filter(model_id=test.model_id, state=TestState.RUNNING)
                 .exclude(pk=test.pk)

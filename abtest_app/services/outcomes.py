@@ -15,6 +15,7 @@ from datetime import datetime
 
 import numpy as np
 import orjson
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -23,7 +24,8 @@ from abtest_app import outcomes as batches
 from abtest_app.assignment import CHALLENGER, assign_many
 from abtest_app.choices import MetricType, TestState
 from abtest_app.errors import ABTestNotCollecting, InvalidOutcomes, OutcomeBatchTooLarge
-from abtest_app.models import ABTest, ArmStats, Outcome
+from abtest_app.models import ABTest, ArmStats, Outcome, OutcomeToken
+from abtest_app.services.tokens import require_outcome_poster
 
 MAX_BATCH = 10_000
 COLUMNS = ("test_id", "arm", "unit_id", "value", "outcome_id", "metrics", "created_at")
@@ -144,14 +146,23 @@ def _add_to_stats(test_id: int, increments: Sequence[batches.Increment]) -> None
 
 
 def abtest_record_outcomes(
-    *, test: ABTest, outcomes: object, now: datetime | None = None
+    *,
+    test: ABTest,
+    outcomes: object,
+    now: datetime | None = None,
+    actor: AbstractBaseUser | None = None,
+    token: OutcomeToken | None = None,
 ) -> OutcomeReceipt:
     """Store a batch of outcomes (at most 10,000) of a running or paused test.
+
+    Posted by the test's creator, a release manager or an outcome token made for this
+    test (services.tokens.require_outcome_poster).
 
     The arm of each outcome is derived from its unit id by the test's assignment; an
     "arm" given by the caller must agree with it. Outcome ids are optional; a repeated
     one (within the batch or across requests) is ignored.
     """
+    require_outcome_poster(test, actor, token)
     if test.state not in COLLECTING:
         raise ABTestNotCollecting(
             f"{test} is {test.state}; outcomes are accepted while it is running or paused."

@@ -47,13 +47,16 @@ def make_test(champion, challenger, researcher):
 
 
 @pytest.fixture
-def running_test(make_test, researcher):
-    """A started test with a fixed assignment seed, so simulated data are reproducible."""
+def running_test(make_test, release_manager):
+    """A started test with a fixed assignment seed, so simulated data are reproducible.
+
+    The researcher created it; a release manager started it (its champion is in production,
+    so its traffic is production traffic)."""
 
     def make(seed: str = "fixed-seed", **fields) -> ABTest:
         test = make_test(**fields)
         ABTest.objects.filter(pk=test.pk).update(seed=seed)
-        services.abtest_start(test=test, actor=researcher)
+        services.abtest_start(test=test, actor=release_manager)
         return ABTest.objects.get(pk=test.pk)
 
     return make

@@ -25,15 +25,27 @@ def login(client, user):
     return client
 
 
-def test_the_buttons_start_a_test_through_the_service(client, researcher, make_test):
+def test_the_buttons_start_a_test_through_the_service(client, release_manager, make_test):
     test = make_test()
-    login(client, researcher)
+    login(client, release_manager)
     url = f"/admin/abtest_app/abtest/{test.pk}/change/"
     page = client.get(url).content
     assert b'value="start"' in page and b'value="cancel"' in page
     client.post(url, {"name": test.name, "description": "", "_fsm_transition_to": "start",
                       **INLINES})
     assert ABTest.objects.get(pk=test.pk).state == "running"
+
+
+def test_the_creator_gets_no_start_button_on_a_model_in_production(client, researcher,
+                                                                    make_test):
+    test = make_test()
+    login(client, researcher)
+    url = f"/admin/abtest_app/abtest/{test.pk}/change/"
+    page = client.get(url).content
+    assert b'value="cancel"' in page and b'value="start"' not in page
+    client.post(url, {"name": test.name, "description": "", "_fsm_transition_to": "start",
+                      **INLINES})
+    assert ABTest.objects.get(pk=test.pk).state == "draft"
 
 
 def test_conclude_asks_for_a_reason_and_records_who(client, release_manager, running_test):

@@ -65,10 +65,10 @@ class TestRunningTestForModel:
         with pytest.raises(AttributeError):
             running.seed = "other"  # frozen
 
-    def test_it_is_none_unless_a_test_runs(self, make_test, researcher, champion):
+    def test_it_is_none_unless_a_test_runs(self, make_test, researcher, champion, release_manager):
         test = make_test()
         assert selectors.running_test_for_model(champion.model_id) is None
-        services.abtest_start(test=test, actor=researcher)
+        services.abtest_start(test=test, actor=release_manager)
         assert selectors.running_test_for_model(champion.model_id) is not None
         services.abtest_pause(test=test, actor=researcher)
         assert selectors.running_test_for_model(champion.model_id) is None
@@ -86,7 +86,8 @@ class TestCreateApi:
         )
         assert body["max_duration"] == "14 00:00:00"
         assert body["decision"] is None  # not "": the schema's enum has no empty decision
-        assert body["available_actions"] == ["cancel", "start"]
+        assert body["available_actions"] == ["cancel"]  # ranking is in production: a release
+        # manager starts it (see test_roles.py)
         assert body["guardrails"] == [
             {"name": "latency_ms", "type": "continuous", "direction": "lower"}
         ]
@@ -122,18 +123,18 @@ class TestCreateApi:
         assert response.status_code == 400
         assert response.json()["code"] == "version_of_other_model"
 
-    def test_a_second_running_test_is_a_409(self, api, versions):
+    def test_a_second_running_test_is_a_409(self, api, manager_api, versions):
         first = api.post("/api/v1/abtests/", DESIGN, format="json").json()["id"]
         second = api.post("/api/v1/abtests/", {**DESIGN, "name": "b"}, format="json").json()["id"]
-        assert api.post(f"/api/v1/abtests/{first}/start/").status_code == 200
-        response = api.post(f"/api/v1/abtests/{second}/start/")
+        assert manager_api.post(f"/api/v1/abtests/{first}/start/").status_code == 200
+        response = manager_api.post(f"/api/v1/abtests/{second}/start/")
         assert response.status_code == 409
         assert response.json()["code"] == "test_already_running"
 
-    def test_list_filters_by_state_and_model(self, api, versions):
+    def test_list_filters_by_state_and_model(self, api, manager_api, versions):
         first = api.post("/api/v1/abtests/", DESIGN, format="json").json()["id"]
         api.post("/api/v1/abtests/", {**DESIGN, "name": "b"}, format="json")
-        api.post(f"/api/v1/abtests/{first}/start/")
+        manager_api.post(f"/api/v1/abtests/{first}/start/")
         running = api.get("/api/v1/abtests/", {"state": "running", "model": "ranking"}).json()
         assert [t["id"] for t in running["results"]] == [first]
         assert api.get("/api/v1/abtests/", {"model": "other"}).json()["count"] == 0
@@ -150,12 +151,14 @@ class TestActionsApi:
         assert refused.status_code == 403
         assert refused.json()["code"] == "abtest_not_permitted"
         assert stranger.get(f"/api/v1/abtests/{test_id}/").json()["available_actions"] == []
-        assert api.post(f"/api/v1/abtests/{test_id}/start/").json()["state"] == "running"
+        assert manager_api.post(f"/api/v1/abtests/{test_id}/start/").json()["state"] == "running"
+        assert api.post(f"/api/v1/abtests/{test_id}/pause/").json()["state"] == "paused"
+        assert manager_api.post(f"/api/v1/abtests/{test_id}/start/").json()["state"] == "running"
         assert manager_api.post(f"/api/v1/abtests/{test_id}/pause/").json()["state"] == "paused"
 
-    def test_conclude_needs_a_reason_and_records_it(self, api, versions):
+    def test_conclude_needs_a_reason_and_records_it(self, api, manager_api, versions):
         test_id = api.post("/api/v1/abtests/", DESIGN, format="json").json()["id"]
-        api.post(f"/api/v1/abtests/{test_id}/start/")
+        manager_api.post(f"/api/v1/abtests/{test_id}/start/")
         missing = api.post(f"/api/v1/abtests/{test_id}/conclude/", {}, format="json")
         assert missing.status_code == 400 and missing.json()["code"] == "reason_required"
         done = api.post(f"/api/v1/abtests/{test_id}/conclude/", {"reason": "quarter ended"},

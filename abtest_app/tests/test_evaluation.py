@@ -21,8 +21,8 @@ def fresh(obj):
 
 
 class TestDecisions:
-    def test_a_lower_is_better_metric_end_to_end_through_the_api(self, api, champion,
-                                                                  challenger):
+    def test_a_lower_is_better_metric_end_to_end_through_the_api(self, api, manager_api,
+                                                                  champion, challenger):
         """Prediction error: the challenger's is lower, so it wins; the evidence is stored."""
         created = api.post("/api/v1/abtests/", {
             "name": "error", "model": "ranking", "champion": "1.0.0", "challenger": "1.1.0",
@@ -31,7 +31,7 @@ class TestDecisions:
         }, format="json")
         assert created.status_code == 201, created.json()
         test_id = created.json()["id"]
-        assert api.post(f"/api/v1/abtests/{test_id}/start/").status_code == 200
+        assert manager_api.post(f"/api/v1/abtests/{test_id}/start/").status_code == 200
         test = ABTest.objects.get(pk=test_id)
         items = simulate(test, 4000, champion_mean=1.00, challenger_mean=0.85, sd=0.5)
         response = api.post(f"/api/v1/abtests/{test_id}/outcomes/",

@@ -95,10 +95,11 @@ class TestTransitions:
             (["start", "start"], False),
         ],
     )
-    def test_moves_are_allowed_or_refused(self, make_test, researcher, path, allowed):
+    def test_moves_are_allowed_or_refused(self, make_test, researcher, path, allowed,
+                                          release_manager):
         test = make_test()
         calls = {
-            "start": lambda: services.abtest_start(test=test, actor=researcher),
+            "start": lambda: services.abtest_start(test=test, actor=release_manager),
             "pause": lambda: services.abtest_pause(test=test, actor=researcher),
             "conclude": lambda: services.abtest_conclude(test=test, actor=researcher,
                                                          reason="enough"),
@@ -118,15 +119,15 @@ class TestTransitions:
                 calls[last]()
             assert state_of(test) == previous
 
-    def test_running_time_excludes_pauses(self, make_test, researcher):
+    def test_running_time_excludes_pauses(self, make_test, researcher, release_manager):
         test = make_test()
-        services.abtest_start(test=test, actor=researcher)
+        services.abtest_start(test=test, actor=release_manager)
         services.abtest_pause(test=test, actor=researcher)
         ABTest.objects.filter(pk=test.pk).update(run_time=timedelta(hours=5))
         paused = ABTest.objects.get(pk=test.pk)
         assert paused.resumed_at is None
         assert paused.elapsed(paused.started_at + timedelta(days=3)) == timedelta(hours=5)
-        services.abtest_start(test=test, actor=researcher)
+        services.abtest_start(test=test, actor=release_manager)
         resumed = ABTest.objects.get(pk=test.pk)
         later = resumed.resumed_at + timedelta(hours=2)
         assert resumed.elapsed(later) == timedelta(hours=7)
@@ -173,35 +174,37 @@ class TestPermissions:
 
 
 class TestOneRunningTestPerModel:
-    def test_a_second_running_test_of_the_model_is_refused(self, make_test, researcher):
+    def test_a_second_running_test_of_the_model_is_refused(self, make_test, researcher,
+                                                           release_manager):
         first, second = make_test(), make_test(name="another")
-        services.abtest_start(test=first, actor=researcher)
+        services.abtest_start(test=first, actor=release_manager)
         with pytest.raises(AnotherTestRunning) as caught:
-            services.abtest_start(test=second, actor=researcher)
+            services.abtest_start(test=second, actor=release_manager)
         assert caught.value.details == {"running_test_id": first.pk}
         assert state_of(second) == "draft"
 
     def test_a_paused_test_frees_the_model_and_cannot_resume_while_another_runs(
-        self, make_test, researcher
+        self, make_test, researcher, release_manager
     ):
         first, second = make_test(), make_test(name="another")
-        services.abtest_start(test=first, actor=researcher)
+        services.abtest_start(test=first, actor=release_manager)
         services.abtest_pause(test=first, actor=researcher)
-        services.abtest_start(test=second, actor=researcher)
+        services.abtest_start(test=second, actor=release_manager)
         with pytest.raises(AnotherTestRunning):
-            services.abtest_start(test=first, actor=researcher)
+            services.abtest_start(test=first, actor=release_manager)
 
-    def test_the_database_refuses_two_running_tests_even_without_the_service(self, make_test,
-                                                                              researcher):
+    def test_the_database_refuses_two_running_tests_even_without_the_service(
+            self, make_test, researcher, release_manager):
         first, second = make_test(), make_test(name="another")
-        services.abtest_start(test=first, actor=researcher)
+        services.abtest_start(test=first, actor=release_manager)
         with pytest.raises(IntegrityError), transaction.atomic():
             ABTest.objects.filter(pk=second.pk).update(state="running")
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_starts_of_two_tests_of_one_model_let_exactly_one_run(make_test, researcher):
+def test_concurrent_starts_of_two_tests_of_one_model_let_exactly_one_run(make_test,
+                                                                        release_manager):
     tests = [make_test(), make_test(name="another")]
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
@@ -209,7 +212,7 @@ def test_concurrent_starts_of_two_tests_of_one_model_let_exactly_one_run(make_te
     def start(test: ABTest) -> None:
         try:
             barrier.wait()
-            services.abtest_start(test=test, actor=researcher)
+            services.abtest_start(test=test, actor=release_manager)
             outcomes.append("started")
         except AnotherTestRunning:
             outcomes.append("refused")

@@ -116,13 +116,13 @@ class TestIdempotency:
         assert sum(n for n, _, _ in stats_of(test).values()) == 3
 
     def test_outcome_ids_are_unique_per_test_not_globally(self, running_test, make_test,
-                                                          researcher):
+                                                          researcher, release_manager):
         first = running_test()
         services.abtest_record_outcomes(test=first, outcomes=[
             {"unit_id": "a", "value": 1.0, "outcome_id": "x"}])
         services.abtest_cancel(test=first, actor=researcher)
         second = make_test(name="second")
-        services.abtest_start(test=second, actor=researcher)
+        services.abtest_start(test=second, actor=release_manager)
         second = ABTest.objects.get(pk=second.pk)
         receipt = services.abtest_record_outcomes(test=second, outcomes=[
             {"unit_id": "a", "value": 1.0, "outcome_id": "x"}])
@@ -215,10 +215,10 @@ class TestBatchApi:
 
     @pytest.mark.parametrize("state", ["draft", "concluded", "cancelled"])
     def test_outcomes_are_refused_unless_running_or_paused(self, make_test, researcher, api,
-                                                           state):
+                                                           state, release_manager):
         test = make_test()
         if state != "draft":
-            services.abtest_start(test=test, actor=researcher)
+            services.abtest_start(test=test, actor=release_manager)
             if state == "concluded":
                 services.abtest_conclude(test=test, actor=researcher, reason="stop")
             else:

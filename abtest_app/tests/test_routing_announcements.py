@@ -22,10 +22,10 @@ def announced():
 
 
 def test_start_pause_and_cancel_are_announced_after_commit(
-        make_test, researcher, announced, django_capture_on_commit_callbacks):
+        make_test, researcher, announced, django_capture_on_commit_callbacks, release_manager):
     test = make_test()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.abtest_start(test=test, actor=researcher)
+        services.abtest_start(test=test, actor=release_manager)
     assert announced == []
     for callback in callbacks:
         callback()
@@ -37,19 +37,19 @@ def test_start_pause_and_cancel_are_announced_after_commit(
 
 
 def test_serving_bumps_the_models_generation(make_test, researcher,
-                                             django_capture_on_commit_callbacks):
+                                             django_capture_on_commit_callbacks, release_manager):
     from serving_app.generation import generations_read
 
     before = generations_read().get("ranking", 0)
     with django_capture_on_commit_callbacks(execute=True):
-        services.abtest_start(test=make_test(), actor=researcher)
+        services.abtest_start(test=make_test(), actor=release_manager)
     assert generations_read()["ranking"] == before + 1
 
 
 def test_a_refused_start_announces_nothing(make_test, researcher, announced,
-                                           django_capture_on_commit_callbacks):
+                                           django_capture_on_commit_callbacks, release_manager):
     test = make_test()
-    services.abtest_start(test=test, actor=researcher)
+    services.abtest_start(test=test, actor=release_manager)
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(ABTestTransitionRefused):
-        services.abtest_start(test=test, actor=researcher)
+        services.abtest_start(test=test, actor=release_manager)
     assert announced == []

@@ -39,7 +39,7 @@ def render(api: Registry) -> None:
         f":{charts.STAGE_COLORS.get(v['stage'], 'gray')}-badge[{v['version']} · {v['stage']}]"
         for v in sorted(versions, key=lambda v: v["created_at"])
     ) or "No versions yet.")
-    for section in (_comparison, _history, _actions):
+    for section in (_comparison, _history, _promotion_requests, _actions):
         with guarded(api):
             section(api, model, versions)
 
@@ -109,6 +109,76 @@ def _history(api: Registry, model: str, versions: list[dict]) -> None:
         "by": r.get("actor") or "", "reason": r.get("reason", ""), "source": r.get("source", ""),
     } for r in rows])
     st.dataframe(charts.style_stages(frame, "to"), hide_index=True, width="stretch")
+
+
+def _promotion_requests(api: Registry, model: str, versions: list[dict]) -> None:
+    """Four-eyes: the model's pending requests; another release manager decides each."""
+    st.subheader("Promotion requests (four-eyes)")
+    flash = st.session_state.pop("reg_pr_flash", None)
+    if flash:
+        st.success(flash)
+    pending = api.promotion_requests(model)
+    me = api.me()
+    if pending:
+        st.dataframe(pd.DataFrame([{
+            "id": r["id"], "version": r["version"], "requested by": r.get("requested_by") or "",
+            "when": r["requested_at"][:19].replace("T", " "), "reason": r.get("reason", ""),
+        } for r in pending]), hide_index=True, width="stretch")
+    else:
+        st.caption("No pending promotion request.")
+    if not me.get("release_manager"):
+        if pending:
+            st.caption("Approving or refusing needs a release manager's token.")
+        return
+    for request in pending:
+        if request.get("requested_by") == me.get("username"):
+            st.caption(f"Request {request['id']} is yours: another release manager decides.")
+            continue
+        _decision_form(api, request)
+    model_row = next((m for m in api.models() if m["name"] == model), {})
+    candidates = [v["version"] for v in versions if v["stage"] in ("draft", "staging")]
+    if model_row.get("require_four_eyes") and candidates:
+        with st.form(key=f"reg_pr_new_{model}", clear_on_submit=True):
+            version = st.selectbox("Request production for", candidates,
+                                   key=f"reg_pr_new_version_{model}")
+            reason = st.text_input("Reason (required)", key=f"reg_pr_new_reason_{model}")
+            if st.form_submit_button("Request promotion", key=f"reg_pr_new_go_{model}"):
+                _decide(api, lambda: api.request_promotion(model, version, reason), reason,
+                        f"Promotion of {model} {version} requested.")
+
+
+def _decision_form(api: Registry, request: dict) -> None:
+    number = request["id"]
+    with st.form(key=f"reg_pr_{number}", clear_on_submit=True):
+        st.markdown(f"Request {number}: **{request['version']}** to production, asked by "
+                    f"{request.get('requested_by') or 'unknown'}")
+        reason = st.text_input("Reason (required to refuse)", key=f"reg_pr_reason_{number}")
+        approve, refuse = st.columns(2)
+        if approve.form_submit_button("Approve", key=f"reg_pr_approve_{number}"):
+            _decide(api, lambda: api.decide_promotion(number, "approve", reason), "ok",
+                    f"Request {number} approved: {request['version']} is in production.")
+        if refuse.form_submit_button("Refuse", key=f"reg_pr_refuse_{number}"):
+            _decide(api, lambda: api.decide_promotion(number, "refuse", reason), reason,
+                    f"Request {number} refused.")
+
+
+def _decide(api: Registry, action, reason: str, done: str) -> None:
+    if not reason.strip():
+        st.error("Give a reason: it goes into the audit trail.")
+        return
+    try:
+        action()
+    except AxionAPIError as exc:
+        st.error(describe_error(exc, api.base_url))
+        report = (exc.details or {}).get("gate_report") if isinstance(exc.details, dict) else None
+        if report:
+            st.dataframe(pd.DataFrame(report), hide_index=True)
+        return
+    except APIUnreachable as exc:
+        st.error(describe_error(exc, api.base_url))
+        return
+    st.session_state["reg_pr_flash"] = done
+    st.rerun()
 
 
 def _actions(api: Registry, model: str, versions: list[dict]) -> None:

@@ -100,6 +100,9 @@ def default_routes() -> dict[str, Any]:
                                      "direction": "higher", "best": "1.1.0"}},
             "hyperparameters": {},
         },
+        "me/": {"username": "max_release", "release_manager": True, "publisher": True,
+                 "superuser": False, "owned_models": []},
+        "promotion-requests/": page([]),
         "transitions/": page([
             {"id": 2, "model": "stock-ranking", "version": "1.0.0", "kind": "promote",
              "from_stage": "staging", "to_stage": "production", "actor": "max_release",

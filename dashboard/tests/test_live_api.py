@@ -67,3 +67,25 @@ def test_a_promotion_from_the_dashboard_goes_through_the_lifecycle_service(live_
     assert version.stage == "production"
     record = StageTransition.objects.filter(version=version, kind="promote").get()
     assert record.reason == "better auc" and record.actor.username == "max_release"
+
+
+def test_a_four_eyes_approval_from_the_dashboard_promotes_through_the_service(
+        live_dashboard, app, second_release_manager):
+    from models_app import services
+    from models_app.models import ModelVersion, RegisteredModel
+
+    regime = RegisteredModel.objects.get(name="regime")
+    services.model_update(model=regime, actor=second_release_manager, require_four_eyes=True)
+    staged = ModelVersion.objects.get(model=regime, version="1.1.0")
+    request = services.promotion_request_file(version=staged, actor=second_release_manager,
+                                              reason="better auc")
+    at = app()
+    at.selectbox(key="reg_model").set_value("regime")
+    app(at)
+    assert "production" not in at.selectbox(key="reg_move_to_regime_1.1.0").options
+    at.button(key=f"reg_pr_approve_{request.pk}").click()
+    app(at)
+    assert f"Request {request.pk} approved" in texts(tab(at, "Model Registry"))
+    request.refresh_from_db()
+    assert (request.status, request.decided_by.username) == ("approved", "max_release")
+    assert ModelVersion.objects.get(pk=staged.pk).stage == "production"

@@ -28,10 +28,12 @@ METRIC_VALUE_HELP = (
 
 class ExperimentSerializer(serializers.ModelSerializer):
     run_count = serializers.SerializerMethodField()
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = Experiment
-        fields = ["id", "name", "description", "tags", "archived", "created_at", "run_count"]
+        fields = ["id", "name", "description", "tags", "archived", "owner", "created_at",
+                  "run_count"]
 
     def get_run_count(self, obj: Experiment) -> int:
         count = getattr(obj, "run_count", None)

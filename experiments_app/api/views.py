@@ -105,7 +105,7 @@ class ExperimentViewSet(
     def create(self, request: Request) -> Response:
         data = s.ExperimentInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        experiment = services.experiment_create(**data.validated_data)
+        experiment = services.experiment_create(owner=request.user, **data.validated_data)
         return Response(self.get_serializer(experiment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.ExperimentUpdateSerializer, responses=s.ExperimentSerializer)
@@ -113,7 +113,7 @@ class ExperimentViewSet(
         data = s.ExperimentUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         experiment = services.experiment_update(experiment=self.get_object(),
-                                                **data.validated_data)
+                                                actor=request.user, **data.validated_data)
         return Response(self.get_serializer(experiment).data)
 
     @extend_schema(
@@ -190,7 +190,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def partial_update(self, request: Request, run_id: str) -> Response:
         data = s.RunUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.run_update(run=self.get_object(), **data.validated_data)
+        services.run_update(run=self.get_object(), actor=request.user, **data.validated_data)
         return self.retrieve(request, run_id)
 
     @extend_schema(request=s.RunEndSerializer, responses=s.RunDetailSerializer)
@@ -199,7 +199,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         """End the run as finished (default), failed or killed; an ended run answers 409."""
         data = s.RunEndSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.run_end(run=self.get_object(), **data.validated_data)
+        services.run_end(run=self.get_object(), actor=request.user, **data.validated_data)
         return self.retrieve(request, run_id)
 
     @extend_schema(request=s.MetricInputSerializer, responses={201: s.MetricPointSerializer})
@@ -209,7 +209,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         body = _json_body(request)
         key, value, nan, step, timestamp = services.metric_log(
             run_id=run_id, key=body.get("key"), value=body.get("value"),
-            step=body.get("step"), timestamp=body.get("timestamp"),
+            step=body.get("step"), timestamp=body.get("timestamp"), actor=request.user,
         )
         return Response(
             {"key": key, "value": stored_number(value, nan), "step": step,
@@ -223,7 +223,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         """Log a param ({key, value}) or several ({"params": {...}}); params are write-once:
         a different value for a logged key answers 409, the same value is accepted."""
         params = services.params_log(
-            run_id=run_id, params=s.single_or_many(_json_body(request), "params")
+            run_id=run_id, params=s.single_or_many(_json_body(request), "params"),
+            actor=request.user,
         )
         return Response({"params": params}, status=status.HTTP_201_CREATED)
 
@@ -232,7 +233,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def set_tag(self, request: Request, run_id: str) -> Response:
         """Set a tag ({key, value}) or several ({"tags": {...}}); ended runs may be tagged."""
         tags = services.tags_set(
-            run=self.get_object(), tags=s.single_or_many(_json_body(request), "tags")
+            run=self.get_object(), tags=s.single_or_many(_json_body(request), "tags"),
+            actor=request.user,
         )
         return Response({"tags": tags})
 
@@ -241,7 +243,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def delete_tag(self, request: Request, run_id: str) -> Response:
         data = s.TagKeySerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        tags = services.tag_delete(run=self.get_object(), key=data.validated_data["key"])
+        tags = services.tag_delete(run=self.get_object(), key=data.validated_data["key"],
+                                   actor=request.user)
         return Response({"tags": tags})
 
     @extend_schema(request=s.BatchSerializer, responses=s.BatchResultSerializer)
@@ -249,7 +252,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def log_batch(self, request: Request, run_id: str) -> Response:
         """Metrics, params and tags in one request, all or nothing. Limits per request:
         1,000 metrics, 100 params, 100 tags (413 past them)."""
-        batch = services.batch_log(run_id=run_id, body=request.data)
+        batch = services.batch_log(run_id=run_id, body=request.data, actor=request.user)
         return Response({"metrics": len(batch.metrics), "params": len(batch.params),
                          "tags": len(batch.tags)})
 
@@ -308,7 +311,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         if path.endswith("/"):
             path += upload.name
         stored = services.run_artifact_save(
-            run=self.get_object(), path=path, stream=upload, size=upload.size
+            run=self.get_object(), path=path, stream=upload, size=upload.size,
+            actor=request.user,
         )
         return Response({"path": stored, "size": upload.size}, status=status.HTTP_201_CREATED)
 

@@ -34,7 +34,8 @@ def experiment_get(*, experiment_id: int | str) -> Experiment:
 
 def experiment_list(*, name: str | None = None, archived: bool | None = None,
                     tags: list[str] | None = None) -> QuerySet[Experiment]:
-    queryset = Experiment.objects.annotate(run_count=Count("runs")).order_by("-created_at", "-id")
+    queryset = (Experiment.objects.select_related("owner").annotate(run_count=Count("runs"))
+                .order_by("-created_at", "-id"))
     if name:
         queryset = queryset.filter(name__icontains=name)
     if archived is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import IO
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 
 from experiments_app.errors import RunArtifactTooLarge
 from experiments_app.models import Run
@@ -13,7 +14,14 @@ from experiments_app.services.runs import run_for_logging
 from models_app import artifacts
 
 
-def run_artifact_save(*, run: Run, path: str, stream: IO[bytes], size: int | None = None) -> str:
+def run_artifact_save(
+    *,
+    run: Run,
+    path: str,
+    stream: IO[bytes],
+    size: int | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> str:
     """Store a file at `path` inside the run's artifacts (replacing one already there).
 
     Storage is not transactional, so the run's state is checked first, under no lock: an
@@ -25,6 +33,6 @@ def run_artifact_save(*, run: Run, path: str, stream: IO[bytes], size: int | Non
         raise RunArtifactTooLarge(
             f"The file is {size} bytes, over the limit of {limit} bytes (MAX_ARTIFACT_BYTES)."
         )
-    run_for_logging(run.run_id)
+    run_for_logging(run.run_id, actor=actor)
     artifacts.artifact_save(name, stream)
     return name[len(run_artifact_root(run.run_id)) + 1:]

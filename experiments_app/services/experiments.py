@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from experiments_app.errors import (
@@ -10,6 +11,7 @@ from experiments_app.errors import (
     InvalidTrackingInput,
 )
 from experiments_app.models import Experiment
+from experiments_app.ownership import require_experiment_owner
 from experiments_app.tracking_input import TrackingInputError, as_id, clean_tags
 
 
@@ -32,13 +34,20 @@ def _name(name: str) -> str:
 
 
 def experiment_create(
-    *, name: str, description: str = "", tags: dict[str, str] | None = None
+    *,
+    name: str,
+    description: str = "",
+    tags: dict[str, str] | None = None,
+    owner: AbstractBaseUser | None = None,
 ) -> Experiment:
     name = _name(name)
     cleaned = _tags(tags)
     try:
         with transaction.atomic():
-            return Experiment.objects.create(name=name, description=description, tags=cleaned)
+            return Experiment.objects.create(
+                name=name, description=description, tags=cleaned,
+                owner=owner if owner is not None and owner.is_authenticated else None,
+            )
     except IntegrityError as exc:
         raise DuplicateExperiment(f"An experiment named '{name}' already exists.") from exc
 
@@ -50,8 +59,11 @@ def experiment_update(
     description: str | None = None,
     tags: dict[str, str] | None = None,
     archived: bool | None = None,
+    actor: AbstractBaseUser | None = None,
 ) -> Experiment:
-    """Tags given replace the experiment's tags; archiving refuses new runs, keeps the old."""
+    """Tags given replace the experiment's tags; archiving refuses new runs, keeps the old.
+    Only its owner (or a superuser) changes it."""
+    require_experiment_owner(actor, experiment, "change")
     if description is not None:
         experiment.description = description
     if tags is not None:
@@ -62,7 +74,9 @@ def experiment_update(
     return experiment
 
 
-def experiment_resolve(*, reference: int | str, create: bool = False) -> Experiment:
+def experiment_resolve(
+    *, reference: int | str, create: bool = False, owner: AbstractBaseUser | None = None
+) -> Experiment:
     """An experiment by id (an int, or a string of digits) or by name; a name that does not
     exist yet is created when `create` (like mlflow.set_experiment)."""
     if isinstance(reference, int) or (isinstance(reference, str) and reference.isascii()
@@ -80,6 +94,6 @@ def experiment_resolve(*, reference: int | str, create: bool = False) -> Experim
     if not create:
         raise ExperimentNotFound(f"No experiment named '{name}'.")
     try:
-        return experiment_create(name=name)
+        return experiment_create(name=name, owner=owner)
     except DuplicateExperiment:  # created by a concurrent request: use it
         return Experiment.objects.get(name=name)

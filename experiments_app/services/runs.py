@@ -15,11 +15,14 @@ from experiments_app.errors import (
     RunNotFound,
 )
 from experiments_app.models import Experiment, Run
+from experiments_app.ownership import require_run_owner
 from experiments_app.services.experiments import experiment_resolve
 from experiments_app.tracking_input import TrackingInputError, clean_params, clean_tags
 
 
-def run_for_logging(run_id: str, *, exclusive: bool = False) -> int:
+def run_for_logging(
+    run_id: str, *, exclusive: bool = False, actor: AbstractBaseUser | None = None
+) -> int:
     """The primary key of a running run, for a logging transaction (call inside one).
 
     On PostgreSQL the row is locked FOR SHARE (FOR UPDATE when `exclusive`, for a tag write)
@@ -27,7 +30,7 @@ def run_for_logging(run_id: str, *, exclusive: bool = False) -> int:
     flight and a logger that waited on run_end sees the run ended: nothing is logged to a
     run after it finished. SQLite runs one writer at a time, which gives the same order.
     """
-    sql = f"SELECT id, status FROM {Run._meta.db_table} WHERE run_id = %s"
+    sql = f"SELECT id, status, user_id FROM {Run._meta.db_table} WHERE run_id = %s"
     if connection.vendor == "postgresql":
         sql += " FOR UPDATE" if exclusive else " FOR SHARE"
     with connection.cursor() as cursor:
@@ -35,6 +38,7 @@ def run_for_logging(run_id: str, *, exclusive: bool = False) -> int:
         row = cursor.fetchone()
     if row is None:
         raise RunNotFound(f"No run with id '{run_id}'.")
+    require_run_owner(actor, run_id=run_id, owner_id=row[2], action="log to")
     if row[1] != RunStatus.RUNNING:
         raise RunNotActive(
             f"Run {run_id} is {row[1]}; nothing more can be logged to it. Start a new run.",
@@ -57,7 +61,7 @@ def run_create(
 ) -> Run:
     """Start a run. `experiment` is an Experiment, an id, or a name (created if new)."""
     if not isinstance(experiment, Experiment):
-        experiment = experiment_resolve(reference=experiment, create=True)
+        experiment = experiment_resolve(reference=experiment, create=True, owner=user)
     if experiment.archived:
         raise ExperimentArchived(
             f"Experiment '{experiment.name}' is archived; unarchive it to start runs."
@@ -104,9 +108,14 @@ def _locked(run: Run) -> Run:
 
 @transaction.atomic
 def run_end(
-    *, run: Run, status: str = RunStatus.FINISHED, end_time: datetime | None = None
+    *,
+    run: Run,
+    status: str = RunStatus.FINISHED,
+    end_time: datetime | None = None,
+    actor: AbstractBaseUser | None = None,
 ) -> Run:
     """Mark a running run finished, failed or killed; an ended run stays as it ended (409)."""
+    require_run_owner(actor, run_id=run.run_id, owner_id=run.user_id, action="end")
     if status not in TERMINAL_STATUSES:
         raise InvalidTrackingInput(
             f"A run ends as {', '.join(TERMINAL_STATUSES)}, not '{status}'."
@@ -127,7 +136,10 @@ def run_end(
 
 
 @transaction.atomic
-def run_update(*, run: Run, name: str | None = None) -> Run:
+def run_update(
+    *, run: Run, name: str | None = None, actor: AbstractBaseUser | None = None
+) -> Run:
+    require_run_owner(actor, run_id=run.run_id, owner_id=run.user_id, action="rename")
     if name is not None:
         if len(name) > 250:
             raise InvalidTrackingInput("A run name has at most 250 characters.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 
 from experiments_app.errors import (
@@ -17,6 +18,7 @@ from experiments_app.errors import (
     TagNotFound,
 )
 from experiments_app.models import LatestMetric, Metric, Param, Run
+from experiments_app.ownership import require_run_owner
 from experiments_app.services.runs import run_for_logging
 from experiments_app.tracking_input import (
     Batch,
@@ -116,46 +118,59 @@ def _write_tags(run_pk: int, tags: dict[str, str]) -> None:
 
 @transaction.atomic
 def metric_log(
-    *, run_id: str, key: Any, value: Any, step: Any = None, timestamp: Any = None
+    *,
+    run_id: str,
+    key: Any,
+    value: Any,
+    step: Any = None,
+    timestamp: Any = None,
+    actor: AbstractBaseUser | None = None,
 ) -> MetricRow:
     """Log one metric point; returns the stored row (key, value, is_nan, step, timestamp)."""
     try:
         row = metric_row(key, value, step, timestamp)
     except TrackingInputError as exc:
         raise _invalid(exc) from exc
-    _write_metrics(run_for_logging(run_id), [row])
+    _write_metrics(run_for_logging(run_id, actor=actor), [row])
     return row
 
 
 @transaction.atomic
-def metrics_log(*, run_id: str, metrics: list[dict[str, Any]]) -> int:
+def metrics_log(
+    *, run_id: str, metrics: list[dict[str, Any]], actor: AbstractBaseUser | None = None
+) -> int:
     """Log many points of one or more metrics (MLflow's metric objects); returns the count."""
     try:
         rows = clean_metrics(metrics)
     except TrackingInputError as exc:
         raise _invalid(exc) from exc
-    _write_metrics(run_for_logging(run_id), rows)
+    _write_metrics(run_for_logging(run_id, actor=actor), rows)
     return len(rows)
 
 
 @transaction.atomic
-def params_log(*, run_id: str, params: dict[str, Any] | list[dict[str, Any]]) -> dict[str, str]:
+def params_log(
+    *,
+    run_id: str,
+    params: dict[str, Any] | list[dict[str, Any]],
+    actor: AbstractBaseUser | None = None,
+) -> dict[str, str]:
     try:
         cleaned = clean_params(params)
     except TrackingInputError as exc:
         raise _invalid(exc) from exc
-    _write_params(run_for_logging(run_id), run_id, cleaned)
+    _write_params(run_for_logging(run_id, actor=actor), run_id, cleaned)
     return cleaned
 
 
 @transaction.atomic
-def batch_log(*, run_id: str, body: Any) -> Batch:
+def batch_log(*, run_id: str, body: Any, actor: AbstractBaseUser | None = None) -> Batch:
     """Metrics, params and tags in one transaction: all of it is logged, or none."""
     try:
         batch = clean_batch(body)
     except TrackingInputError as exc:
         raise _invalid(exc) from exc
-    run_pk = run_for_logging(run_id, exclusive=bool(batch.tags))
+    run_pk = run_for_logging(run_id, exclusive=bool(batch.tags), actor=actor)
     _write_params(run_pk, run_id, batch.params)
     _write_metrics(run_pk, batch.metrics)
     _write_tags(run_pk, batch.tags)
@@ -163,8 +178,14 @@ def batch_log(*, run_id: str, body: Any) -> Batch:
 
 
 @transaction.atomic
-def tags_set(*, run: Run, tags: dict[str, Any] | list[dict[str, Any]]) -> dict[str, str]:
+def tags_set(
+    *,
+    run: Run,
+    tags: dict[str, Any] | list[dict[str, Any]],
+    actor: AbstractBaseUser | None = None,
+) -> dict[str, str]:
     """Set (or overwrite) tags. Tags annotate, so an ended run may still be tagged."""
+    require_run_owner(actor, run_id=run.run_id, owner_id=run.user_id, action="tag")
     try:
         cleaned = clean_tags(tags)
     except TrackingInputError as exc:
@@ -176,7 +197,8 @@ def tags_set(*, run: Run, tags: dict[str, Any] | list[dict[str, Any]]) -> dict[s
 
 
 @transaction.atomic
-def tag_delete(*, run: Run, key: str) -> dict[str, str]:
+def tag_delete(*, run: Run, key: str, actor: AbstractBaseUser | None = None) -> dict[str, str]:
+    require_run_owner(actor, run_id=run.run_id, owner_id=run.user_id, action="untag")
     locked = Run.objects.select_for_update().get(pk=run.pk)
     if key not in locked.tags:
         raise TagNotFound(f"Run {run.run_id} has no tag '{key}'.")

@@ -3,21 +3,27 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from models_app.choices import ArtifactFormat, Bump, Framework, Stage
-from models_app.models import RegisteredModel, StageTransition
+from models_app.models import ModelChange, PromotionRequest, RegisteredModel, StageTransition
 
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    owners = serializers.SerializerMethodField(help_text="Every owner, the first owner first.")
     production_version = serializers.SerializerMethodField()
     latest_version = serializers.SerializerMethodField()
 
     class Meta:
         model = RegisteredModel
         fields = [
-            "name", "description", "owner", "tags", "metric_directions", "gates",
-            "require_signed_artifacts", "production_version", "latest_version", "created_at",
-            "updated_at",
+            "name", "description", "owner", "owners", "tags", "metric_directions", "gates",
+            "require_four_eyes", "require_signed_artifacts", "production_version",
+            "latest_version", "created_at", "updated_at",
         ]
+
+    def get_owners(self, obj: RegisteredModel) -> list[str]:
+        from models_app.services.ownership import model_owners
+
+        return model_owners(obj)
 
     def get_production_version(self, obj: RegisteredModel) -> str | None:
         versions = getattr(obj, "production", None)
@@ -44,6 +50,45 @@ class RegisteredModelUpdateSerializer(serializers.Serializer):
     tags = serializers.JSONField(required=False)
     metric_directions = serializers.JSONField(required=False)
     gates = serializers.JSONField(required=False)
+    require_four_eyes = serializers.BooleanField(
+        required=False, help_text="Release managers only: promotion needs a second one.")
+
+
+class OwnerSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+
+
+class ModelChangeSerializer(serializers.ModelSerializer):
+    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ModelChange
+        fields = ["id", "model", "actor", "changes", "source", "created_at"]
+
+
+class PromotionRequestInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class DecisionSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class PromotionRequestSerializer(serializers.ModelSerializer):
+    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    version = serializers.SlugRelatedField(slug_field="version", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    transition = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = PromotionRequest
+        fields = [
+            "id", "model", "version", "status", "reason", "source", "requested_by",
+            "requested_at", "decided_by", "decided_at", "decision_reason", "gate_report",
+            "transition",
+        ]
 
 
 class ModelVersionSerializer(serializers.Serializer):
@@ -146,3 +191,11 @@ class SigningUpdateSerializer(serializers.Serializer):
         child=serializers.CharField(trim_whitespace=False), required=False,
         help_text="PEM public keys (EC P-256/384/521); replaces the list.",
     )
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    release_manager = serializers.BooleanField()
+    publisher = serializers.BooleanField()
+    superuser = serializers.BooleanField()
+    owned_models = serializers.ListField(child=serializers.CharField())

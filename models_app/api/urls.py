@@ -7,11 +7,15 @@ router = SimpleRouter()
 router.register("models", views.RegisteredModelViewSet, basename="model")
 router.register("versions", views.VersionSearchViewSet, basename="version-search")
 router.register("transitions", views.StageTransitionViewSet, basename="transition")
+router.register("model-changes", views.ModelChangeViewSet, basename="model-change")
+router.register("promotion-requests", views.PromotionRequestViewSet,
+                basename="promotion-request")
 
 versions = SimpleRouter()
 versions.register("versions", views.ModelVersionViewSet, basename="model-version")
 
 urlpatterns = [
     path("", include(router.urls)),
+    path("me/", views.MeView.as_view(), name="me"),
     path("models/<slug:model_name>/", include(versions.urls)),
 ]

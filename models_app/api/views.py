@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import orjson
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.http import FileResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -11,19 +11,22 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from axion_registry.errors import InvalidInput
 from axion_registry.filters import UnrepresentableTime, as_utc
-from models_app import artifacts, selectors, services
+from models_app import artifacts, roles, selectors, services
 from models_app.api import serializers as s
 from models_app.choices import Stage
 from models_app.errors import ArtifactTooLarge, InvalidMetadata, NotAnUpload
 from models_app.filtersets import (
+    ModelChangeFilterSet,
     ModelVersionFilterSet,
+    PromotionRequestFilterSet,
     RegisteredModelFilterSet,
     StageTransitionFilterSet,
 )
-from models_app.models import ModelVersion, RegisteredModel
+from models_app.models import ModelChange, ModelVersion, PromotionRequest, RegisteredModel
 
 
 def version_detail(version: ModelVersion, request: Request) -> dict:
@@ -49,6 +52,7 @@ class RegisteredModelViewSet(
 
     def get_queryset(self):
         return RegisteredModel.objects.select_related("owner").prefetch_related(
+            "co_owners",
             Prefetch(
                 "versions",
                 queryset=ModelVersion.objects.filter(stage=Stage.PRODUCTION),
@@ -70,7 +74,26 @@ class RegisteredModelViewSet(
     def partial_update(self, request: Request, name: str) -> Response:
         data = s.RegisteredModelUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        model = services.model_update(model=self.get_object(), **data.validated_data)
+        model = services.model_update(model=self.get_object(), actor=request.user,
+                                      source="api", **data.validated_data)
+        return Response(self.get_serializer(model).data)
+
+    @extend_schema(request=s.OwnerSerializer, responses=s.RegisteredModelSerializer)
+    @action(detail=True, methods=["post"])
+    def owners(self, request: Request, name: str) -> Response:
+        """Share ownership with a teammate (owners and release managers may); audited."""
+        data = s.OwnerSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = services.model_owner_add(model=self.get_object(), actor=request.user,
+                                         username=data.validated_data["username"], source="api")
+        return Response(self.get_serializer(model).data)
+
+    @extend_schema(request=None, responses=s.RegisteredModelSerializer)
+    @action(detail=True, methods=["delete"], url_path=r"owners/(?P<username>[^/]+)")
+    def owner_remove(self, request: Request, name: str, username: str) -> Response:
+        """Take an owner off the model (owners and release managers may); audited."""
+        model = services.model_owner_remove(model=self.get_object(), actor=request.user,
+                                            username=username, source="api")
         return Response(self.get_serializer(model).data)
 
     @extend_schema(methods=["GET"], responses=s.SigningSerializer)
@@ -217,6 +240,21 @@ class ModelVersionViewSet(
         )
         return Response(s.StageTransitionSerializer(record).data)
 
+    @extend_schema(request=s.PromotionRequestInputSerializer,
+                   responses={201: s.PromotionRequestSerializer})
+    @action(detail=True, methods=["post"], url_path="promotion-requests")
+    def promotion_requests(self, request: Request, model_name: str, version: str) -> Response:
+        """Ask for this version to go to production (four-eyes: another release manager
+        approves). A newer request for the model supersedes a pending one."""
+        data = s.PromotionRequestInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        filed = services.promotion_request_file(
+            version=self.get_object(), actor=request.user, reason=data.validated_data["reason"],
+            source="api",
+        )
+        return Response(s.PromotionRequestSerializer(filed).data,
+                        status=status.HTTP_201_CREATED)
+
     @extend_schema(responses=inline_serializer(
         "GateReport", {"passed": serializers.BooleanField(), "gates": serializers.JSONField()}
     ))
@@ -254,3 +292,67 @@ class StageTransitionViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = s.StageTransitionSerializer
     filterset_class = StageTransitionFilterSet
     queryset = selectors.transition_list()
+
+
+class ModelChangeViewSet(viewsets.ReadOnlyModelViewSet):
+    """The audit trail of models' settings: gates, directions, owners, four-eyes, metadata."""
+
+    serializer_class = s.ModelChangeSerializer
+    filterset_class = ModelChangeFilterSet
+    queryset = ModelChange.objects.select_related("model", "actor")
+
+
+class PromotionRequestViewSet(viewsets.ReadOnlyModelViewSet):
+    """Four-eyes promotion requests: list (filter by model, version, status, people),
+    approve, refuse, withdraw. File one under models/{name}/versions/{version}/."""
+
+    serializer_class = s.PromotionRequestSerializer
+    filterset_class = PromotionRequestFilterSet
+    lookup_value_regex = r"\d+"
+    queryset = PromotionRequest.objects.select_related(
+        "model", "version", "requested_by", "decided_by"
+    )
+
+    def _decide(self, request: Request, service) -> Response:
+        data = s.DecisionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decided = service(request_id=int(self.kwargs["pk"]), actor=request.user,
+                          reason=data.validated_data["reason"])
+        return Response(self.get_serializer(decided).data)
+
+    @extend_schema(request=s.DecisionSerializer, responses=s.PromotionRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str) -> Response:
+        """Promote the version (gates apply); not by the requester. Failing gates refuse
+        the request and answer 409 gate_refused."""
+        return self._decide(request, services.promotion_request_approve)
+
+    @extend_schema(request=s.PromotionRequestInputSerializer,
+                   responses=s.PromotionRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def refuse(self, request: Request, pk: str) -> Response:
+        """Refuse with a reason; not by the requester (who withdraws instead)."""
+        return self._decide(request, services.promotion_request_refuse)
+
+    @extend_schema(request=s.DecisionSerializer, responses=s.PromotionRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk: str) -> Response:
+        """The requester (or a release manager) takes a pending request back."""
+        return self._decide(request, services.promotion_request_withdraw)
+
+
+class MeView(APIView):
+    """The signed-in user and the roles the registry gives them (for clients that adapt)."""
+
+    @extend_schema(responses=s.MeSerializer)
+    def get(self, request: Request) -> Response:
+        user = request.user
+        return Response({
+            "username": user.get_username(),
+            "release_manager": roles.is_release_manager(user),
+            "publisher": roles.is_publisher(user),
+            "superuser": bool(user.is_superuser),
+            "owned_models": sorted(
+                RegisteredModel.objects.filter(Q(owner=user) | Q(co_owners=user))
+                .values_list("name", flat=True).distinct()),
+        })

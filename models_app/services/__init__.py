@@ -12,6 +12,13 @@ from models_app.services.lifecycle import (
     version_transition,
     versions_deprecate,
 )
+from models_app.services.ownership import model_change_record, model_owner_add, model_owner_remove
+from models_app.services.promotion_requests import (
+    promotion_request_approve,
+    promotion_request_file,
+    promotion_request_refuse,
+    promotion_request_withdraw,
+)
 from models_app.services.registration import (
     model_create,
     model_update,
@@ -27,10 +34,17 @@ __all__ = [
     "model_signing_update",
     "available_moves",
     "can_promote",
+    "model_change_record",
     "model_create",
+    "model_owner_add",
+    "model_owner_remove",
     "model_rollback",
     "model_update",
     "production_stack",
+    "promotion_request_approve",
+    "promotion_request_file",
+    "promotion_request_refuse",
+    "promotion_request_withdraw",
     "release_managers",
     "system_user",
     "version_gate_report",

@@ -9,15 +9,17 @@ from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.db import IntegrityError, transaction
 from django_fsm import ConcurrentTransition, can_proceed
 
+from models_app import roles
 from models_app.choices import Stage
 from models_app.errors import (
+    FourEyesRequired,
     GateRefused,
     PromotionNotPermitted,
     RollbackRefused,
     TransitionRefused,
 )
 from models_app.gates import GateReport, evaluate_gates
-from models_app.models import ModelVersion, RegisteredModel, StageTransition
+from models_app.models import ModelVersion, PromotionRequest, RegisteredModel, StageTransition
 from models_app.services.registration import version_verify_artifact
 from models_app.signals import version_deployed
 
@@ -36,7 +38,7 @@ MOVES = {
 
 
 def can_promote(user: AbstractBaseUser | None) -> bool:
-    return bool(user and user.is_authenticated and user.has_perm(PROMOTE_PERMISSION))
+    return roles.is_release_manager(user)
 
 
 def system_user() -> AbstractBaseUser:
@@ -155,6 +157,8 @@ def version_transition(
             _, version = _lock(version)
             if to == Stage.ARCHIVED and version.stage == Stage.PRODUCTION:
                 _require_promoter(actor, "take a version out of production")
+            elif to != Stage.ARCHIVED:
+                roles.require_move(actor, version, to)
             from_stage = version.stage
             transition_method = getattr(version, method)
             if not can_proceed(transition_method):
@@ -182,12 +186,27 @@ def version_promote(
     actor: AbstractBaseUser | None,
     reason: str = "",
     source: str = "",
+    promotion_request: PromotionRequest | None = None,
 ) -> StageTransition:
-    """Put a version in production, archiving the one there, in one transaction."""
+    """Put a version in production, archiving the one there, in one transaction.
+
+    A four-eyes model is promoted only through an approved request
+    (models_app.services.promotion_requests passes the pending request it approves).
+    """
     _require_promoter(actor, "promote to production")
     try:
         with transaction.atomic():
             model, version = _lock(version)
+            if model.require_four_eyes and not (
+                promotion_request is not None and PromotionRequest.objects.filter(
+                    pk=promotion_request.pk, version=version,
+                    status=PromotionRequest.Status.PENDING).exists()
+            ):
+                raise FourEyesRequired(
+                    f"{model.name} requires four-eyes promotion: file a promotion request "
+                    f"(POST /api/v1/models/{model.name}/versions/{version.version}/"
+                    "promotion-requests/) for another release manager to approve."
+                )
             if version.stage == Stage.PRODUCTION:
                 raise TransitionRefused(f"{version} is already in production.")
             if version.stage not in (Stage.DRAFT, Stage.STAGING):
@@ -309,9 +328,9 @@ def available_moves(version: ModelVersion, user: AbstractBaseUser | None) -> lis
     for t in version.get_available_stage_transitions():
         if t.custom.get("rollback_only"):
             continue
-        if t.target == Stage.PRODUCTION and not can_promote(user):
-            continue
-        if t.name == "archive" and not can_promote(user):
+        if t.target == Stage.PRODUCTION and version.model.require_four_eyes:
+            continue  # through a promotion request
+        if not roles.may_move(user, version, t.target):
             continue
         moves.append(t.target)
     return sorted(set(moves))

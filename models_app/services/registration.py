@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from models_app import artifacts, signing
+from models_app import artifacts, roles, signing
 from models_app.artifact_checks import artifact_check
 from models_app.choices import ARTIFACT_FILENAMES, PICKLED_FORMATS, ArtifactFormat, Framework
 from models_app.errors import (
@@ -74,25 +74,44 @@ def model_create(
 def model_update(
     *,
     model: RegisteredModel,
+    actor: AbstractBaseUser | None = None,
     description: str | None = None,
     tags: dict[str, str] | None = None,
     metric_directions: dict[str, str] | None = None,
     gates: dict[str, Any] | None = None,
+    require_four_eyes: bool | None = None,
+    source: str = "",
 ) -> RegisteredModel:
+    """Change a model's settings, each by the role that may (models_app.roles), audited
+    with old and new values in one ModelChange row."""
     from models_app.gates import GateConfigError, clean_gates
+    from models_app.services.ownership import model_change_record
 
     try:
+        wanted: dict[str, Any] = {}
         if description is not None:
-            model.description = description
+            wanted["description"] = description
         if tags is not None:
-            model.tags = clean_tags(tags)
+            wanted["tags"] = clean_tags(tags)
         if metric_directions is not None:
-            model.metric_directions = _clean_directions(metric_directions)
+            wanted["metric_directions"] = _clean_directions(metric_directions)
         if gates is not None:
-            model.gates = clean_gates(gates)
+            wanted["gates"] = clean_gates(gates)
     except (MetadataError, GateConfigError) as exc:
         raise InvalidMetadata(str(exc)) from exc
-    model.save()
+    if require_four_eyes is not None:
+        wanted["require_four_eyes"] = bool(require_four_eyes)
+    with transaction.atomic():
+        model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        roles.require_model_change(actor, model, wanted)
+        changed = {f: v for f, v in wanted.items() if getattr(model, f) != v}
+        if not changed:
+            return model
+        old = {field: getattr(model, field) for field in changed}
+        for field, value in changed.items():
+            setattr(model, field, value)
+        model.save()
+        model_change_record(model=model, actor=actor, old=old, new=changed, source=source)
     return model
 
 
@@ -212,6 +231,9 @@ def version_register(
     if artifact is None:
         raise MissingArtifact("An artifact file is required to register a version.")
 
+    known = RegisteredModel.objects.filter(name=model_name).first()
+    if known is not None:  # refused before a byte is read; unknown names 404 below
+        roles.require_register(created_by, known)
     bundle = _read_bundle(signature_bundle)
     spooled, sha256, size = _spool(artifact)
     written: list[str] = []

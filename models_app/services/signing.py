@@ -8,7 +8,7 @@ from typing import IO
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from models_app import signing
+from models_app import roles, signing
 from models_app.errors import (
     InvalidMetadata,
     SignatureInvalid,
@@ -16,17 +16,14 @@ from models_app.errors import (
     SigningNotPermitted,
 )
 from models_app.models import RegisteredModel
+from models_app.services.ownership import model_change_record
 
 logger = logging.getLogger(__name__)
 
 
 def may_change_signing(user: AbstractBaseUser | None, model: RegisteredModel) -> bool:
-    """The model's owner or a release manager (the roles layer may take this over)."""
-    from models_app.services.lifecycle import can_promote  # lifecycle imports registration
-
-    if user is None or not user.is_authenticated:
-        return False
-    return (model.owner_id is not None and model.owner_id == user.pk) or can_promote(user)
+    """The model's owners or a release manager, like its gates."""
+    return roles.is_owner_or_release_manager(user, model)
 
 
 def model_signing_update(
@@ -45,6 +42,8 @@ def model_signing_update(
         )
     with transaction.atomic():
         locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        before = {"require_signed_artifacts": locked.require_signed_artifacts,
+                  "signing_keys": [signing.key_fingerprint(pem) for pem in locked.signing_keys]}
         if signing_keys is not None:
             if not isinstance(signing_keys, list):
                 raise InvalidMetadata("signing_keys must be a list of PEM public keys.")
@@ -61,6 +60,12 @@ def model_signing_update(
                 "give signing_keys (PEM public keys) in the same request."
             )
         locked.save(update_fields=["signing_keys", "require_signed_artifacts", "updated_at"])
+        after = {"require_signed_artifacts": locked.require_signed_artifacts,
+                 "signing_keys": [signing.key_fingerprint(pem) for pem in locked.signing_keys]}
+        changed = {field: value for field, value in after.items() if before[field] != value}
+        if changed:
+            model_change_record(model=locked, actor=actor, old=before, new=changed,
+                                source="signing")
     logger.info("signing of %s changed by %s: required=%s keys=%s", model.name,
                 actor.get_username() if actor else None, locked.require_signed_artifacts,
                 [signing.key_fingerprint(pem)[:12] for pem in locked.signing_keys])

@@ -107,8 +107,9 @@ def test_gates_are_editable_through_the_api(manager_api, registered_model):
 
 class TestAdmin:
     @pytest.fixture
-    def staff_researcher(self, make_user):
-        return make_user("sam_staff", superuser=False)
+    def staff_researcher(self, researcher):
+        """Staff, and the owner of `ranking`: she may reject its versions, not promote them."""
+        return researcher
 
     def login(self, client, user):
         from django.contrib.auth.models import Permission

@@ -81,3 +81,46 @@ def test_twenty_concurrent_promoters_leave_exactly_one_production_version(
         assert set(archived) <= set(previous.values_list("pk", flat=True))
         live = set(promoted) - set(archived)
         assert live == {production.get().pk}
+
+
+def test_concurrent_approvals_of_one_request_promote_once(
+        registered_model, sklearn_pickle, release_manager, make_user):
+    from models_app.errors import PromotionRequestClosed
+    from models_app.models import PromotionRequest
+
+    services.model_update(model=registered_model, gates={"require_staging": False},
+                          require_four_eyes=True)
+    version = services.version_register(
+        model_name="ranking", artifact=io.BytesIO(sklearn_pickle), framework="sklearn",
+        artifact_format="pickle")
+    request = services.promotion_request_file(version=version, actor=release_manager,
+                                              reason="ship")
+    approvers = [make_user(f"approver_{i}", release_manager=True) for i in range(6)]
+
+    def approve(i):
+        return services.promotion_request_approve(request_id=request.pk, actor=approvers[i])
+
+    results, errors = run_together(6, approve)
+    assert sum(r is not None for r in results) == 1
+    assert all(isinstance(e, PromotionRequestClosed) for e in errors if e is not None)
+    assert StageTransition.objects.filter(kind="promote").count() == 1
+    assert PromotionRequest.objects.get().status == "approved"
+
+
+def test_concurrent_requests_leave_one_pending(registered_model, sklearn_pickle, make_user):
+    from models_app.models import PromotionRequest
+
+    services.model_update(model=registered_model, require_four_eyes=True)
+    versions = [services.version_register(
+        model_name="ranking", artifact=io.BytesIO(sklearn_pickle), framework="sklearn",
+        artifact_format="pickle", bump="minor") for _ in range(6)]
+    requesters = [make_user(f"requester_{i}", release_manager=True) for i in range(6)]
+
+    def file(i):
+        return services.promotion_request_file(version=versions[i], actor=requesters[i],
+                                               reason=f"request {i}")
+
+    results, errors = run_together(6, file)
+    assert errors == [None] * 6
+    assert PromotionRequest.objects.filter(status="pending").count() == 1
+    assert PromotionRequest.objects.filter(status="withdrawn").count() == 5

@@ -15,6 +15,7 @@ from axion_registry.authentication import header_user
 from axion_registry.errors import DomainError, InvalidInput
 from models_app import selectors as registry
 from serving_app import selectors
+from serving_app.access import require_version_access
 from serving_app.api import serializers as s
 from serving_app.filtersets import DeploymentEventFilterSet
 from serving_app.runtime import get_runtime, predict
@@ -61,7 +62,8 @@ class PredictView(APIView):
         request=s.PredictRequestSerializer,
         parameters=[OpenApiParameter("version", str, description="Ask this version instead.")],
         responses={200: s.PredictResponseSerializer, 400: OpenApiTypes.OBJECT,
-                   401: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT,
+                   401: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT,
+                   404: OpenApiTypes.OBJECT,
                    503: OpenApiTypes.OBJECT},
     )
     def post(self, request: Request, model: str) -> Response:  # pragma: no cover - schema only
@@ -70,13 +72,16 @@ class PredictView(APIView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method != "POST":
             return _answer({"code": "method_not_allowed", "message": "Use POST."}, 405)
-        if header_user(request.META.get("HTTP_AUTHORIZATION", "")) is None:
+        user = header_user(request.META.get("HTTP_AUTHORIZATION", ""))
+        if user is None:
             response = HttpResponse(_UNAUTHENTICATED, status=401, content_type=JSON)
             response["WWW-Authenticate"] = "Token"
             return response
         try:
             rows, unit_id, version = _payload(request.body)
             version = version or request.GET.get("version") or None
+            if version is not None:
+                require_version_access(user, model_name=kwargs["model"], version=version)
             result = predict(kwargs["model"], rows, version=version, unit_id=unit_id)
         except DomainError as exc:
             return _answer(exc.as_dict(), exc.status)

@@ -45,7 +45,7 @@ def running_abtest(deploy, researcher, release_manager):
             metric_name="hit_rate", metric_type="continuous", challenger_share=share,
             created_by=researcher,
         )
-        return abtests.abtest_start(test=test, actor=researcher)
+        return abtests.abtest_start(test=test, actor=release_manager)
 
     return start
 
@@ -82,7 +82,7 @@ def test_the_challenger_is_pinned_and_falls_back_to_the_champion(runtime, deploy
     test = abtests.abtest_create(
         name="t", model=champion.model, champion=champion, challenger=challenger,
         metric_name="m", metric_type="continuous", challenger_share=99.0, created_by=researcher)
-    abtests.abtest_start(test=test, actor=researcher)
+    abtests.abtest_start(test=test, actor=release_manager)
     unit = next(u for u in UNITS if assign_arm(test.seed, u, 99.0) == "challenger")
     result = predict("ranking", ROWS, unit_id=unit)
     assert (result.arm, result.version, result.fallback) == ("challenger", "1.0.0", True)

@@ -1,0 +1,41 @@
+"""Who may change an experiment or a run: its owner, or a superuser.
+
+`None` as the actor is an internal caller (a script, `seed_demo`): trusted. Anyone signed
+in may read every experiment and run, and start runs in any experiment that is not
+archived (a team's runs often share one experiment).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from experiments_app.errors import ExperimentNotPermitted, RunNotPermitted
+from experiments_app.models import Experiment
+
+
+def may_change(actor: AbstractBaseUser | None, owner_id: int | None) -> bool:
+    if actor is None:
+        return True
+    if not actor.is_authenticated or not actor.is_active:
+        return False
+    return actor.is_superuser or (owner_id is not None and actor.pk == owner_id)
+
+
+def require_run_owner(
+    actor: AbstractBaseUser | None, *, run_id: str, owner_id: int | None, action: str
+) -> None:
+    if not may_change(actor, owner_id):
+        raise RunNotPermitted(
+            f"You may not {action} run {run_id}: only the user who started it (or a "
+            "superuser) may. Start a run of your own."
+        )
+
+
+def require_experiment_owner(
+    actor: AbstractBaseUser | None, experiment: Experiment, action: str
+) -> None:
+    if not may_change(actor, experiment.owner_id):
+        raise ExperimentNotPermitted(
+            f"You may not {action} experiment '{experiment.name}': only the user who created "
+            "it (or a superuser) may. Runs of your own may still go in it."
+        )

@@ -1,0 +1,192 @@
+"""Four-eyes promotion: one release manager requests, another approves or refuses.
+
+- Filing a request needs a release manager (the system user files for A/B auto-promotion)
+  and a version in draft or staging. One request per model is pending at a time: a newer
+  request supersedes the pending one (it is withdrawn, naming the newer request).
+- Approval needs a release manager other than the requester. It runs the normal
+  promotion service, with its gates, under the same row lock on the registered model. An
+  approval whose gates fail refuses the request (status refused, the gate report kept),
+  and the 409 gate_refused answers; a new request can be filed once the cause is fixed.
+- Refusal needs a release manager other than the requester and a reason; the requester
+  (or any release manager) may withdraw a pending request.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from axion_registry.errors import DomainError, InvalidInput
+from models_app import roles
+from models_app.choices import Stage
+from models_app.errors import (
+    FourEyesViolation,
+    GateRefused,
+    PromotionRequestClosed,
+    PromotionRequestNotFound,
+    TransitionRefused,
+)
+from models_app.models import ModelVersion, PromotionRequest, RegisteredModel
+from models_app.services.lifecycle import version_gate_report, version_promote
+
+PENDING = PromotionRequest.Status.PENDING
+
+
+def _reason(reason: str, what: str) -> str:
+    if not reason or not reason.strip():
+        raise InvalidInput(f"Say why you {what} (a reason is required).",
+                           code="reason_required")
+    return reason.strip()[:2000]
+
+
+def _actor(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
+    return user if user is not None and user.is_authenticated else None
+
+
+def _locked(request_id: int) -> tuple[RegisteredModel, PromotionRequest]:
+    """Lock the model (the promotion lock order), then the request."""
+    model_id = PromotionRequest.objects.filter(pk=request_id).values_list("model_id", flat=True)
+    if not model_id:
+        raise PromotionRequestNotFound(f"No promotion request with id {request_id}.")
+    model = RegisteredModel.objects.select_for_update().get(pk=model_id[0])
+    request = PromotionRequest.objects.select_for_update(of=("self",)).select_related(
+        "version", "requested_by").get(pk=request_id)
+    return model, request
+
+
+def _require_pending(request: PromotionRequest) -> None:
+    if request.status != PENDING:
+        raise PromotionRequestClosed(
+            f"Promotion request {request.pk} is {request.status}; only a pending request can "
+            "be decided. File a new one if the version should still go to production."
+        )
+
+
+def promotion_request_file(
+    *, version: ModelVersion, actor: AbstractBaseUser | None, reason: str, source: str = ""
+) -> PromotionRequest:
+    """Ask for `version` to go to production; another release manager decides."""
+    reason = _reason(reason, "request this promotion")
+    roles.require_release_manager(actor, "request a promotion to production")
+    if actor is None:
+        raise FourEyesViolation("A promotion request needs a requester.")
+    with transaction.atomic():
+        model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
+        version = ModelVersion.objects.select_related("model").get(pk=version.pk)
+        if version.stage not in (Stage.DRAFT, Stage.STAGING):
+            raise TransitionRefused(
+                f"{version} is {version.stage}; only a draft or staging version can be "
+                "requested for production."
+            )
+        superseded = _supersede(model, actor)
+        request = PromotionRequest.objects.create(
+            model=model, version=version, status=PENDING, reason=reason, source=source,
+            requested_by=_actor(actor),
+            gate_report=version_gate_report(version=version).as_list(),
+        )
+        PromotionRequest.objects.filter(pk__in=superseded).update(
+            decision_reason=f"superseded by request {request.pk}"
+        )
+        return request
+
+
+def _supersede(model: RegisteredModel, actor: AbstractBaseUser | None) -> list[int]:
+    """Withdraw the model's pending request (at most one), for a newer one."""
+    now = timezone.now()
+    superseded = []
+    for old in PromotionRequest.objects.select_for_update().filter(model=model, status=PENDING):
+        old.status = PromotionRequest.Status.WITHDRAWN
+        old.decided_by = _actor(actor)
+        old.decided_at = now
+        old.save(update_fields=["status", "decided_by", "decided_at"])
+        superseded.append(old.pk)
+    return superseded
+
+
+def _require_other_release_manager(
+    request: PromotionRequest, actor: AbstractBaseUser | None, what: str
+) -> None:
+    roles.require_release_manager(actor, f"{what} a promotion request")
+    if actor is None or not actor.is_authenticated:
+        raise FourEyesViolation(f"Only a signed-in release manager may {what} a request.")
+    if request.requested_by_id == actor.pk:
+        raise FourEyesViolation(
+            f"You filed promotion request {request.pk}; another release manager must {what} "
+            "it (four eyes)."
+        )
+
+
+def promotion_request_approve(
+    *, request_id: int, actor: AbstractBaseUser | None, reason: str = ""
+) -> PromotionRequest:
+    """Approve: promote through the normal promotion service, gates and all."""
+    refused: DomainError | None = None
+    with transaction.atomic():
+        _, request = _locked(request_id)
+        _require_other_release_manager(request, actor, "approve")
+        _require_pending(request)
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                record = version_promote(
+                    version=request.version, actor=actor,
+                    reason=f"four-eyes: requested by {_name(request)} ({request.reason}); "
+                    f"approved. {reason}".strip()[:2000],
+                    source=f"promotion-request:{request.pk}", promotion_request=request,
+                )
+        except (GateRefused, TransitionRefused) as exc:
+            refused = exc
+            request.status = PromotionRequest.Status.REFUSED
+            request.decision_reason = f"refused by the gates on approval: {exc.message}"
+            if isinstance(exc, GateRefused):
+                request.gate_report = (exc.details or {}).get("gate_report", [])
+        else:
+            request.status = PromotionRequest.Status.APPROVED
+            request.decision_reason = reason.strip()
+            request.transition = record
+            request.gate_report = record.gate_report
+        request.decided_by = _actor(actor)
+        request.decided_at = now
+        request.save()
+    if refused is not None:
+        refused.details = {**(refused.details or {}), "promotion_request_id": request.pk}
+        raise refused
+    return request
+
+
+def _name(request: PromotionRequest) -> str:
+    return request.requested_by.get_username() if request.requested_by else "unknown"
+
+
+@transaction.atomic
+def promotion_request_refuse(
+    *, request_id: int, actor: AbstractBaseUser | None, reason: str
+) -> PromotionRequest:
+    reason = _reason(reason, "refuse this promotion")
+    _, request = _locked(request_id)
+    _require_other_release_manager(request, actor, "refuse")
+    _require_pending(request)
+    request.status = PromotionRequest.Status.REFUSED
+    request.decided_by = _actor(actor)
+    request.decided_at = timezone.now()
+    request.decision_reason = reason
+    request.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+    return request
+
+
+@transaction.atomic
+def promotion_request_withdraw(
+    *, request_id: int, actor: AbstractBaseUser | None, reason: str = ""
+) -> PromotionRequest:
+    """The requester (or any release manager) takes a pending request back."""
+    _, request = _locked(request_id)
+    if actor is not None and request.requested_by_id != actor.pk:
+        roles.require_release_manager(actor, "withdraw another person's promotion request")
+    _require_pending(request)
+    request.status = PromotionRequest.Status.WITHDRAWN
+    request.decided_by = _actor(actor)
+    request.decided_at = timezone.now()
+    request.decision_reason = reason.strip() or "withdrawn"
+    request.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+    return request
