@@ -193,8 +193,10 @@ class OutcomeTokenInputSerializer(serializers.Serializer):
 
 
 class OutcomeTokenSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    revoked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True)
+    revoked_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = OutcomeToken

@@ -28,7 +28,8 @@ METRIC_VALUE_HELP = (
 
 class ExperimentSerializer(serializers.ModelSerializer):
     run_count = serializers.SerializerMethodField()
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Experiment

@@ -60,7 +60,8 @@ class OwnerSerializer(serializers.Serializer):
 
 class ModelChangeSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ModelChange
@@ -78,8 +79,10 @@ class DecisionSerializer(serializers.Serializer):
 class PromotionRequestSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="name", read_only=True)
     version = serializers.SlugRelatedField(slug_field="version", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True)
+    decided_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True)
     transition = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:
