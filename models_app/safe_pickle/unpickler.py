@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import types
 from typing import IO, Any
 
 import numpy as np
@@ -80,6 +81,10 @@ def _joblib_unpickler_class() -> type:
             return self._policy.resolve(module, name)
 
         def load_build(self) -> None:
+            target = self.stack[-2] if len(self.stack) > 1 else None
+            if isinstance(target, type | types.FunctionType | types.BuiltinFunctionType):
+                raise UnsafePickle("the file sets attributes on an imported class or function "
+                                   "(BUILD), which would change it for every later load.")
             pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
             if type(self.stack[-1]) is NumpyArrayWrapper:
                 frame = self._unframer.current_frame

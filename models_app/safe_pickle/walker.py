@@ -365,6 +365,10 @@ class _Walk:
     def op_BUILD(self, op: Any) -> None:
         state = self.pop()
         target = self.top()
+        if isinstance(target, _Global):
+            raise UnsafePickle(f"the file sets attributes on {target.module}.{target.name} "
+                               "itself (BUILD on an imported class or function), which would "
+                               "change it for every later load; refused.")
         if not isinstance(target, _Made):
             return
         target.state = state
