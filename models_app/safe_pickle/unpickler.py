@@ -115,9 +115,17 @@ def restricted_loads(data: bytes, policy: GlobalPolicy) -> Any:
     return restricted_load(io.BytesIO(data), policy)
 
 
+def _whole(stream: IO[bytes], obj: Any) -> Any:
+    if stream.read(1):
+        raise UnsafePickle("the file has bytes after the end of its pickle, which no model "
+                           "file has; refused.")
+    return obj
+
+
 def restricted_load(stream: IO[bytes], policy: GlobalPolicy) -> Any:
+    """The object of a whole pickle file (nothing after its STOP), restricted by `policy`."""
     try:
-        return RestrictedUnpickler(stream, policy).load()
+        return _whole(stream, RestrictedUnpickler(stream, policy).load())
     except UnsafePickle:
         raise
     except (pickle.UnpicklingError, EOFError) as exc:
@@ -131,7 +139,7 @@ def restricted_joblib_load(stream: IO[bytes], policy: GlobalPolicy) -> Any:
         _joblib_class = _joblib_unpickler_class()
     with container.open_joblib(stream) as raw:
         try:
-            return _joblib_class(raw, policy).load()
+            return _whole(raw, _joblib_class(raw, policy).load())
         except UnsafePickle:
             raise
         except (pickle.UnpicklingError, EOFError) as exc:
