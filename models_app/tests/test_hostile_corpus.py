@@ -13,7 +13,6 @@ import pytest
 
 from models_app.models import ModelVersion
 from models_app.tests.hostile import pickles
-from models_app.tests.hostile.fixtures import hostile_corpus  # noqa: F401
 from models_app.tests.test_api_registry import upload
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,6 +5,8 @@ import pickle
 
 import pytest
 
+from models_app.tests.hostile.fixtures import hostile_corpus  # noqa: F401
+
 SIGNATURE = {"inputs": [{"name": f"f{i}", "type": "double"} for i in range(4)],
              "outputs": [{"name": "label", "type": "long"}]}
 EXAMPLE = [{"f0": 0.5, "f1": -0.2, "f2": 0.1, "f3": 1.0}]

@@ -10,14 +10,16 @@ import requests
 
 from models_app import services as registry
 from models_app.tests.hostile import pickles
-from models_app.tests.hostile.fixtures import force_into_storage, hostile_corpus  # noqa: F401
+from models_app.tests.hostile.fixtures import force_into_storage
 from serving_app import loader
 from serving_app.errors import ArtifactRefused
 from serving_app.models import DeploymentEvent
+from serving_app.tests import test_deployments
 from serving_app.tests.conftest import EXAMPLE, SIGNATURE
-from serving_app.tests.test_deployments import purged_queue, wait_for  # noqa: F401
+from serving_app.tests.test_deployments import wait_for
 
 SECRET = pickles.SECRET.decode()
+purged_queue = test_deployments.purged_queue
 
 
 def _forced_models(files, prefix="hostile"):
