@@ -100,7 +100,10 @@ def _joblib_unpickler_class() -> type:
                 if not isinstance(array, np.ndarray):
                     raise UnsafePickle("an object array in the file is not an array.")
                 return array
-            return wrapper.read_array(self, self.ensure_native_byte_order)
+            try:
+                return wrapper.read_array(self, self.ensure_native_byte_order)
+            except ValueError as exc:  # joblib's "EOF: reading array data"
+                raise UnsafePickle(f"the file is not a readable joblib file ({exc}).") from exc
 
         dispatch[pickle.BUILD[0]] = load_build
 

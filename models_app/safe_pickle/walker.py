@@ -100,6 +100,7 @@ class _Walk:
         self.stack: list[Any] = []
         self.memo: dict[int, Any] = {}
         self.frame_end = 0
+        self.opcodes = 0
 
     # stack helpers
     def pop(self) -> Any:
@@ -152,6 +153,7 @@ class _Walk:
             op = pickletools.code2op.get(code.decode("latin-1"))
             if op is None:
                 raise _unreadable(f"unknown opcode {code!r} at byte {self.src.pos - 1}")
+            self.opcodes += 1
             if op.name == "STOP":
                 return self.pop()
             handler = getattr(self, "op_" + op.name, None)
@@ -299,6 +301,11 @@ class _Walk:
         index = self._arg(op)
         if index < 0:
             raise _unreadable(f"{op.name} stores to a negative memo slot")
+        if index > self.opcodes:
+            # A pickler numbers slots 0, 1, 2...; the C unpickler sizes its memo to the
+            # largest index, so one LONG_BINPUT could ask for gigabytes.
+            raise UnsafePickle(f"the file stores to memo slot {index} after only "
+                               f"{self.opcodes} opcodes, which no pickler writes; refused.")
         value = self.top()
         if value is _MARK:
             raise _unreadable(f"{op.name} stores a MARK")

@@ -59,6 +59,12 @@ def _riding(payload: bytes, model: Any = None) -> bytes:
     return P.PROTO + b"\x04" + body + payload + P.POP + P.STOP
 
 
+def _memo_size(data: bytes) -> int:
+    import pickletools
+
+    return sum(1 for op, _, _ in pickletools.genops(data) if "PUT" in op.name)
+
+
 class _Reduce:
     """Pickles as `callable(*args)`: how an attacker's own class smuggles a call."""
 
@@ -126,12 +132,13 @@ def build(directory: Path, marker: Path) -> list[HostileFile]:
         _riding(_call(_stack_global("sklearn.linear_model._logistic",
                                     "np.testing.runstring"), _text(code), P.EMPTY_DICT)),
         "a dotted name that walks from an allowed module through its numpy to runstring")
+    free = _memo_size(pickle.dumps(_model(), protocol=3)) + 5
+    first, second = struct.pack("<I", free), struct.pack("<I", free + 1)
     add("pickle-memo-confusion", "pickle", _riding(
-        _text("os") + P.LONG_BINPUT + struct.pack("<I", 900_001)
-        + _text("system") + P.LONG_BINPUT + struct.pack("<I", 900_002) + P.POP + P.POP
-        + _text("sklearn") + P.MEMOIZE + _text("_reconstructor") + P.MEMOIZE + P.POP + P.POP
-        + P.LONG_BINGET + struct.pack("<I", 900_001) + P.LONG_BINGET
-        + struct.pack("<I", 900_002) + P.STACK_GLOBAL + _text(cmd) + P.TUPLE1 + P.REDUCE),
+        _text("os") + P.LONG_BINPUT + first + _text("system") + P.LONG_BINPUT + second
+        + P.POP + P.POP + _text("sklearn") + P.MEMOIZE + _text("_reconstructor") + P.MEMOIZE
+        + P.POP + P.POP + P.LONG_BINGET + first + P.LONG_BINGET + second + P.STACK_GLOBAL
+        + _text(cmd) + P.TUPLE1 + P.REDUCE),
         "module and name strings kept in the memo by BINPUT mixed with MEMOIZE "
         "(picklescan #14)")
     add("pickle-memo-out-of-order", "pickle",
@@ -226,7 +233,7 @@ def build(directory: Path, marker: Path) -> list[HostileFile]:
     add("pickle-pydoc-locate", "pickle",
         _riding(_call(_call(_global("pydoc", "locate"), _text("os.system")), _text(cmd))),
         "pydoc.locate resolves any dotted name to an object")
-    slot = struct.pack("<I", 900_100)
+    slot = struct.pack("<I", free + 10)
     add("pickle-importlib-import-module", "pickle", _riding(
         _call(_global("importlib", "import_module"), _text("os")) + P.LONG_BINPUT + slot
         + P.POP + _call(_call(_global("builtins", "getattr"), P.LONG_BINGET + slot,
