@@ -49,7 +49,7 @@ def real_models() -> dict[str, Any]:
         "DecisionTreeRegressor": tree.DecisionTreeRegressor(max_depth=3).fit(x, yr),
         "KNeighborsClassifier": neighbors.KNeighborsClassifier().fit(x, y),
         "KNeighborsRegressor": neighbors.KNeighborsRegressor().fit(x, yr),
-        "SVC": svm.SVC(probability=True).fit(x, y),
+        "SVC": svm.SVC().fit(x, y),
         "SVR": svm.SVR().fit(x, yr),
         "GaussianMixture": mixture.GaussianMixture(2, random_state=0).fit(x),
         "KMeans": cluster.KMeans(3, n_init=2, random_state=0).fit(x),
