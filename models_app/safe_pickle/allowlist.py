@@ -39,7 +39,8 @@ ALLOWED_HELPER_FUNCTIONS: frozenset[tuple[str, str]] = frozenset({
     ("pyarrow.lib", "_restore_array"),
     ("pyarrow.lib", "py_buffer"),
     ("pyarrow.lib", "type_for_alias"),
-    # scikit-learn's Cython trees and distance metrics
+    # scikit-learn's Cython losses, trees and distance metrics
+    ("sklearn._loss._loss", "__pyx_unpickle_CyHalfMultinomialLoss"),
     ("sklearn.metrics._dist_metrics", "newObj"),
     ("sklearn.neighbors._ball_tree", "newObj"),
     ("sklearn.neighbors._kd_tree", "newObj"),

@@ -25,6 +25,7 @@ def real_models() -> dict[str, Any]:
         impute,
         linear_model,
         mixture,
+        multioutput,
         neighbors,
         pipeline,
         preprocessing,
@@ -35,6 +36,7 @@ def real_models() -> dict[str, Any]:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 4))
     y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    y3 = np.digitize(x[:, 0], [-0.5, 0.5])
     yr = x @ np.array([1.0, -2.0, 0.5, 0.0]) + rng.normal(scale=0.1, size=120)
     frame = pd.DataFrame(x, columns=["momentum", "value", "quality", "size"])
     frame["sector"] = rng.choice(["tech", "energy", "health"], size=120)
@@ -60,6 +62,14 @@ def real_models() -> dict[str, Any]:
         "SimpleImputer": impute.SimpleImputer().fit(x),
         "CalibratedClassifierCV": calibration.CalibratedClassifierCV(cv=3).fit(x, y),
         "LogisticRegressionOnFrame": linear_model.LogisticRegression().fit(frame.iloc[:, :4], y),
+        "LogisticRegressionMulticlass": linear_model.LogisticRegression().fit(x, y3),
+        "HistGradientBoostingMulticlass": ensemble.HistGradientBoostingClassifier(
+            max_iter=5).fit(x, y3),
+        "GradientBoostingMulticlass": ensemble.GradientBoostingClassifier(
+            n_estimators=3).fit(x, y3),
+        "RandomForestMulticlass": ensemble.RandomForestClassifier(n_estimators=3).fit(x, y3),
+        "MultiOutputRegressor": multioutput.MultiOutputRegressor(
+            ensemble.HistGradientBoostingRegressor(max_iter=5)).fit(x, np.c_[yr, -yr]),
     }
     for name in ("RandomForest", "ExtraTrees", "GradientBoosting", "HistGradientBoosting"):
         kwargs = {} if name == "HistGradientBoosting" else {"n_estimators": 5}

@@ -47,6 +47,7 @@ REVIEWED_HELPERS = {
     ("pyarrow.lib", "_restore_array"),
     ("pyarrow.lib", "py_buffer"),
     ("pyarrow.lib", "type_for_alias"),
+    ("sklearn._loss._loss", "__pyx_unpickle_CyHalfMultinomialLoss"),
     ("sklearn.metrics._dist_metrics", "newObj"),
     ("sklearn.neighbors._ball_tree", "newObj"),
     ("sklearn.neighbors._kd_tree", "newObj"),
