@@ -5,8 +5,11 @@ call with an error; no payload ever runs and no secret reaches an answer."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
+from django.db import OperationalError
 
 from models_app import services as registry
 from models_app.tests.hostile import pickles
@@ -16,7 +19,6 @@ from serving_app.errors import ArtifactRefused
 from serving_app.models import DeploymentEvent
 from serving_app.tests import test_deployments
 from serving_app.tests.conftest import EXAMPLE, SIGNATURE
-from serving_app.tests.test_deployments import wait_for
 
 SECRET = pickles.SECRET.decode()
 purged_queue = test_deployments.purged_queue
@@ -48,21 +50,41 @@ def test_the_loader_refuses_every_hostile_file_forced_into_storage(hostile_corpu
     assert loaded == []
 
 
+def _outcome(version, seconds: float = 60.0):
+    """The promotion's warm-up outcome, polled while the worker writes (SQLite may answer
+    "table is locked" to a reader meanwhile)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            event = DeploymentEvent.objects.filter(version=version, kind="promote").exclude(
+                warmup_status="pending").first()
+        except OperationalError:
+            event = None
+        if event is not None:
+            return event
+        time.sleep(0.05)
+    raise AssertionError(f"no warm-up outcome for {version}")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_promoted_hostile_version_fails_its_warm_up_in_a_real_worker(
-        hostile_corpus, purged_queue, celery_worker, release_manager):
+        hostile_corpus, purged_queue, celery_app, celery_worker_parameters, release_manager):
+    """Every version is promoted before the worker starts (SQLite takes one writer at a
+    time); the worker then warms each up, as it would after a deploy."""
+    from celery.contrib.testing.worker import start_worker
+
     marker, files = hostile_corpus
-    versions = []
+    promoted = []
     for hostile, version in _forced_models(files, prefix="warm"):
         registry.version_transition(version=version, to="staging", actor=release_manager)
         registry.version_promote(version=version, actor=release_manager, reason="forced")
-        versions.append((hostile, version))
-    for hostile, version in versions:
-        event = wait_for(lambda v=version: DeploymentEvent.objects.filter(
-            version=v, kind="promote").exclude(warmup_status="pending").first(), 60)
-        assert event.warmup_status == "failed", hostile.name
-        assert "ArtifactRefused" in event.error and SECRET not in event.error, hostile.name
-        assert not marker.exists(), hostile.name
+        promoted.append((hostile, version))
+    with start_worker(celery_app, pool="solo", **celery_worker_parameters):
+        for hostile, version in promoted:
+            event = _outcome(version)
+            assert event.warmup_status == "failed", hostile.name
+            assert "ArtifactRefused" in event.error and SECRET not in event.error, hostile.name
+            assert not marker.exists(), hostile.name
 
 
 @pytest.mark.django_db(transaction=True)
