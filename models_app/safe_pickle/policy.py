@@ -124,5 +124,8 @@ class GlobalPolicy:
         key = (module, name)
         if key not in self._resolved:
             self.check(module, name)
-            self._resolved[key] = _resolve(*canonical_global(module, name))
+            from models_app.safe_pickle.hardened import HARDENED
+
+            canonical = canonical_global(module, name)
+            self._resolved[key] = HARDENED.get(canonical) or _resolve(*canonical)
         return self._resolved[key]

@@ -237,3 +237,20 @@ def test_the_walker_never_misses_a_global_the_unpickler_would_import(model, fmt,
             pass
         assert recorder.asked <= walked, recorder.asked - walked
     assert admitted > 0
+
+
+def test_an_arrow_array_whose_offsets_run_past_its_buffer_is_refused_at_load():
+    """pyarrow would hand back the memory after the buffer; the loader validates first."""
+    import pyarrow as pa
+    from pyarrow.lib import _restore_array
+
+    index = pd.Index(["alpha", "beta"], dtype="string[pyarrow]")
+    data = pickle.dumps(index)
+    assert pickle.loads(data).equals(load_file(io.BytesIO(data), "pickle", POLICY))
+    offsets = pa.py_buffer(struct.pack("<3i", 0, 2, 100_000))
+    overread = _restore_array((pa.string(), 2, 0, 0, [None, offsets, pa.py_buffer(b"abcd")],
+                               [], None))
+    forged = pickle.dumps({"classes_": overread})
+    assert check_file(io.BytesIO(forged), "pickle", POLICY)  # every global is allowed
+    with pytest.raises(UnsafePickle, match="Arrow array whose buffers do not match"):
+        load_file(io.BytesIO(forged), "pickle", POLICY)
