@@ -211,3 +211,14 @@ def test_import_model_explains_a_refusal(tmp_path, db):
     path.write_bytes(pickle.dumps(RunsAShellCommand()))
     with pytest.raises(CommandError, match="system"):
         call_command("import_model", str(path), "--name", "ranking", "--framework", "sklearn")
+
+
+def test_a_malformed_pickle_extra_globals_setting_stops_the_process_at_start():
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PICKLE_EXTRA_GLOBALS": "fractions.Fraction"}
+    result = subprocess.run([sys.executable, "-c", "import axion_registry.settings"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "PICKLE_EXTRA_GLOBALS: 'fractions.Fraction' is not module:qualname" in result.stderr
