@@ -84,8 +84,8 @@ def check_array_wrapper(state: dict[str, Any]) -> None:
                            "numpy.ndarray or numpy.matrix.")
     if not isinstance(dtype, np.dtype):
         raise UnsafePickle("a joblib array wrapper has no numpy dtype.")
-    if (not isinstance(shape, tuple)
-            or not all(type(n) is int and n >= 0 for n in shape)):  # noqa: E721 - not bools
+    if type(shape) is not tuple or (shape and (
+            {type(n) for n in shape} != {int} or min(shape) < 0)):  # exactly int: no bools
         raise UnsafePickle("a joblib array wrapper's shape is not a tuple of sizes.")
     if order not in ("C", "F"):
         raise UnsafePickle("a joblib array wrapper's order is neither C nor F.")

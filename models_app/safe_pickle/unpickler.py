@@ -28,6 +28,10 @@ _REFUSED_OPCODES = {
 }
 
 
+_IMPORTED = (type, types.FunctionType, types.BuiltinFunctionType)
+_build = pickle._Unpickler.load_build  # type: ignore[attr-defined]
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """pickle.Unpickler whose find_class admits only the policy's globals."""
 
@@ -81,12 +85,12 @@ def _joblib_unpickler_class() -> type:
             return self._policy.resolve(module, name)
 
         def load_build(self) -> None:
-            target = self.stack[-2] if len(self.stack) > 1 else None
-            if isinstance(target, type | types.FunctionType | types.BuiltinFunctionType):
+            stack = self.stack
+            if len(stack) > 1 and isinstance(stack[-2], _IMPORTED):
                 raise UnsafePickle("the file sets attributes on an imported class or function "
                                    "(BUILD), which would change it for every later load.")
-            pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
-            if type(self.stack[-1]) is NumpyArrayWrapper:
+            _build(self)
+            if type(stack[-1]) is NumpyArrayWrapper:
                 frame = self._unframer.current_frame
                 if frame is not None and frame.tell() < len(frame.getbuffer()):
                     raise UnsafePickle("the file's array data starts inside a pickle frame, "
