@@ -15,41 +15,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-import numpy as np
-
 from models_app.safe_pickle import container
 from models_app.safe_pickle.policy import UnsafePickle, canonical_global
+from models_app.safe_pickle.values import (
+    ARRAY_WRAPPER,
+    RECONSTRUCTOR,
+    GlobalRef,
+    Made,
+    Opaque,
+    array_state,
+)
 
 Check = Callable[[str, str], None]
 CHUNK = 1024 * 1024
 MAX_LITERAL = 1024 * 1024  # longer strings are skipped, never held: no global is that long
 MAX_LINE = 64 * 1024
-ARRAY_WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
-RECONSTRUCTOR = ("copyreg", "_reconstructor")
-ARRAY_CLASSES = {("numpy", "ndarray"): np.ndarray, ("numpy", "matrix"): np.matrix}
 _LENGTH = {-2: "<B", -3: "<i", -4: "<I", -5: "<Q"}
 _MARK = object()
-
-
-class _Opaque:
-    """A value the walk does not track (hashable by identity, like most unpickled objects)."""
-
-
-@dataclass(eq=False)
-class _Global:
-    module: str
-    name: str
-
-
-@dataclass(eq=False)
-class _Made:
-    """An object built by REDUCE, NEWOBJ, OBJ or INST; BUILD's state is merged into `state`."""
-
-    callable_: Any
-    args: Any
-    state: Any = None
-    wrapper: bool = False
-    built: dict = field(default_factory=dict)
 
 
 class _Source:
@@ -121,13 +103,13 @@ class _Walk:
             raise _unreadable("an opcode needs a value the stack does not have")
         return self.stack[-1]
 
-    def global_(self, module: Any, name: Any) -> _Global:
+    def global_(self, module: Any, name: Any) -> GlobalRef:
         if not isinstance(module, str) or not isinstance(name, str):
             raise UnsafePickle("the file imports a global whose name is computed, not written "
                                "as text (STACK_GLOBAL on non-literal operands); refused.")
         self.check(module, name)
         self.report.globals.add((module, name))
-        return _Global(module, name)
+        return GlobalRef(module, name)
 
     def length_prefixed(self, op: pickletools.OpcodeInfo) -> bytes | None:
         fmt = _LENGTH[op.arg.n]
@@ -175,7 +157,7 @@ class _Walk:
     def _push_text(self, op: pickletools.OpcodeInfo) -> None:
         data = self.length_prefixed(op)
         if data is None:
-            self.stack.append(_Opaque())
+            self.stack.append(Opaque())
             return
         try:
             text = data.decode("utf-8", "surrogatepass") if "unicode" in op.arg.name \
@@ -190,7 +172,7 @@ class _Walk:
     def _push_bytes(self, op: pickletools.OpcodeInfo) -> None:
         data = self.length_prefixed(op)
         small = data is not None and len(data) <= MAX_LINE and op.name != "BYTEARRAY8"
-        self.stack.append(data if small else _Opaque())
+        self.stack.append(data if small else Opaque())
 
     op_BINBYTES = op_SHORT_BINBYTES = op_BINBYTES8 = op_BYTEARRAY8 = _push_bytes
 
@@ -266,7 +248,7 @@ class _Walk:
         self._set_items(self.top(), items)
 
     def op_EMPTY_SET(self, op: Any) -> None:
-        self.stack.append(_Opaque())
+        self.stack.append(Opaque())
 
     def op_ADDITEMS(self, op: Any) -> None:
         self.pop_mark()
@@ -274,7 +256,7 @@ class _Walk:
 
     def op_FROZENSET(self, op: Any) -> None:
         self.pop_mark()
-        self.stack.append(_Opaque())
+        self.stack.append(Opaque())
 
     # stack and memo
     def op_POP(self, op: Any) -> None:
@@ -320,7 +302,7 @@ class _Walk:
         self.memo[len(self.memo)] = value
 
     # globals and objects
-    def _named(self, op: pickletools.OpcodeInfo) -> _Global:
+    def _named(self, op: pickletools.OpcodeInfo) -> GlobalRef:
         try:
             module = self.src.readline()[:-1].decode("utf-8")
             name = self.src.readline()[:-1].decode("utf-8")
@@ -336,16 +318,16 @@ class _Walk:
         self.stack.append(self.global_(module, name))
 
     def _is_wrapper_class(self, value: Any) -> bool:
-        return (isinstance(value, _Global)
+        return (isinstance(value, GlobalRef)
                 and canonical_global(value.module, value.name) == ARRAY_WRAPPER)
 
-    def _made(self, callable_: Any, args: Any) -> _Made:
+    def _made(self, callable_: Any, args: Any) -> Made:
         wrapper = self._is_wrapper_class(callable_)
-        if (isinstance(callable_, _Global)
+        if (isinstance(callable_, GlobalRef)
                 and canonical_global(callable_.module, callable_.name) == RECONSTRUCTOR
                 and isinstance(args, tuple) and args and self._is_wrapper_class(args[0])):
             wrapper = True
-        return _Made(callable_, args, wrapper=wrapper)
+        return Made(callable_, args, wrapper=wrapper)
 
     def op_REDUCE(self, op: Any) -> None:
         args, callable_ = self.pop(), self.pop()
@@ -372,11 +354,11 @@ class _Walk:
     def op_BUILD(self, op: Any) -> None:
         state = self.pop()
         target = self.top()
-        if isinstance(target, _Global):
+        if isinstance(target, GlobalRef):
             raise UnsafePickle(f"the file sets attributes on {target.module}.{target.name} "
                                "itself (BUILD on an imported class or function), which would "
                                "change it for every later load; refused.")
-        if not isinstance(target, _Made):
+        if not isinstance(target, Made):
             return
         target.state = state
         if not target.wrapper:
@@ -399,7 +381,7 @@ class _Walk:
         size = self._arg(op)
         self.frame_end = self.src.pos + size
 
-    def read_array(self, wrapper: _Made) -> _Opaque:
+    def read_array(self, wrapper: Made) -> Opaque:
         if wrapper.args not in ((), None) and not (
                 isinstance(wrapper.args, tuple) and self._is_wrapper_class(wrapper.args[0])):
             raise UnsafePickle("a joblib array wrapper is built with arguments, which joblib "
@@ -407,12 +389,12 @@ class _Walk:
         if self.src.pos < self.frame_end:
             raise UnsafePickle("the file's array data starts inside a pickle frame, which "
                                "joblib never writes; refused.")
-        state = _array_state(wrapper.built)
+        state = array_state(wrapper.built)
         container.check_array_wrapper(state)
         self.report.arrays += 1
         if state["dtype"].hasobject:
             _Walk(self.src, self.check, self.report, joblib=False).run()
-            return _Opaque()
+            return Opaque()
         if state.get("numpy_array_alignment_bytes") is not None:
             padding = self.src.read(1)
             if not padding:
@@ -421,50 +403,7 @@ class _Walk:
         nbytes = container.array_nbytes(state)
         self.src.skip(nbytes, "an array's data")
         self.report.array_bytes += nbytes
-        return _Opaque()
-
-
-def _literal_dtype(value: Any) -> np.dtype:
-    if isinstance(value, np.dtype):
-        return value
-    if not (isinstance(value, _Made) and isinstance(value.callable_, _Global)
-            and canonical_global(value.callable_.module, value.callable_.name)
-            == ("numpy", "dtype") and isinstance(value.args, tuple)
-            and all(isinstance(a, str | bool) for a in value.args)):
-        raise UnsafePickle("a joblib array wrapper's dtype is not written as numpy writes it.")
-    dtype = np.dtype(*value.args)
-    if value.state is not None:
-        dtype.__setstate__(_literal(value.state))
-    return dtype
-
-
-def _literal(value: Any) -> Any:
-    if (isinstance(value, _Made) and isinstance(value.callable_, _Global)
-            and canonical_global(value.callable_.module, value.callable_.name)
-            == ("_codecs", "encode") and isinstance(value.args, tuple) and len(value.args) == 2
-            and isinstance(value.args[0], str) and value.args[1] == "latin1"):
-        return value.args[0].encode("latin1")  # how protocol 2 writes bytes
-    if isinstance(value, _Made):
-        return _literal_dtype(value)
-    if isinstance(value, tuple):
-        return tuple(_literal(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _literal(v) for k, v in value.items()}
-    if value is None or isinstance(value, str | bytes | int | float):
-        return value
-    raise UnsafePickle("a joblib array wrapper's dtype is not written as numpy writes it.")
-
-
-def _array_state(built: dict) -> dict[str, Any]:
-    state = dict(built)
-    subclass = state.get("subclass")
-    state["subclass"] = (ARRAY_CLASSES.get(canonical_global(subclass.module, subclass.name))
-                         if isinstance(subclass, _Global) else None)
-    try:
-        state["dtype"] = _literal_dtype(state.get("dtype"))
-    except (TypeError, ValueError) as exc:
-        raise UnsafePickle(f"a joblib array wrapper's dtype is not valid ({exc}).") from exc
-    return state
+        return Opaque()
 
 
 def _walk(stream: IO[bytes], check: Check, *, joblib: bool) -> WalkReport:
