@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -131,12 +132,16 @@ MAX_ARTIFACT_BYTES = env_int("MAX_ARTIFACT_BYTES", 2 * 1024**3)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger uploads spool to a temporary file
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 50 * 1024**2)
 
-# Pickle is code execution: a pickle or joblib artifact may import only from these prefixes.
-# The platform's own model package: skops files may name classes defined under it.
-PLATFORM_MODEL_PACKAGE = env("PLATFORM_MODEL_PACKAGE", "src.ml")
-PICKLE_ALLOWED_PREFIXES = env_list(
-    "PICKLE_ALLOWED_PREFIXES", "numpy,scipy,sklearn,lightgbm,xgboost,pandas"
-) + env_list("PLATFORM_MODEL_PACKAGE", "src.ml")
+# Pickle is code execution: a pickle or joblib artifact may import only the exact (module,
+# qualified name) pairs of models_app.safe_pickle.allowlist, the operator's extras
+# (module:qualname,...) and classes defined in the platform's own model packages.
+PICKLE_EXTRA_GLOBALS = env_list("PICKLE_EXTRA_GLOBALS")
+for _item in PICKLE_EXTRA_GLOBALS:
+    if _item.count(":") != 1 or _item.startswith(":") or _item.endswith(":"):
+        raise ImproperlyConfigured(
+            f"PICKLE_EXTRA_GLOBALS: {_item!r} is not module:qualname (e.g. mypkg.models:Ranker)"
+        )
+PLATFORM_MODEL_PACKAGE = env_list("PLATFORM_MODEL_PACKAGE", "src.ml")
 # The platform's own model package (pickles that reference src.ml... classes) is importable
 # from these folders when a model is loaded.
 PLATFORM_MODEL_PATHS = env_list("PLATFORM_MODEL_PATHS")

@@ -7,38 +7,26 @@ the same rules again before it deserializes.
 
 from __future__ import annotations
 
-import importlib
-import sys
 import threading
 from collections.abc import Callable
 from typing import IO
 
 from django.conf import settings
 
-from models_app import safe_onnx, safe_skops
+from models_app import safe_onnx, safe_pickle, safe_skops
 from models_app.choices import ArtifactFormat
 from models_app.errors import DisallowedTypes, ExternalData, UnreadableArtifact
+from models_app.pickle_rules import pickle_policy
 
 _path_lock = threading.Lock()
 
 
-def platform_importable() -> None:
-    """Make the platform's model package importable (settings.PLATFORM_MODEL_PATHS)."""
-    with _path_lock:
-        missing = [str(p) for p in settings.PLATFORM_MODEL_PATHS if str(p) not in sys.path]
-        if missing:
-            sys.path.extend(missing)
-            importlib.invalidate_caches()
-
-
 def skops_is_allowed() -> safe_skops.IsAllowed:
-    """The exact classes a skops file may name: the allowlist and the platform's classes."""
-    # TODO(coordinator): replace LOCAL_CLASSES by models_app.safe_pickle's exact allowlist.
-    platform_importable()
-    return safe_skops.any_of(
-        safe_skops.classes_only(safe_skops.exact_classes(safe_skops.LOCAL_CLASSES)),
-        safe_skops.platform_classes(settings.PLATFORM_MODEL_PACKAGE),
-    )
+    """The classes a skops file may name: the pickle allowlist's classes (never its
+    reconstruction functions), the operator's extras and the platform's own classes."""
+    policy = pickle_policy()
+    return safe_skops.classes_only(lambda module, qualname: safe_pickle.is_allowed_global(
+        module, qualname, policy.platform_packages, policy.extra_globals))
 
 
 def skops_audit(data: bytes) -> safe_skops.SkopsAudit:
@@ -55,7 +43,7 @@ def skops_refusal(audit: safe_skops.SkopsAudit) -> tuple[str, str, dict]:
         "disallowed_types",
         f"The skops file names types that are not trusted: {listed}. Only exact "
         f"scikit-learn/numpy/scipy classes and the platform's own classes "
-        f"({settings.PLATFORM_MODEL_PACKAGE}) may be loaded; functions, methods and "
+        f"({', '.join(settings.PLATFORM_MODEL_PACKAGE)}) may be loaded; functions, methods and "
         f"operators may not.",
         {"untrusted_types": list(audit.refused), "reasons": audit.reasons},
     )

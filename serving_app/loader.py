@@ -2,35 +2,29 @@
 
 The artifact is read once through models_app.artifacts, its sha256 checked against the one
 recorded at registration before anything is deserialized, its signature verified when the
-model requires signed artifacts, and then loaded by format: pickle and joblib (the import
-allowlist checked again), skops (every node against exact lists, models_app.safe_skops),
-ONNX (no external data, models_app.safe_onnx; then onnxruntime). The platform's own model
-package is importable through settings.PLATFORM_MODEL_PATHS.
+model requires signed artifacts, and then loaded by format: pickle and joblib (restricted
+unpicklers, models_app.safe_pickle), skops (every node against exact lists,
+models_app.safe_skops), ONNX (no external data, models_app.safe_onnx; then onnxruntime).
+The platform's own model package is importable through settings.PLATFORM_MODEL_PATHS.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import logging
-import pickle
-import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 
-from models_app import artifact_checks, artifacts, safe_onnx, safe_skops, signing
-from models_app.integrity import scan_pickle
+from models_app import artifact_checks, artifacts, safe_onnx, safe_pickle, safe_skops, signing
+from models_app.pickle_rules import pickle_policy, platform_paths_install
 from serving_app.errors import ArtifactRefused
 from serving_app.inputs import InputSpec
 
 logger = logging.getLogger(__name__)
-_path_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -84,15 +78,7 @@ class LoadedArtifact:
 
 
 def _platform_paths() -> None:
-    paths = [str(p) for p in settings.PLATFORM_MODEL_PATHS]
-    with _path_lock:
-        added = False
-        for path in paths:
-            if path not in sys.path:
-                sys.path.append(path)
-                added = True
-        if added:
-            importlib.invalidate_caches()
+    platform_paths_install()
 
 
 def read_verified(record: VersionRecord) -> bytes:
@@ -118,29 +104,19 @@ def read_verified(record: VersionRecord) -> bytes:
     return data
 
 
-def _check_pickle(record: VersionRecord, data: bytes) -> None:
-    prefixes = tuple(settings.PICKLE_ALLOWED_PREFIXES)
-    scan = scan_pickle(io.BytesIO(data), prefixes)
-    if scan.error:
-        raise ArtifactRefused(f"{record.label}: {scan.error}", code="disallowed_pickle")
-    if scan.disallowed:
-        raise ArtifactRefused(
-            f"{record.label}: the pickle imports {', '.join(scan.disallowed)}, outside the "
-            f"allowed modules ({', '.join(prefixes)}); it was not loaded.",
-            code="disallowed_pickle", details={"disallowed_imports": list(scan.disallowed)},
-        )
+def _load_pickle(record: VersionRecord, data: bytes) -> Any:
+    try:
+        return safe_pickle.load_file(io.BytesIO(data), record.artifact_format, pickle_policy())
+    except safe_pickle.UnsafePickle as exc:
+        details = {"global": exc.global_name} if exc.global_name else {}
+        raise ArtifactRefused(f"{record.label}: {exc.reason} It was not loaded.",
+                              code="disallowed_pickle", details=details) from exc
 
 
 def _load_object(record: VersionRecord, data: bytes) -> Any:
     fmt = record.artifact_format
     if fmt in ("pickle", "joblib"):
-        _check_pickle(record, data)
-        _platform_paths()
-        if fmt == "pickle":
-            return pickle.loads(data)  # noqa: S301 - sha256 verified and imports allowlisted
-        import joblib
-
-        return joblib.load(io.BytesIO(data))
+        return _load_pickle(record, data)
     if fmt == "skops":
         return _load_skops(record, data)
     if fmt == "onnx":

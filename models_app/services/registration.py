@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import tempfile
 from typing import IO, Any
 
@@ -9,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from models_app import artifacts, roles, signing
+from models_app import artifacts, roles, safe_pickle, signing
 from models_app.artifact_checks import artifact_check
 from models_app.choices import ARTIFACT_FILENAMES, PICKLED_FORMATS, ArtifactFormat, Framework
 from models_app.errors import (
@@ -23,8 +22,8 @@ from models_app.errors import (
     ModelNotFound,
     SignatureInvalid,
 )
-from models_app.integrity import scan_pickle
 from models_app.models import ModelVersion, RegisteredModel
+from models_app.pickle_rules import pickle_policy
 from models_app.services.signing import signature_check
 from models_app.validation import (
     MetadataError,
@@ -37,7 +36,7 @@ from models_app.validation import (
 from models_app.versioning import VersionError, next_version, parse_version
 
 CHUNK = 1024 * 1024
-SPOOL_IN_MEMORY = 8 * 1024 * 1024  # smaller artifacts are hashed and scanned in memory
+SPOOL_IN_MEMORY = 8 * 1024 * 1024  # smaller artifacts are hashed and checked in memory
 
 
 def model_create(
@@ -146,20 +145,15 @@ def _spool(artifact: IO[bytes]) -> tuple[tempfile.SpooledTemporaryFile, str, int
     return spooled, digest.hexdigest(), size
 
 
-def _check_pickle(stream: IO[bytes], size: int) -> None:
-    # The scanner reads opcode by opcode: a plain in-memory buffer is far faster to scan.
-    source = io.BytesIO(stream.read()) if size <= SPOOL_IN_MEMORY else stream
-    scan = scan_pickle(source, settings.PICKLE_ALLOWED_PREFIXES)
-    stream.seek(0)
-    if scan.error:
-        raise DisallowedPickle(f"The artifact was refused: {scan.error}.")
-    if scan.disallowed:
-        names = ", ".join(scan.disallowed)
-        raise DisallowedPickle(
-            f"The pickle imports {names}, outside the allowed modules "
-            f"({', '.join(settings.PICKLE_ALLOWED_PREFIXES)}). Loading it could run code.",
-            details={"disallowed_imports": list(scan.disallowed)},
-        )
+def _check_pickle(stream: IO[bytes], artifact_format: str) -> None:
+    """Refuse what the restricted loader would refuse, reading opcodes and executing nothing."""
+    try:
+        safe_pickle.check_file(stream, artifact_format, pickle_policy())
+    except safe_pickle.UnsafePickle as exc:
+        details = {"global": exc.global_name} if exc.global_name else {}
+        raise DisallowedPickle(f"The artifact was refused: {exc.reason}", details=details) from exc
+    finally:
+        stream.seek(0)
 
 
 def _choose_version(model: RegisteredModel, version: str | None, bump: str | None) -> str:
@@ -241,7 +235,7 @@ def version_register(
         if size == 0:
             raise MissingArtifact("The artifact file is empty.")
         if artifact_format in PICKLED_FORMATS:
-            _check_pickle(spooled, size)
+            _check_pickle(spooled, artifact_format)
         artifact_check(artifact_format=artifact_format, stream=spooled, size=size)
         with transaction.atomic():
             model = _locked_model(model_name)

@@ -5,6 +5,8 @@ import pickle
 
 import pytest
 
+from models_app.tests.hostile.fixtures import hostile_corpus  # noqa: F401
+
 SIGNATURE = {"inputs": [{"name": f"f{i}", "type": "double"} for i in range(4)],
              "outputs": [{"name": "label", "type": "long"}]}
 EXAMPLE = [{"f0": 0.5, "f1": -0.2, "f2": 0.1, "f3": 1.0}]
@@ -14,7 +16,8 @@ EXAMPLE = [{"f0": 0.5, "f1": -0.2, "f2": 0.1, "f3": 1.0}]
 def serving_settings(settings):
     settings.SERVING_FLUSH_SECONDS = 0
     settings.SERVING_GENERATION_CHECK_MS = 0
-    settings.PICKLE_ALLOWED_PREFIXES = [*settings.PICKLE_ALLOWED_PREFIXES, "serving_app.tests"]
+    # The mock models are admitted as platform classes, not by loosening the allowlist.
+    settings.PLATFORM_MODEL_PACKAGE = [*settings.PLATFORM_MODEL_PACKAGE, "serving_app.tests"]
     return settings
 
 

@@ -1,5 +1,5 @@
 """Models that misbehave on purpose. Importable so their pickles load (the tests add
-"serving_app.tests" to PICKLE_ALLOWED_PREFIXES)."""
+"serving_app.tests" to PLATFORM_MODEL_PACKAGE: they load as platform classes)."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ def test_a_corrupted_production_version_is_never_served(runtime, deploy, sklearn
 
 def test_it_enforces_the_pickle_allowlist_again_at_load(deploy, settings):
     version = deploy(ConstantModel(1.0), "1.0.0")  # registered while serving_app.tests is allowed
-    settings.PICKLE_ALLOWED_PREFIXES = ["numpy", "sklearn"]
+    settings.PLATFORM_MODEL_PACKAGE = ["src.ml"]
     with pytest.raises(ArtifactRefused) as caught:
         loader.load(record_of(version))
     assert caught.value.code == "disallowed_pickle"
@@ -173,13 +173,24 @@ def test_platform_models_load_from_the_platform_model_paths(runtime, deploy, set
     assert result.predictions[0]["score"] == 2.0
 
 
-def test_without_the_platform_path_such_a_model_cannot_load(deploy, settings, platform_pickle):
-    _, content = platform_pickle
+def test_without_the_platform_path_such_a_model_is_refused_at_upload_and_at_load(
+        deploy, settings, platform_pickle):
+    from models_app.errors import DisallowedPickle
+
+    root, content = platform_pickle
     settings.PLATFORM_MODEL_PATHS = []
+    with pytest.raises(DisallowedPickle, match="PLATFORM_MODEL_PATHS"):
+        deploy(version="1.0.0", content=content, framework="custom", promote=False)
+    settings.PLATFORM_MODEL_PATHS = [str(root)]
     version = deploy(version="1.0.0", content=content, framework="custom", promote=False,
                      signature={"inputs": [{"name": "momentum", "type": "double"}]})
-    with pytest.raises(ModuleNotFoundError, match="src"):
+    sys.path.remove(str(root))
+    for name in [n for n in sys.modules if n == "src" or n.startswith("src.")]:
+        del sys.modules[name]
+    settings.PLATFORM_MODEL_PATHS = []
+    with pytest.raises(ArtifactRefused, match="cannot be imported here") as caught:
         loader.load(record_of(version))
+    assert caught.value.code == "disallowed_pickle"
 
 
 @pytest.fixture
@@ -206,7 +217,7 @@ def test_skops_trusts_the_platform_classes_only_under_the_platform_package(deplo
     artifact = loader.load(record_of(version))
     assert type(artifact.obj).__module__ == "src.ml.ranker"
     assert artifact.obj.weight == 2.0
-    settings.PLATFORM_MODEL_PACKAGE = "src.other"
+    settings.PLATFORM_MODEL_PACKAGE = ["src.other"]
     with pytest.raises(ArtifactRefused) as caught:
         loader.load(record_of(version))
     assert caught.value.code == "disallowed_types"

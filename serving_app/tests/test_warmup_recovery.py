@@ -121,7 +121,6 @@ def _worker_env(broker: str, **extra: str) -> dict[str, str]:
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "CELERY_BROKER_URL": broker,
         "PLATFORM_MODEL_PACKAGE": "src.ml,serving_app.tests",
-        "PICKLE_ALLOWED_PREFIXES": ",".join(settings.PICKLE_ALLOWED_PREFIXES),
         "ARTIFACT_ROOT": str(settings.STORAGES["artifacts"]["OPTIONS"]["location"]),
         "OMP_NUM_THREADS": "1",
     })
