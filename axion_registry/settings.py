@@ -131,6 +131,9 @@ PICKLE_ALLOWED_PREFIXES = env_list(
 # The platform's own model package (pickles that reference src.ml... classes) is importable
 # from these folders when a model is loaded.
 PLATFORM_MODEL_PATHS = env_list("PLATFORM_MODEL_PATHS")
+PLATFORM_MODEL_PACKAGE = env("PLATFORM_MODEL_PACKAGE", "src.ml")
+# The load check: each registered version is loaded and exercised in a fresh process.
+LOAD_CHECK_TIMEOUT_SECONDS = env_int("LOAD_CHECK_TIMEOUT_SECONDS", 300)
 
 # A token's user is cached this long per process (a revoked token works at most this long).
 TOKEN_CACHE_SECONDS = env_int("TOKEN_CACHE_SECONDS", 10)
@@ -174,6 +177,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Load checks take seconds each (a fresh interpreter per version): their own queue, so they
+# never delay a warm-up or an A/B evaluation. Workers consume both: -Q celery,loadcheck.
+LOAD_CHECK_QUEUE = env("LOAD_CHECK_QUEUE", "loadcheck")
+CELERY_TASK_ROUTES = {"serving_app.tasks.version_load_check": {"queue": LOAD_CHECK_QUEUE}}
 ABTEST_EVALUATION_SECONDS = env_int("ABTEST_EVALUATION_SECONDS", 300)
 CELERY_BEAT_SCHEDULE = {
     "abtest-evaluate-running": {

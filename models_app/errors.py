@@ -67,3 +67,7 @@ class ArtifactCorrupted(Conflict):
 
 class PromotionNotPermitted(PermissionRefused):
     code = "promotion_not_permitted"
+
+
+class DuplicateDataset(Conflict):
+    code = "duplicate_dataset"

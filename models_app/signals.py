@@ -3,3 +3,7 @@ from django.dispatch import Signal
 # Sent after commit when a version enters production (promotion or rollback).
 # kwargs: version_id, model_name, version, kind ("promote" | "rollback"), previous_version_id.
 version_deployed = Signal()
+
+# Sent after commit when a version is registered; serving_app queues its load check.
+# kwargs: version_id, model_name, version.
+version_registered = Signal()

@@ -47,6 +47,7 @@ class VersionRecord:
     signature: dict = field(default_factory=dict)
     input_example: Any = None
     tags: dict = field(default_factory=dict)
+    serving_input: str = "numpy"
 
     @classmethod
     def from_row(cls, row: Any) -> VersionRecord:
@@ -62,6 +63,7 @@ class VersionRecord:
             signature=row.signature or {},
             input_example=row.input_example,
             tags=row.tags or {},
+            serving_input=row.serving_input,
         )
 
     @property
@@ -164,12 +166,12 @@ def _load_object(record: VersionRecord, data: bytes) -> Any:
 
 
 def _wants_dataframe(record: VersionRecord, obj: Any) -> bool:
-    choice = (record.tags or {}).get("serving.input")
-    if choice in ("dataframe", "numpy"):
-        return choice == "dataframe"
-    if record.artifact_format == "onnx":
-        return False
-    return hasattr(obj, "feature_names_in_") or bool(getattr(obj, "takes_dataframe", False))
+    # Fixed on the version at registration; without a signature a model that declares it
+    # takes named columns still gets the caller's columns as a DataFrame.
+    if record.serving_input == "dataframe":
+        return True
+    return not record.signature.get("inputs") and record.artifact_format != "onnx" and (
+        hasattr(obj, "feature_names_in_") or bool(getattr(obj, "takes_dataframe", False)))
 
 
 def _onnx_predict(session: Any) -> Callable[[Any], Any]:
@@ -182,6 +184,13 @@ def _onnx_predict(session: Any) -> Callable[[Any], Any]:
         return session.run([output], {name: np.asarray(x, dtype=dtype)})[0]
 
     return predict
+
+
+def inspect(data: bytes, *, artifact_format: str, label: str) -> Any:
+    """Deserialize a file not yet registered (import_model reads its feature names and
+    framework), by the same rules as a registered one."""
+    record = VersionRecord(0, 0, label, "(unregistered)", artifact_format, "", "", len(data))
+    return _load_object(record, data)
 
 
 def load(record: VersionRecord) -> LoadedArtifact:

@@ -33,8 +33,9 @@ from models_app.errors import ModelNotFound
 from serving_app import loader, selectors
 from serving_app.cache import ModelCache
 from serving_app.errors import ModelUnavailable, NotDeployed
+from serving_app.exercise import exercise, failure_hint
 from serving_app.generation import generations_read
-from serving_app.inputs import RowsError, example_rows
+from serving_app.inputs import RowsError
 from serving_app.metrics import ERROR, FALLBACK, LOAD_FAILURES, OK, SWAPS, LatencyRecorder
 from serving_app.routing import CHALLENGER, choose_arm
 from serving_app.versions import LoadedVersion, Prediction, Route, VersionBroken
@@ -274,7 +275,10 @@ class ServingRuntime:
                 record.version_id, lambda: (self._load_and_warm(record), record.artifact_size)
             )
         except Exception as exc:
-            message = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"[:1000]
+            message = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
+            hint = failure_hint(exc, platform_package=settings.PLATFORM_MODEL_PACKAGE,
+                                platform_paths=settings.PLATFORM_MODEL_PATHS)
+            message = (f"{message} ({hint})" if hint else message)[:1000]
             logger.error("%s cannot be served by this process: %s", record.label, message,
                          exc_info=exc)
             LOAD_FAILURES.labels(record.model_name, record.version).inc()
@@ -286,12 +290,9 @@ class ServingRuntime:
         version = LoadedVersion(record, artifact.predict, artifact.spec,
                                 load_ms=(time.perf_counter() - started) * 1000)
         self.recorder.prepare(record.model_name, record.version_id, record.version)
-        rows = example_rows(record.signature, record.input_example)
         started = time.perf_counter()
-        if rows is not None:
-            for _ in range(WARM_ROUNDS):
-                model_input, n = version.spec.prepare(rows)
-                version.call(model_input, n, None)
+        exercise(artifact.predict, artifact.spec, signature=record.signature,
+                 input_example=record.input_example, rounds=WARM_ROUNDS)
         version.warm_ms = (time.perf_counter() - started) * 1000
         return version
 

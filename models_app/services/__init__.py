@@ -1,5 +1,6 @@
 """Every write workflow of the registry. Import from here."""
 
+from models_app.services.importing import ImportResult, version_import
 from models_app.services.lifecycle import (
     available_moves,
     can_promote,
@@ -12,6 +13,10 @@ from models_app.services.lifecycle import (
     version_transition,
     versions_deprecate,
 )
+from models_app.services.loadcheck import (
+    evaluation_dataset_register,
+    version_load_check_record,
+)
 from models_app.services.registration import (
     model_create,
     model_update,
@@ -22,7 +27,9 @@ from models_app.services.registration import (
 )
 
 __all__ = [
+    "ImportResult",
     "available_moves",
+    "evaluation_dataset_register",
     "can_promote",
     "model_create",
     "model_rollback",
@@ -31,6 +38,8 @@ __all__ = [
     "release_managers",
     "system_user",
     "version_gate_report",
+    "version_import",
+    "version_load_check_record",
     "version_metadata",
     "version_promote",
     "version_register",

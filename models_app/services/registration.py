@@ -21,8 +21,10 @@ from models_app.errors import (
     MissingArtifact,
     ModelNotFound,
 )
+from models_app.importing import choose_serving_input
 from models_app.integrity import scan_pickle
 from models_app.models import ModelVersion, RegisteredModel
+from models_app.signals import version_registered
 from models_app.validation import (
     MetadataError,
     clean_json,
@@ -171,6 +173,7 @@ def version_register(
     input_example: Any = None,
     source_run_id: str = "",
     created_by: AbstractBaseUser | None = None,
+    serving_input: str | None = None,
 ) -> ModelVersion:
     """Register a version: the row, the artifact and its sidecar, or nothing at all.
 
@@ -200,6 +203,10 @@ def version_register(
             "signature": clean_signature(signature),
             "input_example": clean_json(input_example, "input_example"),
         }
+        fields["serving_input"] = choose_serving_input(
+            signature=fields["signature"], artifact_format=artifact_format,
+            tags=fields["tags"], requested=serving_input,
+        )
     except MetadataError as exc:
         raise InvalidMetadata(str(exc)) from exc
     if artifact is None:
@@ -238,6 +245,7 @@ def version_register(
             artifacts.artifact_save(row.artifact_path, spooled)
             written.append(f"{folder}/{artifacts.SIDECAR}")
             artifacts.sidecar_write(folder, version_metadata(row))
+            _announce_registered(row)
     except IntegrityError as exc:
         _remove(written)
         raise DuplicateVersion(
@@ -250,6 +258,11 @@ def version_register(
     finally:
         spooled.close()
     return row
+
+
+def _announce_registered(row: ModelVersion) -> None:
+    payload = {"version_id": row.pk, "model_name": row.model.name, "version": row.version}
+    transaction.on_commit(lambda: version_registered.send(sender=ModelVersion, **payload))
 
 
 def _locked_model(model_name: str) -> RegisteredModel:
@@ -285,6 +298,7 @@ def version_metadata(version: ModelVersion) -> dict[str, Any]:
         "description": version.description,
         "signature": version.signature,
         "input_example": version.input_example,
+        "serving_input": version.serving_input,
         "artifact_path": version.artifact_path,
         "artifact_sha256": version.artifact_sha256,
         "artifact_size": version.artifact_size,
