@@ -10,6 +10,7 @@ input example when there is one (names, order and dtypes), else from the model: 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ import pandas as pd
 EXAMPLE_ROWS = 5
 LEGACY_MODEL_FILE = "model.pkl"
 LEGACY_METADATA_FILE = "metadata.json"
+_GENERATED_NAME = re.compile(r"Column_\d+")
 _WALK_DEPTH = 4
 _WALK_LIMIT = 2000
 # Most specific first: a platform class holding a LightGBM booster is a LightGBM model.
@@ -106,6 +108,8 @@ def _names_of(item: Any) -> list[str] | None:
     if names is None:
         return None
     names = [str(n) for n in list(names)]
+    if all(_GENERATED_NAME.fullmatch(n) for n in names):
+        return None  # LightGBM's Column_0, ... for a model fitted on a matrix: no names
     return names or None
 
 

@@ -34,7 +34,8 @@ def version_get(*, model_name: str, version: str) -> ModelVersion:
 VERSION_FIELDS = (
     "version", "stage", "framework", "artifact_format", "metrics", "hyperparameters", "tags",
     "description", "signature", "input_example", "artifact_path", "artifact_sha256",
-    "artifact_size", "source_run_id", "created_at",
+    "artifact_size", "source_run_id", "created_at", "serving_input", "load_check_status",
+    "load_check", "verified_metrics",
 )
 
 

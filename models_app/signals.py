@@ -4,6 +4,7 @@ from django.dispatch import Signal
 # kwargs: version_id, model_name, version, kind ("promote" | "rollback"), previous_version_id.
 version_deployed = Signal()
 
-# Sent after commit when a version is registered; serving_app queues its load check.
-# kwargs: version_id, model_name, version.
+# Sent after commit when a version is registered, or its load check is asked for again;
+# serving_app queues the load check. kwargs: version_id, model_name, version.
 version_registered = Signal()
+load_check_requested = Signal()

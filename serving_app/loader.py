@@ -70,6 +70,12 @@ class VersionRecord:
     def label(self) -> str:
         return f"{self.model_name}@{self.version}"
 
+    @property
+    def serving_key(self) -> tuple[str, str]:
+        """What decides how serving calls the model; a process holding the version under
+        another key reloads it."""
+        return self.serving_input, repr(self.signature.get("inputs"))
+
 
 @dataclass
 class LoadedArtifact:

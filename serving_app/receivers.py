@@ -8,7 +8,7 @@ import logging
 from django.dispatch import receiver
 
 from abtest_app.signals import abtest_routing_changed
-from models_app.signals import version_deployed, version_registered
+from models_app.signals import load_check_requested, version_deployed, version_registered
 from serving_app import services
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ def on_abtest_routing_changed(sender, *, model_name: str, **kwargs) -> None:
 
 
 @receiver(version_registered, dispatch_uid="serving_app.on_version_registered")
+@receiver(load_check_requested, dispatch_uid="serving_app.on_load_check_requested")
 def on_version_registered(sender, *, version_id: int, model_name: str, **kwargs) -> None:
     try:
         from serving_app.tasks import version_load_check

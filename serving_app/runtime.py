@@ -271,6 +271,11 @@ class ServingRuntime:
     def _loaded(self, record: loader.VersionRecord) -> LoadedVersion:
         """The cached version, else loaded and warmed once; a failure gives a broken one."""
         try:
+            cached = self.cache.get(record.version_id)
+            if cached is not None and cached.record.serving_key != record.serving_key:
+                fresh = self._load_and_warm(record)  # its input mode or signature changed
+                self.cache.put(record.version_id, fresh, record.artifact_size)
+                return fresh
             return self.cache.get_or_load(
                 record.version_id, lambda: (self._load_and_warm(record), record.artifact_size)
             )

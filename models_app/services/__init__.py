@@ -16,6 +16,7 @@ from models_app.services.lifecycle import (
 from models_app.services.loadcheck import (
     evaluation_dataset_register,
     version_load_check_record,
+    version_load_check_request,
 )
 from models_app.services.registration import (
     model_create,
@@ -40,6 +41,7 @@ __all__ = [
     "version_gate_report",
     "version_import",
     "version_load_check_record",
+    "version_load_check_request",
     "version_metadata",
     "version_promote",
     "version_register",

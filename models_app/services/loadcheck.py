@@ -15,6 +15,7 @@ from models_app import artifacts
 from models_app.choices import LoadCheckStatus
 from models_app.errors import DuplicateDataset, InvalidMetadata
 from models_app.models import EvaluationDataset, ModelVersion, RegisteredModel
+from models_app.signals import load_check_requested
 
 DATASET_FORMATS = {"csv": "csv", "parquet": "parquet", "pq": "parquet"}
 
@@ -37,6 +38,19 @@ def version_load_check_record(*, version_id: int, result: dict[str, Any]) -> Mod
     evaluation = result.get("evaluation") or {}
     version.verified_metrics = dict(evaluation.get("metrics") or {}) if passed else {}
     version.save(update_fields=["load_check_status", "load_check", "verified_metrics"])
+    return version
+
+
+@transaction.atomic
+def version_load_check_request(*, version: ModelVersion) -> ModelVersion:
+    """Check the version again (its model's evaluation datasets changed, say): pending until
+    a worker has; a version past staging keeps its stage, the gate applies to its next move."""
+    version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+    version.load_check_status = LoadCheckStatus.PENDING
+    version.save(update_fields=["load_check_status"])
+    payload = {"version_id": version.pk, "model_name": version.model.name,
+               "version": version.version}
+    transaction.on_commit(lambda: load_check_requested.send(sender=ModelVersion, **payload))
     return version
 
 
