@@ -88,6 +88,7 @@ def version_import(
     version: str | None = None,
     bump: str | None = None,
     description: str = "",
+    source_run_id: str = "",
     create_model: bool = False,
     created_by: AbstractBaseUser | None = None,
 ) -> ImportResult:
@@ -127,7 +128,7 @@ def version_import(
         tags={**legacy.tags, **(tags or {})}, description=description,
         signature=signature or inferred_signature,
         input_example=importing.example_records(example) if example is not None else None,
-        created_by=created_by,
+        source_run_id=source_run_id, created_by=created_by,
     )
     if not row.signature:
         notes.append("no signature: give an input example, or the model's feature names are "

@@ -58,6 +58,8 @@ class Command(BaseCommand):
                             help="An explicit MAJOR.MINOR.PATCH (default: bump).")
         parser.add_argument("--bump", default="minor", choices=["major", "minor", "patch"])
         parser.add_argument("--description", default="")
+        parser.add_argument("--source-run-id", dest="source_run_id", default="",
+                            help="The experiment run that produced the model (lineage).")
 
     def handle(self, *args, path: str, name: str, **options: Any) -> None:
         source = Path(path)
@@ -76,7 +78,8 @@ class Command(BaseCommand):
                 metrics=_json_option(options["metrics"], "--metrics"),
                 hyperparameters=_json_option(options["hyperparameters"], "--hyperparameters"),
                 tags=_tags(options["tags"]), version=options["model_version"] or None,
-                bump=options["bump"], description=options["description"], create_model=True,
+                bump=options["bump"], description=options["description"],
+                source_run_id=options["source_run_id"], create_model=True,
             )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
