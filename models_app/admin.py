@@ -8,7 +8,7 @@ from django_fsm.admin import FSMAdminMixin
 from axion_registry.admin_inlines import ReadOnlyAdmin, ReadOnlyInline
 from axion_registry.errors import DomainError
 from models_app import services
-from models_app.models import ModelVersion, RegisteredModel, StageTransition
+from models_app.models import EvaluationDataset, ModelVersion, RegisteredModel, StageTransition
 
 TRANSITION_TARGETS = {
     "submit": "staging",
@@ -60,14 +60,15 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 class ModelVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
     fsm_fields = ["stage"]
     fsm_forms = {name: ReasonForm for name in TRANSITION_TARGETS}
-    list_display = ["model", "version", "stage", "framework", "artifact_format", "created_by",
-                    "created_at"]
-    list_filter = ["stage", "framework", "artifact_format", "model"]
+    list_display = ["model", "version", "stage", "load_check_status", "framework",
+                    "artifact_format", "created_by", "created_at"]
+    list_filter = ["stage", "load_check_status", "framework", "artifact_format", "model"]
     search_fields = ["model__name", "version", "description"]
     readonly_fields = [
         "model", "version", "major", "minor", "patch", "framework", "artifact_format",
         "artifact_path", "artifact_sha256", "artifact_size", "source_run_id", "created_by",
         "created_at", "metrics", "hyperparameters", "signature", "input_example",
+        "serving_input", "load_check_status", "load_check", "verified_metrics",
     ]
     exclude: list[str] = []
     inlines = [StageTransitionInline]
@@ -108,3 +109,11 @@ class StageTransitionAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "to_stage", "model"]
     search_fields = ["version__version", "model__name", "reason", "actor__username"]
     date_hierarchy = "created_at"
+
+
+@admin.register(EvaluationDataset)
+class EvaluationDatasetAdmin(ReadOnlyAdmin):
+    """Registered through the API or the client (the file is stored with its sha256)."""
+
+    list_display = ["model", "name", "label_column", "rows", "file_format", "created_at"]
+    list_filter = ["model"]
