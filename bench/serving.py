@@ -71,7 +71,7 @@ def seed() -> None:
     rng = np.random.default_rng(11)
     features = rng.normal(size=(500, 10))
     labels = (features[:, 0] - features[:, 3] + 0.5 * features[:, 7] > 0).astype(int)
-    services.model_create(name=MODEL, description="benchmark")
+    services.model_create(name=MODEL, description="benchmark", gates={"load_check": False})
     signature = {"inputs": [{"name": n, "type": "double"} for n in FEATURES],
                  "outputs": [{"name": "label", "type": "long"}]}
     for version, c in (("1.0.0", 1.0), ("1.1.0", 0.3), ("1.2.0", 0.5), ("1.3.0", 0.7)):
@@ -79,7 +79,7 @@ def seed() -> None:
         row = services.version_register(
             model_name=MODEL, artifact=io.BytesIO(pickle.dumps(model)), version=version,
             framework="sklearn", artifact_format="pickle", metrics={"auc": 0.9},
-            signature=signature, input_example=[ROW],
+            signature=signature, input_example=[ROW], serving_input="numpy",  # a matrix fit
         )
         services.version_transition(version=row, to="staging", actor=user)
         if version == "1.0.0":

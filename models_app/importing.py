@@ -85,6 +85,11 @@ def class_modules(obj: Any) -> list[str]:
     return modules
 
 
+def is_library_estimator(obj: Any) -> bool:
+    """A bare scikit-learn, LightGBM or XGBoost estimator (not a platform class)."""
+    return type(obj).__module__.split(".")[0] in ("sklearn", "lightgbm", "xgboost")
+
+
 def infer_framework(obj: Any) -> str:
     modules = class_modules(obj)
     for prefix, framework in _FRAMEWORK_MODULES:

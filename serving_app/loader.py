@@ -16,6 +16,7 @@ import logging
 import pickle
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,10 @@ from serving_app.inputs import InputSpec
 
 logger = logging.getLogger(__name__)
 _path_lock = threading.Lock()
+# The warning scikit-learn gives a names-only estimator called with its matrix (see
+# _checks_names_only: the names were checked against the signature at load).
+warnings.filterwarnings("ignore", message="X does not have valid feature names",
+                        category=UserWarning)
 
 
 @dataclass(frozen=True)
@@ -171,11 +176,30 @@ def _load_object(record: VersionRecord, data: bytes) -> Any:
                           code="unsupported_format")
 
 
+def _checks_names_only(record: VersionRecord, obj: Any) -> bool:
+    """A bare scikit-learn estimator fitted on exactly the signature's numeric columns uses a
+    DataFrame only to check its names and order, then reads it as a float matrix; the names
+    were checked here once, so it gets the matrix in that order (its validation of a DataFrame
+    costs a millisecond a call). Anything that selects columns by name (a ColumnTransformer,
+    a platform class) still gets the DataFrame."""
+    if not type(obj).__module__.startswith("sklearn."):
+        return False
+    names = getattr(obj, "feature_names_in_", None)
+    inputs = record.signature.get("inputs") or []
+    if names is None or [str(n) for n in names] != [c.get("name") for c in inputs]:
+        return False
+    if not all(c.get("type", "double") in ("double", "float") for c in inputs):
+        return False
+    from models_app.importing import walk
+
+    return not any(type(part).__name__ == "ColumnTransformer" for part in walk(obj))
+
+
 def _wants_dataframe(record: VersionRecord, obj: Any) -> bool:
     # Fixed on the version at registration; without a signature a model that declares it
     # takes named columns still gets the caller's columns as a DataFrame.
     if record.serving_input == "dataframe":
-        return True
+        return not _checks_names_only(record, obj)
     return not record.signature.get("inputs") and record.artifact_format != "onnx" and (
         hasattr(obj, "feature_names_in_") or bool(getattr(obj, "takes_dataframe", False)))
 
@@ -212,5 +236,21 @@ def load(record: VersionRecord) -> LoadedArtifact:
     else:
         raise ArtifactRefused(f"{record.label}: the loaded {type(obj).__name__} has no predict().",
                               code="not_a_model")
-    spec = InputSpec.from_signature(record.signature, dataframe=_wants_dataframe(record, obj))
+    spec = input_spec(record, obj)
+    if not spec.dataframe and record.serving_input == "dataframe":
+        predict = _in_frame_layout(predict)
     return LoadedArtifact(obj=obj, predict=predict, spec=spec)
+
+
+def _in_frame_layout(predict: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    # A DataFrame's float block is column-major: the same layout gives the same sums, to
+    # the last bit, as the estimator called with a DataFrame.
+    def call(x: Any) -> Any:
+        return predict(np.asfortranarray(x))
+
+    return call
+
+
+def input_spec(record: VersionRecord, obj: Any) -> InputSpec:
+    """How rows are checked and shaped for this version's loaded model."""
+    return InputSpec.from_signature(record.signature, dataframe=_wants_dataframe(record, obj))

@@ -18,10 +18,8 @@ def _seed() -> str:
     return out.getvalue()
 
 
-def test_it_seeds_the_whole_demo_and_a_second_run_reuses_it(settings):
-    from demo.training import PLATFORM_PATH
-
-    settings.PLATFORM_MODEL_PATHS = [str(PLATFORM_PATH)]  # as make run sets it
+def test_it_seeds_the_whole_demo_and_a_second_run_reuses_it(demo_platform):
+    # demo_platform sets PLATFORM_MODEL_PATHS to demo/platform, as make run does
     from abtest_app.models import ABTest
     from experiments_app.models import Experiment, Run
     from models_app import artifacts

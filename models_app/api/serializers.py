@@ -99,6 +99,10 @@ class VersionMetadataSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, default="")
     signature = serializers.JSONField(required=False, default=dict)
     input_example = serializers.JSONField(required=False, allow_null=True, default=None)
+    serving_input = serializers.ChoiceField(
+        choices=ServingInput.choices, required=False, allow_null=True, default=None,
+        help_text="dataframe (default when the signature names columns) or numpy (a model "
+        "fitted on a matrix).")
 
 
 class VersionUploadSerializer(serializers.Serializer):

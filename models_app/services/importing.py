@@ -112,6 +112,9 @@ def version_import(
     obj = _inspect(data, artifact_format, f"{model_name} (import)", notes)
     names = importing.model_feature_names(obj) if obj is not None else None
     inferred_signature, example = _signature(input_example, names, legacy.feature_names)
+    serving_input = None
+    if obj is not None and names is None and importing.is_library_estimator(obj):
+        serving_input = "numpy"  # fitted on a matrix: a DataFrame would only draw warnings
     if not framework:
         framework = importing.infer_framework(obj) if obj is not None else "custom"
         notes.append(f"framework {framework} (inferred)")
@@ -128,7 +131,7 @@ def version_import(
         tags={**legacy.tags, **(tags or {})}, description=description,
         signature=signature or inferred_signature,
         input_example=importing.example_records(example) if example is not None else None,
-        source_run_id=source_run_id, created_by=created_by,
+        source_run_id=source_run_id, created_by=created_by, serving_input=serving_input,
     )
     if not row.signature:
         notes.append("no signature: give an input example, or the model's feature names are "

@@ -108,7 +108,7 @@ def test_a_legacy_folder_whose_pickle_holds_none_fails_and_never_reaches_staging
 
 
 def test_a_platform_model_whose_package_cannot_be_imported_fails_naming_the_setting(
-        worker, settings, release_manager):
+        worker, settings, release_manager, demo_platform):
     candidate = training.train("earnings-surprise", training.SPECS["earnings-surprise"].baseline)
     settings.PLATFORM_MODEL_PATHS = []  # the worker's serving settings miss the package
     registry.model_create(name="earnings", gates={"require_staging": False})

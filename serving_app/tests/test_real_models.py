@@ -8,7 +8,6 @@ import pickle
 
 import numpy as np
 import pandas as pd
-import pytest
 import xgboost as xgb
 from django.core.management import call_command
 
@@ -18,12 +17,6 @@ from models_app.models import ModelVersion
 from serving_app.runtime import predict
 
 FEATURES = [f"x{i}" for i in range(10)]
-
-
-@pytest.fixture
-def demo_platform(settings):
-    settings.PLATFORM_MODEL_PATHS = [str(training.PLATFORM_PATH)]
-    return training.platform_classes()
 
 
 def imported(tmp_path, obj, *args: str) -> ModelVersion:
@@ -109,3 +102,29 @@ def test_the_input_mode_is_fixed_on_the_version_and_a_changed_one_is_reloaded(
     runtime.refresh("ranking")
     # Reloaded and warmed with the new mode: this class refuses a matrix.
     assert "needs a DataFrame" in runtime.route("ranking").primary.error
+
+
+def test_a_names_only_estimator_gets_a_matrix_in_signature_order_a_column_picker_a_frame(
+        registered_model, tmp_path):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from serving_app import loader
+
+    frame = pd.DataFrame(np.random.default_rng(4).normal(size=(80, 10)), columns=FEATURES)
+    target = frame["x2"] * 3 - frame["x9"]
+    plain = LinearRegression().fit(frame, target)
+    picker = make_pipeline(ColumnTransformer([("scaled", StandardScaler(), ["x2", "x9"])]),
+                           LinearRegression()).fit(frame, target)
+    rows = frame.head(5)
+    shuffled = {"dataframe_split": {"columns": FEATURES[::-1],
+                                    "data": rows[FEATURES[::-1]].to_numpy().tolist()}}
+    for model, wants_frame in ((plain, False), (picker, True)):
+        version = imported(tmp_path, model)
+        assert version.serving_input == "dataframe"
+        artifact = loader.load(loader.VersionRecord.from_row(version))
+        model_input, n = artifact.spec.prepare(shuffled)
+        assert isinstance(model_input, pd.DataFrame) is wants_frame
+        assert np.array_equal(artifact.predict(model_input), model.predict(rows))
