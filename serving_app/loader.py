@@ -32,7 +32,7 @@ from serving_app.inputs import InputSpec
 logger = logging.getLogger(__name__)
 _path_lock = threading.Lock()
 # The warning scikit-learn gives a names-only estimator called with its matrix (see
-# _checks_names_only: the names were checked against the signature at load).
+# _takes_matrix: the names were checked against the signature at load).
 warnings.filterwarnings("ignore", message="X does not have valid feature names",
                         category=UserWarning)
 
@@ -176,22 +176,25 @@ def _load_object(record: VersionRecord, data: bytes) -> Any:
                           code="unsupported_format")
 
 
-def _checks_names_only(record: VersionRecord, obj: Any) -> bool:
-    """A bare scikit-learn estimator fitted on exactly the signature's numeric columns uses a
-    DataFrame only to check its names and order, then reads it as a float matrix; the names
-    were checked here once, so it gets the matrix in that order (its validation of a DataFrame
-    costs a millisecond a call). Anything that selects columns by name (a ColumnTransformer,
-    a platform class) still gets the DataFrame."""
-    if not type(obj).__module__.startswith("sklearn."):
-        return False
-    names = getattr(obj, "feature_names_in_", None)
-    inputs = record.signature.get("inputs") or []
-    if names is None or [str(n) for n in names] != [c.get("name") for c in inputs]:
-        return False
-    if not all(c.get("type", "double") in ("double", "float") for c in inputs):
-        return False
-    from models_app.importing import walk
+def _takes_matrix(record: VersionRecord, obj: Any) -> bool:
+    """Library estimators that read their input as a float matrix by position get one, in
+    the signature's order: one fitted on a matrix (it knows no names), and a bare
+    scikit-learn estimator fitted on exactly the signature's numeric columns, which uses a
+    DataFrame only to check the names and order (checked here once; its validation of a
+    DataFrame costs a millisecond a call). Anything that selects columns by name (a
+    ColumnTransformer, a platform class) gets the DataFrame."""
+    from models_app.importing import is_library_estimator, model_feature_names, walk
 
+    inputs = record.signature.get("inputs") or []
+    if not is_library_estimator(obj) or not all(
+            c.get("type", "double") in ("double", "float") for c in inputs):
+        return False
+    names = model_feature_names(obj)
+    if names is None:
+        return getattr(obj, "n_features_in_", len(inputs)) == len(inputs)
+    if not type(obj).__module__.startswith("sklearn.") or \
+            names != [c.get("name") for c in inputs]:
+        return False
     return not any(type(part).__name__ == "ColumnTransformer" for part in walk(obj))
 
 
@@ -199,7 +202,7 @@ def _wants_dataframe(record: VersionRecord, obj: Any) -> bool:
     # Fixed on the version at registration; without a signature a model that declares it
     # takes named columns still gets the caller's columns as a DataFrame.
     if record.serving_input == "dataframe":
-        return not _checks_names_only(record, obj)
+        return not _takes_matrix(record, obj)
     return not record.signature.get("inputs") and record.artifact_format != "onnx" and (
         hasattr(obj, "feature_names_in_") or bool(getattr(obj, "takes_dataframe", False)))
 
