@@ -61,7 +61,8 @@ def test_a_legacy_folder_brings_its_metadata_as_metrics_hyperparameters_and_tags
                             "n_train_samples": "120000", "n_features": "3",
                             "legacy_status": "active"}
     assert [c["name"] for c in version.signature["inputs"]] == COLUMNS
-    assert version.serving_input == "dataframe" and version.load_check_status == "pending"
+    # Fitted on a matrix: it gets one, in the order of the old save's feature names.
+    assert version.serving_input == "numpy" and version.load_check_status == "pending"
 
 
 def test_an_input_example_gives_the_signature_in_the_models_order_with_its_dtypes(
@@ -132,7 +133,7 @@ def test_the_client_imports_a_legacy_folder_and_an_evaluation_dataset_through_th
     assert body["metrics"] == {"auc": 0.71, "ic": 0.05}
     assert body["tags"]["legacy_version"] == "v3.2" and body["tags"]["team"] == "quant"
     assert [c["name"] for c in body["signature"]["inputs"]] == COLUMNS
-    assert body["load_check_status"] == "pending" and body["serving_input"] == "dataframe"
+    assert body["load_check_status"] == "pending" and body["serving_input"] == "numpy"
     x.assign(label=y).to_csv(tmp_path / "holdout.csv", index=False)
     dataset = client.add_evaluation_dataset("ranking", str(tmp_path / "holdout.csv"),
                                             name="holdout", label_column="label")
