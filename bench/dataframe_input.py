@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import sys
 import time
@@ -22,6 +23,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "axion_registry.settings")
+
+import django  # noqa: E402
+
+django.setup()
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
