@@ -164,8 +164,10 @@ def registered_model(db, researcher):
     """`ranking`, owned by the researcher: she registers and submits its versions."""
     from models_app.services import model_create
 
-    return model_create(name="ranking", description="Stock ranking", gates={},
-                        owner=researcher)
+    # The load check runs in a worker; tests of other behaviour promote without one
+    # (serving_app/tests/test_load_check.py keeps the default gate on).
+    return model_create(name="ranking", description="Stock ranking",
+                        gates={"load_check": False}, owner=researcher)
 
 
 @pytest.fixture
@@ -196,3 +198,25 @@ def celery_app():
 def celery_worker_parameters():
     # No result backend is configured, so the worker's ping round-trip cannot be awaited.
     return {"perform_ping_check": False, "shutdown_timeout": 20.0}
+
+
+@pytest.fixture
+def demo_platform(settings):
+    """The demo's stand-in platform package (demo/platform/src/ml) importable here and in
+    serving; sys.path and the `src` modules are put back afterwards, so tests that build
+    their own `src` package still find theirs."""
+    import sys
+
+    from demo import training
+
+    saved_path = list(sys.path)
+    saved = {name: module for name, module in sys.modules.items()
+             if name == "src" or name.startswith("src.")}
+    for name in saved:
+        del sys.modules[name]
+    settings.PLATFORM_MODEL_PATHS = [str(training.PLATFORM_PATH)]
+    yield training.platform_classes()
+    sys.path[:] = saved_path
+    for name in [n for n in sys.modules if n == "src" or n.startswith("src.")]:
+        del sys.modules[name]
+    sys.modules.update(saved)

@@ -27,7 +27,7 @@ import math
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import requests
@@ -301,6 +301,50 @@ class AxionClient:
             "model": model, "artifact_path": artifact_path, "framework": framework,
             "artifact_format": artifact_format, **fields,
         })
+
+    # -- importing real models -----------------------------------------------------------
+
+    def import_model(self, model: str, path: str, *, input_example: str | None = None,
+                     metrics: Mapping[str, float] | None = None,
+                     hyperparameters: Mapping[str, Any] | None = None,
+                     tags: Mapping[str, str] | None = None, framework: str | None = None,
+                     **fields: Any) -> dict[str, Any]:
+        """Import a model file (pickle, joblib, skops, ONNX) or a legacy folder (model.pkl +
+        metadata.json) as a new version of `model`, as `manage.py import_model` does.
+        `input_example`: a CSV or Parquet file of rows (the signature comes from it, else
+        from the model). Fields: version or bump, artifact_format, description, signature."""
+        if os.path.isdir(path):
+            artifact, legacy = os.path.join(path, "model.pkl"), os.path.join(path, "metadata.json")
+        else:
+            artifact, legacy = path, None
+        metadata = {**fields, "metrics": dict(metrics or {}),
+                    "hyperparameters": dict(hyperparameters or {}), "tags": dict(tags or {})}
+        if framework:
+            metadata["framework"] = framework
+        with ExitStack() as stack:
+            files = {"artifact": (os.path.basename(artifact),
+                                  stack.enter_context(open(artifact, "rb")))}
+            if legacy and os.path.exists(legacy):
+                files["legacy_metadata"] = ("metadata.json",
+                                            stack.enter_context(open(legacy, "rb")))
+            if input_example:
+                files["input_example"] = (os.path.basename(input_example),
+                                          stack.enter_context(open(input_example, "rb")))
+            return self.post(f"models/{model}/versions/import/", files=files,
+                             data={"metadata": json.dumps(metadata)})
+
+    def add_evaluation_dataset(self, model: str, path: str, *, name: str,
+                               label_column: str) -> dict[str, Any]:
+        """Register a CSV or Parquet file of features and labels; every version's load check
+        scores the model on it (its verified metrics)."""
+        with open(path, "rb") as handle:
+            return self.post(f"models/{model}/datasets/",
+                             files={"file": (os.path.basename(path), handle)},
+                             data={"name": name, "label_column": label_column})
+
+    def get_version(self, model: str, version: str) -> dict[str, Any]:
+        """A version with its load check and verified metrics."""
+        return self.get(f"models/{model}/versions/{version}/")
 
     # -- reads for the dashboard ----------------------------------------------------------
 

@@ -145,6 +145,9 @@ PLATFORM_MODEL_PACKAGE = env_list("PLATFORM_MODEL_PACKAGE", "src.ml")
 # The platform's own model package (pickles that reference src.ml... classes) is importable
 # from these folders when a model is loaded.
 PLATFORM_MODEL_PATHS = env_list("PLATFORM_MODEL_PATHS")
+PLATFORM_MODEL_PACKAGE = env("PLATFORM_MODEL_PACKAGE", "src.ml")
+# The load check: each registered version is loaded and exercised in a fresh process.
+LOAD_CHECK_TIMEOUT_SECONDS = env_int("LOAD_CHECK_TIMEOUT_SECONDS", 300)
 
 # A token's user is cached this long per process (a revoked token works at most this long).
 TOKEN_CACHE_SECONDS = env_int("TOKEN_CACHE_SECONDS", 10)
@@ -199,6 +202,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Load checks take seconds each (a fresh interpreter per version): their own queue, so they
+# never delay a warm-up or an A/B evaluation. Workers consume both: -Q celery,loadcheck.
+LOAD_CHECK_QUEUE = env("LOAD_CHECK_QUEUE", "loadcheck")
+CELERY_TASK_ROUTES = {"serving_app.tasks.version_load_check": {"queue": LOAD_CHECK_QUEUE}}
 ABTEST_EVALUATION_SECONDS = env_int("ABTEST_EVALUATION_SECONDS", 300)
 # A warm-up not finished this long after it was (or should have been) enqueued is handed to
 # the broker again, up to SERVING_WARMUP_MAX_ATTEMPTS starts; then it counts as failed.
@@ -226,6 +233,7 @@ SERVING_CACHE_MAX_BYTES = env_int("SERVING_CACHE_MAX_BYTES", 2 * 1024**3)
 SERVING_GENERATION_CHECK_MS = env_int("SERVING_GENERATION_CHECK_MS", 500)
 SERVING_ROUTE_REFRESH_SECONDS = env_int("SERVING_ROUTE_REFRESH_SECONDS", 30)
 SERVING_PRELOAD = env_bool("SERVING_PRELOAD", True)  # each gunicorn worker, at start
+SERVING_GC_FREEZE = env_bool("SERVING_GC_FREEZE", True)  # loaded models out of the GC's sight
 
 SERVING_DEFAULT_TIMEOUT_MS = env_int("SERVING_DEFAULT_TIMEOUT_MS", 0)  # 0: no timeout
 SERVING_FLUSH_SECONDS = env_int("SERVING_FLUSH_SECONDS", 10)  # 0: no flush thread

@@ -29,7 +29,8 @@ def one_run(cycles: int) -> tuple[list[float], list[float]]:
         api = f"{run.base}/api/v1"
         session.post(f"{api}/models/", json={"name": "ranking", "gates": {
             "required_metrics": ["auc"],
-            "thresholds": [{"metric": "auc", "op": ">=", "value": 0.6}]}}).raise_for_status()
+            "thresholds": [{"metric": "auc", "op": ">=", "value": 0.6}],
+            "load_check": False}}).raise_for_status()  # no worker here: promotion alone
 
         def register_and_stage() -> str:
             response = session.post(

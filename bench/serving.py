@@ -13,7 +13,7 @@ staging. Measures, several runs each, and prints medians against the targets:
 - promotions with one sequential client: the first answer of the new version against the
   p50 before (target <= 2x).
 
-Usage: .venv/bin/python bench/serving.py [--runs 3] [--seconds 4]
+Usage: .venv/bin/python bench/serving.py [--runs 3] [--seconds 4] [--fit-on dataframe]
 """
 
 from __future__ import annotations
@@ -71,15 +71,21 @@ def seed() -> None:
     rng = np.random.default_rng(11)
     features = rng.normal(size=(500, 10))
     labels = (features[:, 0] - features[:, 3] + 0.5 * features[:, 7] > 0).astype(int)
-    services.model_create(name=MODEL, description="benchmark")
+    services.model_create(name=MODEL, description="benchmark", gates={"load_check": False})
     signature = {"inputs": [{"name": n, "type": "double"} for n in FEATURES],
                  "outputs": [{"name": "label", "type": "long"}]}
+    on_frame = os.environ.get("AXION_BENCH_FIT_ON") == "dataframe"
+    if on_frame:  # fitted on named columns: serving_input "dataframe"
+        import pandas as pd
+
+        features = pd.DataFrame(features, columns=FEATURES)
     for version, c in (("1.0.0", 1.0), ("1.1.0", 0.3), ("1.2.0", 0.5), ("1.3.0", 0.7)):
         model = LogisticRegression(C=c).fit(features, labels)
         row = services.version_register(
             model_name=MODEL, artifact=io.BytesIO(pickle.dumps(model)), version=version,
             framework="sklearn", artifact_format="pickle", metrics={"auc": 0.9},
             signature=signature, input_example=[ROW],
+            serving_input=None if on_frame else "numpy",
         )
         services.version_transition(version=row, to="staging", actor=user)
         if version == "1.0.0":
@@ -238,6 +244,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
+    parser.add_argument("--fit-on", choices=["matrix", "dataframe"], default="matrix",
+                        help="what the benchmark's LogisticRegression is fitted on")
     parser.add_argument("--seed", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -263,6 +271,7 @@ def main() -> int:
         "WEB_THREADS": str(args.threads),
         "LOG_LEVEL": "WARNING",
         "SERVING_FLUSH_SECONDS": "5",
+        "AXION_BENCH_FIT_ON": args.fit_on,
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
 

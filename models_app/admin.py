@@ -12,6 +12,7 @@ from axion_registry.admin_inlines import ReadOnlyAdmin, ReadOnlyInline
 from axion_registry.errors import DomainError
 from models_app import roles, services
 from models_app.models import (
+    EvaluationDataset,
     ModelChange,
     ModelVersion,
     PromotionRequest,
@@ -112,15 +113,16 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 class ModelVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
     fsm_fields = ["stage"]
     fsm_forms = {name: ReasonForm for name in TRANSITION_TARGETS}
-    list_display = ["model", "version", "stage", "framework", "artifact_format", "created_by",
-                    "created_at"]
-    list_filter = ["stage", "framework", "artifact_format", "model"]
+    list_display = ["model", "version", "stage", "load_check_status", "framework",
+                    "artifact_format", "created_by", "created_at"]
+    list_filter = ["stage", "load_check_status", "framework", "artifact_format", "model"]
     search_fields = ["model__name", "version", "description"]
     readonly_fields = [
         "model", "version", "major", "minor", "patch", "framework", "artifact_format",
         "artifact_path", "artifact_sha256", "artifact_size", "source_run_id", "created_by",
         "created_at", "metrics", "hyperparameters", "signature", "input_example",
         "signature_bundle", "signed_with",
+        "serving_input", "load_check_status", "load_check", "verified_metrics",
     ]
     exclude: list[str] = []
     inlines = [StageTransitionInline]
@@ -222,3 +224,11 @@ class PromotionRequestAdmin(ReadOnlyAdmin):
     @admin.action(description="Refuse (give a reason)")
     def refuse(self, request: HttpRequest, queryset) -> None:
         self._decide(request, queryset, services.promotion_request_refuse, "refused")
+
+
+@admin.register(EvaluationDataset)
+class EvaluationDatasetAdmin(ReadOnlyAdmin):
+    """Registered through the API or the client (the file is stored with its sha256)."""
+
+    list_display = ["model", "name", "label_column", "rows", "file_format", "created_at"]
+    list_filter = ["model"]

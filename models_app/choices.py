@@ -26,6 +26,17 @@ class Stage(models.TextChoices):
     DEPRECATED = "deprecated"
 
 
+class ServingInput(models.TextChoices):
+    DATAFRAME = "dataframe"
+    NUMPY = "numpy"
+
+
+class LoadCheckStatus(models.TextChoices):
+    PENDING = "pending"
+    PASSED = "passed"
+    FAILED = "failed"
+
+
 class Direction(models.TextChoices):
     HIGHER = "higher"
     LOWER = "lower"

@@ -130,3 +130,7 @@ class PromotionRequestClosed(Conflict):
 
 class OwnerNotFound(NotFound):
     code = "user_not_found"
+
+
+class DuplicateDataset(Conflict):
+    code = "duplicate_dataset"

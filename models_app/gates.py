@@ -4,9 +4,12 @@ A registered model's `gates`:
     {
       "required_metrics": ["auc"],                                  # present and finite
       "thresholds": [{"metric": "auc", "op": ">=", "value": 0.70}],  # op: >=, >, <=, <
+                  # "source": "verified" checks the metric the load check computed on the
+                  # model's evaluation datasets instead of the one reported at registration
       "require_staging": true,                                      # default true
       "verify_artifact": true,                                      # default true
-      "not_worse_than_production": ["auc"]                          # by the metric's direction
+      "not_worse_than_production": ["auc"],                         # by the metric's direction
+      "load_check": true                                            # default true, also for staging
     }
 """
 
@@ -30,7 +33,9 @@ DEFAULT_GATES: dict[str, Any] = {
     "require_staging": True,
     "verify_artifact": True,
     "not_worse_than_production": [],
+    "load_check": True,
 }
+METRIC_SOURCES = ("reported", "verified")
 
 
 class GateConfigError(ValueError):
@@ -51,7 +56,7 @@ def clean_gates(gates: Mapping[str, Any]) -> dict[str, Any]:
             isinstance(m, str) and m for m in cleaned[key]
         ):
             raise GateConfigError(f"gates.{key} must be a list of metric names.")
-    for key in ("require_staging", "verify_artifact"):
+    for key in ("require_staging", "verify_artifact", "load_check"):
         if not isinstance(cleaned[key], bool):
             raise GateConfigError(f"gates.{key} must be true or false.")
     if not isinstance(cleaned["thresholds"], list):
@@ -74,6 +79,12 @@ def clean_gates(gates: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(value, (int, float)) or not math.isfinite(number):
             raise GateConfigError(f"threshold on '{threshold['metric']}' needs a finite value.")
         threshold["value"] = number
+        source = threshold.get("source", "reported")
+        if source not in METRIC_SOURCES:
+            raise GateConfigError(
+                f"threshold on '{threshold['metric']}' has source {source!r}; use "
+                f"{' or '.join(METRIC_SOURCES)}."
+            )
     return cleaned
 
 
@@ -121,10 +132,19 @@ def evaluate_gates(
     artifact_ok: bool | None,
     production_metrics: Mapping[str, Any] | None,
     directions: Mapping[str, str],
+    load_check: Mapping[str, Any] | None = None,
+    verified_metrics: Mapping[str, Any] | None = None,
 ) -> GateReport:
-    """Check a version about to enter production against its model's gates."""
+    """Check a version about to enter production against its model's gates.
+
+    `load_check`: the version's {"status", "error"?}; `verified_metrics`: the metrics the
+    load check computed on the model's evaluation datasets.
+    """
     gates = {**DEFAULT_GATES, **gates}
     results: list[GateResult] = []
+    check = load_check_gate(gates, load_check)
+    if check is not None:
+        results.append(check)
     for metric in gates["required_metrics"]:
         value = metrics.get(metric)
         results.append(
@@ -137,14 +157,17 @@ def evaluate_gates(
         )
     for threshold in gates["thresholds"]:
         metric, op, bound = threshold["metric"], threshold["op"], threshold["value"]
-        value = metrics.get(metric)
+        verified = threshold.get("source") == "verified"
+        value = (verified_metrics or {}).get(metric) if verified else metrics.get(metric)
         passed = _finite(value) and OPERATORS[op](value, bound)
+        label = f"verified {metric}" if verified else metric
         results.append(
             GateResult(
-                f"threshold:{metric}",
+                f"threshold:{metric}" + (":verified" if verified else ""),
                 passed,
-                f"{metric} {op} {bound}",
-                "missing" if value is None else f"{metric} = {value}",
+                f"{label} {op} {bound}",
+                ("not verified (no evaluation dataset scored)" if verified else "missing")
+                if value is None else f"{label} = {value}",
             )
         )
     if gates["require_staging"]:
@@ -185,3 +208,19 @@ def evaluate_gates(
             )
         )
     return GateReport(tuple(results))
+
+
+def load_check_gate(
+    gates: Mapping[str, Any], load_check: Mapping[str, Any] | None
+) -> GateResult | None:
+    """The "load check passed" gate (staging and production), or None when it is off."""
+    if not {**DEFAULT_GATES, **gates}["load_check"]:
+        return None
+    status = (load_check or {}).get("status", "pending")
+    got = status
+    if status == "failed" and (load_check or {}).get("error"):
+        hint = load_check.get("hint")
+        got = f"failed: {load_check['error']}" + (f" ({hint})" if hint else "")
+    elif status == "pending":
+        got = "pending (a worker has not checked this version yet)"
+    return GateResult("load_check", status == "passed", "load check passed", got)

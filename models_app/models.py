@@ -5,7 +5,14 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from models_app.choices import ArtifactFormat, Framework, PromotionRequestStatus, Stage
+from models_app.choices import (
+    ArtifactFormat,
+    Framework,
+    LoadCheckStatus,
+    PromotionRequestStatus,
+    ServingInput,
+    Stage,
+)
 
 
 class RegisteredModel(models.Model):
@@ -74,6 +81,13 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
     signature_bundle = models.CharField(max_length=500, blank=True)
     signed_with = models.CharField(max_length=64, blank=True)
     source_run_id = models.CharField(max_length=32, blank=True, db_index=True)
+    # How serving hands rows to the model, fixed at registration (see models_app.importing).
+    serving_input = models.CharField(max_length=10, choices=ServingInput.choices,
+                                     default=ServingInput.NUMPY)
+    load_check_status = models.CharField(max_length=10, choices=LoadCheckStatus.choices,
+                                         default=LoadCheckStatus.PENDING, db_index=True)
+    load_check = models.JSONField(default=dict, blank=True)
+    verified_metrics = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="registered_versions",
@@ -247,3 +261,30 @@ class PromotionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"promotion request {self.pk}: {self.version} ({self.status})"
+
+
+class EvaluationDataset(models.Model):
+    """A registered file of features and labels that the load check scores versions on."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE,
+                              related_name="evaluation_datasets")
+    name = models.SlugField(max_length=100)
+    label_column = models.CharField(max_length=250)
+    path = models.CharField(max_length=500)
+    file_format = models.CharField(max_length=10)  # csv or parquet
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    rows = models.PositiveIntegerField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="evaluation_datasets",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["model", "name"],
+                                               name="unique_dataset_per_model")]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}/{self.name}"

@@ -35,6 +35,7 @@ VERSION_FIELDS = (
     "version", "stage", "framework", "artifact_format", "metrics", "hyperparameters", "tags",
     "description", "signature", "input_example", "artifact_path", "artifact_sha256",
     "artifact_size", "source_run_id", "signature_bundle", "signed_with", "created_at",
+    "serving_input", "load_check_status", "load_check", "verified_metrics",
 )
 
 

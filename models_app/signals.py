@@ -3,3 +3,8 @@ from django.dispatch import Signal
 # Sent after commit when a version enters production (promotion or rollback).
 # kwargs: version_id, model_name, version, kind ("promote" | "rollback"), previous_version_id.
 version_deployed = Signal()
+
+# Sent after commit when a version is registered, or its load check is asked for again;
+# serving_app queues the load check. kwargs: version_id, model_name, version.
+version_registered = Signal()
+load_check_requested = Signal()

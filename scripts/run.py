@@ -177,6 +177,9 @@ def main() -> None:
     # One OpenMP thread per process: on a small machine, sklearn's threads in every
     # gunicorn and Celery process would otherwise spin against each other.
     env.setdefault("OMP_NUM_THREADS", "1")
+    # The demo's models are classes of a stand-in platform package (demo/platform/src/ml):
+    # serving imports them from there, as it would import the real `src.ml` from its folder.
+    env.setdefault("PLATFORM_MODEL_PATHS", str(ROOT / "demo" / "platform"))
     supervisor = Supervisor(env)
     signal.signal(signal.SIGINT, supervisor.stop)
     signal.signal(signal.SIGTERM, supervisor.stop)
@@ -219,7 +222,8 @@ def main() -> None:
                              # no shared ~/.gunicorn/gunicorn.ctl between two instances
                              "--no-control-socket"])
     supervisor.start("worker", [str(BIN / "celery"), "-A", "axion_registry", "worker",
-                                "--loglevel", "INFO", "--concurrency", "2"])
+                                "--loglevel", "INFO", "--concurrency", "2",
+                                "-Q", f"celery,{env.get('LOAD_CHECK_QUEUE', 'loadcheck')}"])
     supervisor.start("beat", [str(BIN / "celery"), "-A", "axion_registry", "beat",
                               "--loglevel", "INFO",
                               "--schedule", str(VAR / "celerybeat-schedule")])

@@ -193,10 +193,12 @@ class InputSpec:
                         clean = False
             if not clean:
                 self._check_values(matrix)
-            array = np.array(matrix, dtype=np.float64)
             if self.dataframe:
+                # Column-major, as a DataFrame read from a file or built from columns holds
+                # its floats: the model computes exactly what it computes in-process.
+                array = np.array(matrix, dtype=np.float64, order="F")
                 return pd.DataFrame(array, columns=self.names, copy=False), n
-            return array, n
+            return np.array(matrix, dtype=np.float64), n
         self._check_values(matrix)
         if not self.dataframe:
             return np.array(matrix, dtype=np.float64), n

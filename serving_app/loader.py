@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,10 @@ from serving_app.errors import ArtifactRefused
 from serving_app.inputs import InputSpec
 
 logger = logging.getLogger(__name__)
+# The warning scikit-learn gives a names-only estimator called with its matrix (see
+# _takes_matrix: the names were checked against the signature at load).
+warnings.filterwarnings("ignore", message="X does not have valid feature names",
+                        category=UserWarning)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class VersionRecord:
     signature_bundle: str = ""  # the stored model-signing bundle, "" when unsigned
     require_signed: bool = False
     signing_keys: tuple[str, ...] = ()
+    serving_input: str = "numpy"
 
     @classmethod
     def from_row(cls, row: Any) -> VersionRecord:
@@ -63,11 +69,18 @@ class VersionRecord:
             signature_bundle=row.signature_bundle,
             require_signed=row.model.require_signed_artifacts,
             signing_keys=tuple(row.model.signing_keys or ()),
+            serving_input=row.serving_input,
         )
 
     @property
     def label(self) -> str:
         return f"{self.model_name}@{self.version}"
+
+    @property
+    def serving_key(self) -> tuple[str, str]:
+        """What decides how serving calls the model; a process holding the version under
+        another key reloads it."""
+        return self.serving_input, repr(self.signature.get("inputs"))
 
 
 @dataclass
@@ -181,13 +194,35 @@ def _check_signature(record: VersionRecord, data: bytes) -> None:
         ) from exc
 
 
-def _wants_dataframe(record: VersionRecord, obj: Any) -> bool:
-    choice = (record.tags or {}).get("serving.input")
-    if choice in ("dataframe", "numpy"):
-        return choice == "dataframe"
-    if record.artifact_format == "onnx":
+def _takes_matrix(record: VersionRecord, obj: Any) -> bool:
+    """Library estimators that read their input as a float matrix by position get one, in
+    the signature's order: one fitted on a matrix (it knows no names), and a bare
+    scikit-learn estimator fitted on exactly the signature's numeric columns, which uses a
+    DataFrame only to check the names and order (checked here once; its validation of a
+    DataFrame costs a millisecond a call). Anything that selects columns by name (a
+    ColumnTransformer, a platform class) gets the DataFrame."""
+    from models_app.importing import is_library_estimator, model_feature_names, walk
+
+    inputs = record.signature.get("inputs") or []
+    if not is_library_estimator(obj) or not all(
+            c.get("type", "double") in ("double", "float") for c in inputs):
         return False
-    return hasattr(obj, "feature_names_in_") or bool(getattr(obj, "takes_dataframe", False))
+    names = model_feature_names(obj)
+    if names is None:
+        return getattr(obj, "n_features_in_", len(inputs)) == len(inputs)
+    if not type(obj).__module__.startswith("sklearn.") or \
+            names != [c.get("name") for c in inputs]:
+        return False
+    return not any(type(part).__name__ == "ColumnTransformer" for part in walk(obj))
+
+
+def _wants_dataframe(record: VersionRecord, obj: Any) -> bool:
+    # Fixed on the version at registration; without a signature a model that declares it
+    # takes named columns still gets the caller's columns as a DataFrame.
+    if record.serving_input == "dataframe":
+        return not _takes_matrix(record, obj)
+    return not record.signature.get("inputs") and record.artifact_format != "onnx" and (
+        hasattr(obj, "feature_names_in_") or bool(getattr(obj, "takes_dataframe", False)))
 
 
 def _onnx_predict(session: Any) -> Callable[[Any], Any]:
@@ -200,6 +235,22 @@ def _onnx_predict(session: Any) -> Callable[[Any], Any]:
         return session.run([output], {name: np.asarray(x, dtype=dtype)})[0]
 
     return predict
+
+
+def inspect(data: bytes, *, artifact_format: str, label: str) -> Any:
+    """Deserialize a file not yet registered (import_model reads its feature names and
+    framework), by the same rules as a registered one."""
+    record = VersionRecord(0, 0, label, "(unregistered)", artifact_format, "", "", len(data))
+    if artifact_format in ("pickle", "joblib"):
+        # Not yet past registration's opcode walk: take it first, so a file the registry
+        # would refuse is never unpickled here, not even by the restricted unpickler.
+        try:
+            safe_pickle.check_file(io.BytesIO(data), artifact_format, pickle_policy())
+        except safe_pickle.UnsafePickle as exc:
+            details = {"global": exc.global_name} if exc.global_name else {}
+            raise ArtifactRefused(f"{label}: {exc.reason}", code="disallowed_pickle",
+                                  details=details) from exc
+    return _load_object(record, data)
 
 
 def load(record: VersionRecord) -> LoadedArtifact:
@@ -216,5 +267,21 @@ def load(record: VersionRecord) -> LoadedArtifact:
     else:
         raise ArtifactRefused(f"{record.label}: the loaded {type(obj).__name__} has no predict().",
                               code="not_a_model")
-    spec = InputSpec.from_signature(record.signature, dataframe=_wants_dataframe(record, obj))
+    spec = input_spec(record, obj)
+    if not spec.dataframe and record.serving_input == "dataframe":
+        predict = _in_frame_layout(predict)
     return LoadedArtifact(obj=obj, predict=predict, spec=spec)
+
+
+def _in_frame_layout(predict: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    # A DataFrame's float block is column-major: the same layout gives the same sums, to
+    # the last bit, as the estimator called with a DataFrame.
+    def call(x: Any) -> Any:
+        return predict(np.asfortranarray(x))
+
+    return call
+
+
+def input_spec(record: VersionRecord, obj: Any) -> InputSpec:
+    """How rows are checked and shaped for this version's loaded model."""
+    return InputSpec.from_signature(record.signature, dataframe=_wants_dataframe(record, obj))

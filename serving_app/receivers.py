@@ -9,7 +9,7 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from abtest_app.signals import abtest_routing_changed
-from models_app.signals import version_deployed
+from models_app.signals import load_check_requested, version_deployed, version_registered
 from serving_app import services
 
 logger = logging.getLogger(__name__)
@@ -45,3 +45,15 @@ def on_abtest_routing_changed(sender, *, model_name: str, **kwargs) -> None:
         services.generation_bump(model_name=model_name)
     except Exception:
         logger.exception("could not bump the serving generation of %s", model_name)
+
+
+@receiver(version_registered, dispatch_uid="serving_app.on_version_registered")
+@receiver(load_check_requested, dispatch_uid="serving_app.on_load_check_requested")
+def on_version_registered(sender, *, version_id: int, model_name: str, **kwargs) -> None:
+    try:
+        from serving_app.tasks import version_load_check
+
+        version_load_check.delay(version_id)
+    except Exception:
+        logger.exception("could not enqueue the load check of %s version %s", model_name,
+                         version_id)

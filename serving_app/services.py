@@ -6,6 +6,7 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -13,8 +14,8 @@ from django.utils import timezone
 from models_app import services as registry
 from models_app.errors import RollbackRefused
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
-from serving_app import generation, histogram, loader, selectors
-from serving_app.inputs import example_rows, to_jsonable
+from serving_app import generation, histogram, loadcheck, loader, selectors
+from serving_app.exercise import exercise
 from serving_app.metrics import ERROR, FALLBACK, Snapshot
 from serving_app.models import DeploymentEvent, LatencyMinute
 
@@ -29,6 +30,7 @@ __all__ = [
     "guardrail_check",
     "latency_flush",
     "rollback_if_current",
+    "version_load_check",
 ]
 
 
@@ -104,12 +106,9 @@ def deployment_warm_up(*, event_id: int, version_id: int) -> DeploymentEvent | N
         started = time.perf_counter()
         artifact = loader.load(record)
         load_ms = (time.perf_counter() - started) * 1000
-        rows = example_rows(record.signature, record.input_example)
-        if rows is not None:
-            started = time.perf_counter()
-            model_input, n = artifact.spec.prepare(rows)
-            to_jsonable(artifact.predict(model_input), n)
-            predict_ms = (time.perf_counter() - started) * 1000
+        done = exercise(artifact.predict, artifact.spec, signature=record.signature,
+                        input_example=record.input_example)
+        predict_ms = done.first_predict_ms if done is not None else None
     except Exception as exc:  # any failure of the version (a time limit too) is the outcome
         error = f"{type(exc).__name__}: {exc}"[:2000]
         logger.exception("warm-up of %s failed", record.label)
@@ -149,6 +148,28 @@ def deployment_give_up(*, event: DeploymentEvent) -> DeploymentEvent:
         error=f"the warm-up never finished in {event.attempts} attempts (a worker died or "
               "timed out each time)",
     )
+
+
+def version_load_check(*, version_id: int, again: bool = False) -> ModelVersion | None:
+    """Load and exercise a registered version in a fresh process with this deployment's
+    serving settings (and score its model's evaluation datasets); record the result.
+
+    A version checked already is left alone unless `again` (a re-check asked for)."""
+    version = ModelVersion.objects.select_related("model").filter(pk=version_id).first()
+    if version is None or (version.load_check_status != "pending" and not again):
+        return version
+    datasets = [
+        {"name": d.name, "path": d.path, "sha256": d.sha256, "label_column": d.label_column,
+         "file_format": d.file_format}
+        for d in version.model.evaluation_datasets.order_by("name")
+    ]
+    payload = loadcheck.payload_for(loader.VersionRecord.from_row(version), datasets=datasets,
+                                    settings=settings)
+    result = loadcheck.check_in_fresh_process(
+        payload, timeout=settings.LOAD_CHECK_TIMEOUT_SECONDS, cwd=settings.BASE_DIR)
+    if result.get("status") != "passed":
+        logger.warning("load check of %s failed: %s", version, result.get("error"))
+    return registry.version_load_check_record(version_id=version_id, result=result)
 
 
 def _minute(epoch_seconds: int) -> datetime:

@@ -54,3 +54,13 @@ def deployment_reconcile() -> list[int]:
             warm_up_enqueue(event.pk, event.version_id)
         acted.append(event.pk)
     return acted
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3,
+             acks_late=True)
+def version_load_check(version_id: int) -> str | None:
+    """Load and exercise a registered version in a fresh process; record the outcome."""
+    from serving_app import services
+
+    version = services.version_load_check(version_id=version_id)
+    return version.load_check_status if version is not None else None

@@ -116,7 +116,7 @@ class TestCreateApi:
     def test_a_version_of_another_model_is_refused(self, api, versions, register_version):
         from models_app import services as registry
 
-        registry.model_create(name="regime", gates={})
+        registry.model_create(name="regime", gates={"load_check": False})
         register_version("2.0.0", model_name="regime")
         response = api.post("/api/v1/abtests/", {**DESIGN, "challenger": "2.0.0"},
                             format="json")

@@ -63,7 +63,7 @@ class TestCreate:
     def test_it_refuses_a_version_of_another_model(self, make_test, register_version):
         from models_app import services as registry
 
-        registry.model_create(name="regime", gates={})
+        registry.model_create(name="regime", gates={"load_check": False})
         other = register_version("1.0.0", model_name="regime")
         with pytest.raises(InvalidABTest) as caught:
             make_test(challenger=other)

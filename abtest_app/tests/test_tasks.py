@@ -42,7 +42,7 @@ def second_model(register_version, release_manager):
     """`regime`, with a production champion and a staging challenger."""
     from models_app import services as registry
 
-    registry.model_create(name="regime", gates={})
+    registry.model_create(name="regime", gates={"load_check": False})
     old = register_version("1.0.0", model_name="regime")
     new = register_version("1.1.0", model_name="regime")
     for version in (old, new):

@@ -18,7 +18,8 @@ def _seed() -> str:
     return out.getvalue()
 
 
-def test_it_seeds_the_whole_demo_and_a_second_run_reuses_it():
+def test_it_seeds_the_whole_demo_and_a_second_run_reuses_it(demo_platform):
+    # demo_platform sets PLATFORM_MODEL_PATHS to demo/platform, as make run does
     from abtest_app.models import ABTest
     from experiments_app.models import Experiment, Run
     from models_app import artifacts
@@ -38,7 +39,11 @@ def test_it_seeds_the_whole_demo_and_a_second_run_reuses_it():
         assert Run.objects.filter(run_id=tuned.source_run_id).exists()  # lineage
         with artifacts.artifact_open(tuned.artifact_path) as handle:
             estimator = pickle.load(handle)
-        assert type(estimator).__module__.startswith("sklearn.")
+        assert type(estimator).__module__ == "src.ml.models"  # the platform's classes
+        assert tuned.load_check_status == "passed" and tuned.load_check["predict_ms"] > 0
+        assert tuned.serving_input == "dataframe"
+        if model.name != "factor-timing":  # a classifier scored on its holdout
+            assert {"accuracy", "auc"} <= set(tuned.verified_metrics)
     assert models["market-regime"].versions.get(version="1.0.0").stage == "archived"
     assert Experiment.objects.count() == 4
     run = Run.objects.filter(experiment__name="stock-ranking-tuning").first()

@@ -9,6 +9,7 @@ import streamlit as st
 from axion_registry.client import AxionAPIError
 from dashboard import charts
 from dashboard.api import APIUnreachable, Registry, describe_error, guarded
+from dashboard.tabs import load_check
 
 STAGES = ["production", "staging", "draft", "archived", "deprecated"]
 FRAMEWORKS = ["sklearn", "lightgbm", "xgboost", "pytorch", "tensorflow", "onnx", "custom"]
@@ -39,7 +40,7 @@ def render(api: Registry) -> None:
         f":{charts.STAGE_COLORS.get(v['stage'], 'gray')}-badge[{v['version']} · {v['stage']}]"
         for v in sorted(versions, key=lambda v: v["created_at"])
     ) or "No versions yet.")
-    for section in (_comparison, _history, _promotion_requests, _actions):
+    for section in (_comparison, _history, _load_checks, _promotion_requests, _actions):
         with guarded(api):
             section(api, model, versions)
 
@@ -179,6 +180,20 @@ def _decide(api: Registry, action, reason: str, done: str) -> None:
         return
     st.session_state["reg_pr_flash"] = done
     st.rerun()
+
+
+def _load_checks(api: Registry, model: str, versions: list[dict]) -> None:
+    st.subheader("Load checks")
+    st.caption("Each version loaded and exercised by a worker in a fresh process before it "
+               "may leave draft; verified metrics are computed there on the model's "
+               "evaluation datasets.")
+    if not versions:
+        return
+    st.dataframe(load_check.checks_frame(versions), hide_index=True, width="stretch")
+    metrics = load_check.metrics_frame(versions)
+    if not metrics.empty:
+        st.markdown("**Metrics: reported at registration vs verified by the registry**")
+        st.dataframe(metrics, hide_index=True, width="stretch")
 
 
 def _actions(api: Registry, model: str, versions: list[dict]) -> None:

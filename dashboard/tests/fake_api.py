@@ -30,9 +30,18 @@ def page(results: list[dict]) -> dict:
     return {"count": len(results), "next": None, "previous": None, "results": results}
 
 
+LOAD_CHECK = {"status": "passed", "load_ms": 412.5, "predict_ms": 3.25, "rows": 3,
+              "output_shape": [3, 7], "rss_mb": 254.0, "packages": ["lightgbm==4.7.0"]}
+FAILED_CHECK = {"status": "failed", "error": "ModuleNotFoundError: No module named 'src'",
+                "hint": "add the folder that holds src/ to PLATFORM_MODEL_PATHS"}
+
+
 def _version(model: str, version: str, stage: str, metrics: dict, params: dict,
-             created: str) -> dict:
+             created: str, *, check: dict | None = None, verified: dict | None = None) -> dict:
+    check = LOAD_CHECK if check is None else check
     return {
+        "serving_input": "dataframe", "load_check_status": check["status"],
+        "load_check": check, "verified_metrics": verified or {},
         "model": model, "version": version, "stage": stage, "framework": "sklearn",
         "artifact_format": "pickle", "metrics": metrics, "hyperparameters": params,
         "tags": {"team": "quant"}, "description": "", "signature": {}, "input_example": None,
@@ -44,9 +53,11 @@ def _version(model: str, version: str, stage: str, metrics: dict, params: dict,
 
 VERSIONS = [
     _version("stock-ranking", "1.1.0", "staging", {"auc": 0.6798, "log_loss": 1.4306},
-             {"learning_rate": 0.1, "max_depth": 3}, "2026-11-27T10:02:00Z"),
+             {"learning_rate": 0.1, "max_depth": 3}, "2026-11-27T10:02:00Z",
+             check=FAILED_CHECK),
     _version("stock-ranking", "1.0.0", "production", {"auc": 0.6611, "log_loss": 1.4771},
-             {"learning_rate": 0.2, "max_depth": 3}, "2026-11-27T10:01:00Z"),
+             {"learning_rate": 0.2, "max_depth": 3}, "2026-11-27T10:01:00Z",
+             verified={"auc": 0.6502, "accuracy": 0.31}),
     _version("market-regime", "1.1.0", "production", {"accuracy": 0.904},
              {"learning_rate": 0.05}, "2026-11-27T10:04:00Z"),
     _version("market-regime", "1.0.0", "archived", {"accuracy": 0.8507},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from dashboard.tests.conftest import tab, texts
 from dashboard.tests.fake_api import Reply
 
@@ -123,3 +125,17 @@ def test_a_user_without_the_promote_permission_gets_no_rollback_button(fake_api,
     keys = {b.key for b in at.button}
     assert "reg_rollback_go_market-regime" not in keys
     assert "Rolling back needs the promote permission" in texts(tab(at, "Model Registry"))
+
+
+def test_it_shows_each_versions_load_check_and_verified_beside_reported_metrics(fake_api, app):
+    registry = tab(app(), "Model Registry")
+    checks = registry.dataframe[5].value.set_index("version")
+    assert checks.loc["1.0.0", "load check"] == "✅ passed"
+    assert checks.loc["1.0.0", "predict ms"] == 3.25 and checks.loc["1.0.0", "memory MB"] == 254
+    assert checks.loc["1.0.0", "packages"] == "lightgbm==4.7.0"
+    assert checks.loc["1.1.0", "load check"] == "❌ failed"
+    assert "PLATFORM_MODEL_PATHS" in checks.loc["1.1.0", "problem"]
+    metrics = registry.dataframe[6].value.set_index(["version", "metric"])
+    assert metrics.loc[("1.0.0", "auc"), "reported"] == 0.6611
+    assert metrics.loc[("1.0.0", "auc"), "verified"] == 0.6502
+    assert pd.isna(metrics.loc[("1.1.0", "auc"), "verified"])  # a failed check verifies none

@@ -2,8 +2,21 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from models_app.choices import ArtifactFormat, Bump, Framework, Stage
-from models_app.models import ModelChange, PromotionRequest, RegisteredModel, StageTransition
+from models_app.choices import (
+    ArtifactFormat,
+    Bump,
+    Framework,
+    LoadCheckStatus,
+    ServingInput,
+    Stage,
+)
+from models_app.models import (
+    EvaluationDataset,
+    ModelChange,
+    PromotionRequest,
+    RegisteredModel,
+    StageTransition,
+)
 
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
@@ -119,6 +132,17 @@ class ModelVersionSerializer(serializers.Serializer):
         help_text="sha256 fingerprint of the trusted key the bundle verified against.")
     created_by = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
+    serving_input = serializers.ChoiceField(
+        choices=ServingInput.choices,
+        help_text="How serving hands rows to the model, fixed at registration: a DataFrame "
+        "with the signature's columns in order, or a float matrix.")
+    load_check_status = serializers.ChoiceField(choices=LoadCheckStatus.choices)
+    load_check = serializers.JSONField(
+        help_text="The worker's load check: load_ms, predict_ms, rows, output_type, "
+        "output_shape, rss_mb, packages, evaluation; or error and hint.")
+    verified_metrics = serializers.DictField(
+        child=serializers.FloatField(),
+        help_text="Metrics the load check computed on the model's evaluation datasets.")
 
 
 class ModelVersionDetailSerializer(ModelVersionSerializer):
@@ -141,6 +165,10 @@ class VersionMetadataSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, default="")
     signature = serializers.JSONField(required=False, default=dict)
     input_example = serializers.JSONField(required=False, allow_null=True, default=None)
+    serving_input = serializers.ChoiceField(
+        choices=ServingInput.choices, required=False, allow_null=True, default=None,
+        help_text="dataframe (default when the signature names columns) or numpy (a model "
+        "fitted on a matrix).")
 
 
 class VersionUploadSerializer(serializers.Serializer):
@@ -154,6 +182,54 @@ class VersionUploadSerializer(serializers.Serializer):
         help_text="JSON: version or bump, framework, artifact_format, metrics, hyperparameters, "
         "tags, description, signature, input_example."
     )
+
+
+class VersionImportSerializer(serializers.Serializer):
+    artifact = serializers.FileField(help_text="A pickle, joblib, skops or ONNX file (a legacy "
+                                     "folder's model.pkl).")
+    legacy_metadata = serializers.FileField(
+        required=False, help_text="A legacy folder's metadata.json.")
+    input_example = serializers.FileField(
+        required=False, help_text="A CSV or Parquet file of example rows: the signature's "
+        "columns, order and dtypes.")
+    metadata = serializers.CharField(
+        required=False, help_text="JSON: framework (default: inferred), artifact_format "
+        "(default: from the file name), version or bump, metrics, hyperparameters, tags, "
+        "description, signature.")
+
+
+class VersionImportMetadataSerializer(serializers.Serializer):
+    version = serializers.CharField(required=False, allow_blank=True, default="")
+    bump = serializers.ChoiceField(choices=Bump.choices, required=False, default=Bump.MINOR)
+    framework = serializers.ChoiceField(choices=Framework.choices, required=False, default="")
+    artifact_format = serializers.ChoiceField(choices=ArtifactFormat.choices, required=False,
+                                              default="")
+    metrics = serializers.JSONField(required=False, default=dict)
+    hyperparameters = serializers.JSONField(required=False, default=dict)
+    tags = serializers.JSONField(required=False, default=dict)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    signature = serializers.JSONField(required=False, default=dict)
+
+
+class VersionImportResultSerializer(ModelVersionDetailSerializer):
+    notes = serializers.ListField(child=serializers.CharField(),
+                                  help_text="What was inferred, and what could not be.")
+
+
+class EvaluationDatasetSerializer(serializers.ModelSerializer):
+    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = EvaluationDataset
+        fields = ["id", "model", "name", "label_column", "file_format", "sha256", "size",
+                  "rows", "created_by", "created_at"]
+
+
+class EvaluationDatasetUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV or Parquet: feature columns and the label.")
+    name = serializers.SlugField(max_length=100)
+    label_column = serializers.CharField(max_length=250)
 
 
 class TransitionRequestSerializer(serializers.Serializer):

@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from models_app.api import views
+from models_app.api import importing, views
 
 router = SimpleRouter()
 router.register("models", views.RegisteredModelViewSet, basename="model")
@@ -15,6 +15,12 @@ versions = SimpleRouter()
 versions.register("versions", views.ModelVersionViewSet, basename="model-version")
 
 urlpatterns = [
+    path("models/<slug:model_name>/versions/import/", importing.VersionImportView.as_view(),
+         name="version-import"),
+    path("models/<slug:model_name>/versions/<str:version>/load-check/",
+         importing.VersionLoadCheckView.as_view(), name="version-load-check"),
+    path("models/<slug:model_name>/datasets/", importing.EvaluationDatasetView.as_view(),
+         name="evaluation-datasets"),
     path("", include(router.urls)),
     path("me/", views.MeView.as_view(), name="me"),
     path("models/<slug:model_name>/", include(versions.urls)),

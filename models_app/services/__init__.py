@@ -1,5 +1,6 @@
 """Every write workflow of the registry. Import from here."""
 
+from models_app.services.importing import ImportResult, version_import
 from models_app.services.lifecycle import (
     available_moves,
     can_promote,
@@ -11,6 +12,11 @@ from models_app.services.lifecycle import (
     version_promote,
     version_transition,
     versions_deprecate,
+)
+from models_app.services.loadcheck import (
+    evaluation_dataset_register,
+    version_load_check_record,
+    version_load_check_request,
 )
 from models_app.services.ownership import model_change_record, model_owner_add, model_owner_remove
 from models_app.services.promotion_requests import (
@@ -32,7 +38,9 @@ from models_app.services.signing import may_change_signing, model_signing_update
 __all__ = [
     "may_change_signing",
     "model_signing_update",
+    "ImportResult",
     "available_moves",
+    "evaluation_dataset_register",
     "can_promote",
     "model_change_record",
     "model_create",
@@ -48,6 +56,9 @@ __all__ = [
     "release_managers",
     "system_user",
     "version_gate_report",
+    "version_import",
+    "version_load_check_record",
+    "version_load_check_request",
     "version_metadata",
     "version_promote",
     "version_register",

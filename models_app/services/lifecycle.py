@@ -18,7 +18,7 @@ from models_app.errors import (
     RollbackRefused,
     TransitionRefused,
 )
-from models_app.gates import GateReport, evaluate_gates
+from models_app.gates import GateReport, evaluate_gates, load_check_gate
 from models_app.models import ModelVersion, PromotionRequest, RegisteredModel, StageTransition
 from models_app.services.registration import version_verify_artifact
 from models_app.signals import version_deployed
@@ -133,7 +133,23 @@ def _gate_report(version: ModelVersion, production: ModelVersion | None) -> Gate
         production_metrics=production.metrics if production and production.pk != version.pk
         else None,
         directions=model.metric_directions,
+        load_check=_load_check(version),
+        verified_metrics=version.verified_metrics,
     )
+
+
+def _load_check(version: ModelVersion) -> dict[str, Any]:
+    return {"status": version.load_check_status, "error": version.load_check.get("error"),
+            "hint": version.load_check.get("hint")}
+
+
+def _require_load_check(version: ModelVersion) -> None:
+    """No version leaves draft for staging before a worker loaded and exercised it."""
+    result = load_check_gate(version.model.gates or {}, _load_check(version))
+    if result is not None and not result.passed:
+        report = GateReport((result,))
+        raise GateRefused(f"{version} may not enter staging: {report.summary()}",
+                          details={"gate_report": report.as_list()})
 
 
 def version_transition(
@@ -159,6 +175,8 @@ def version_transition(
                 _require_promoter(actor, "take a version out of production")
             elif to != Stage.ARCHIVED:
                 roles.require_move(actor, version, to)
+            if to == Stage.STAGING:
+                _require_load_check(version)
             from_stage = version.stage
             transition_method = getattr(version, method)
             if not can_proceed(transition_method):

@@ -22,9 +22,11 @@ from models_app.errors import (
     ModelNotFound,
     SignatureInvalid,
 )
+from models_app.importing import choose_serving_input
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.pickle_rules import pickle_policy
 from models_app.services.signing import signature_check
+from models_app.signals import version_registered
 from models_app.validation import (
     MetadataError,
     clean_json,
@@ -188,6 +190,7 @@ def version_register(
     source_run_id: str = "",
     created_by: AbstractBaseUser | None = None,
     signature_bundle: IO[bytes] | None = None,
+    serving_input: str | None = None,
 ) -> ModelVersion:
     """Register a version: the row, the artifact and its sidecar, or nothing at all.
 
@@ -220,6 +223,10 @@ def version_register(
             "signature": clean_signature(signature),
             "input_example": clean_json(input_example, "input_example"),
         }
+        fields["serving_input"] = choose_serving_input(
+            signature=fields["signature"], artifact_format=artifact_format,
+            tags=fields["tags"], requested=serving_input,
+        )
     except MetadataError as exc:
         raise InvalidMetadata(str(exc)) from exc
     if artifact is None:
@@ -269,6 +276,7 @@ def version_register(
                 artifacts.signature_save(folder, bundle)
             written.append(f"{folder}/{artifacts.SIDECAR}")
             artifacts.sidecar_write(folder, version_metadata(row))
+            _announce_registered(row)
     except IntegrityError as exc:
         _remove(written)
         raise DuplicateVersion(
@@ -293,6 +301,11 @@ def _read_bundle(stream: IO[bytes] | None) -> bytes | None:
             "bundle is a few kilobytes."
         )
     return bundle
+
+
+def _announce_registered(row: ModelVersion) -> None:
+    payload = {"version_id": row.pk, "model_name": row.model.name, "version": row.version}
+    transaction.on_commit(lambda: version_registered.send(sender=ModelVersion, **payload))
 
 
 def _locked_model(model_name: str) -> RegisteredModel:
@@ -328,6 +341,7 @@ def version_metadata(version: ModelVersion) -> dict[str, Any]:
         "description": version.description,
         "signature": version.signature,
         "input_example": version.input_example,
+        "serving_input": version.serving_input,
         "artifact_path": version.artifact_path,
         "artifact_sha256": version.artifact_sha256,
         "artifact_size": version.artifact_size,

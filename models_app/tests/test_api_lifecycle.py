@@ -44,7 +44,8 @@ def test_a_refused_gate_is_a_409_with_the_report(manager_api, register_version,
     from models_app import services
 
     services.model_update(model=registered_model,
-                          gates={"thresholds": [{"metric": "auc", "op": ">=", "value": 0.9}]})
+                          gates={"thresholds": [{"metric": "auc", "op": ">=", "value": 0.9}],
+                                 "load_check": False})
     register_version("1.0.0", metrics={"auc": 0.75})
     response = transition(manager_api, "1.0.0", "production")
     assert response.status_code == 409

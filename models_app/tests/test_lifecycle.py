@@ -128,6 +128,7 @@ class TestPromotion:
 
 class TestGates:
     def configure(self, model, **gates):
+        gates.setdefault("load_check", False)  # tests/test_load_check.py covers it
         services.model_update(model=model, gates=gates,
                               metric_directions={"rmse": "lower", "auc": "higher"})
 

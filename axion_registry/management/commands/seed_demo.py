@@ -2,18 +2,26 @@
 
 Idempotent: each part is created only when absent, so a second `make run` reuses the data.
 Everything goes through the apps' services (the same gates, audit and announcements as
-the API). Models are trained in seconds on synthetic data (demo.training).
+the API). Models are trained in seconds on synthetic data (demo.training) as classes of the
+stand-in platform package demo/platform/src/ml, and imported with `manage.py import_model`,
+the command a user runs; each version's load check (by the worker, else here) must pass
+before it may leave draft.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import pickle
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from abtest_app import assignment
@@ -26,7 +34,10 @@ from experiments_app.models import Experiment
 from models_app import selectors as registry_selectors
 from models_app import services as registry
 from models_app.choices import Stage
-from models_app.models import RegisteredModel
+from models_app.models import ModelVersion, RegisteredModel
+from serving_app import services as serving
+
+LOAD_CHECK_WAIT_SECONDS = 60
 
 # Which version each model serves after seeding: "1.1.0" means the tuned version replaced the
 # baseline (so a rollback is possible); "1.0.0" leaves 1.1.0 in staging as a challenger.
@@ -48,6 +59,7 @@ ABTEST_MODEL = "stock-ranking"
 
 class Command(BaseCommand):
     help = "Create the demo data (models, versions, experiments, an A/B test) if absent."
+    _worker: bool | None = None
 
     def add_arguments(self, parser):
         parser.add_argument("--outcomes", type=int, default=1200,
@@ -57,8 +69,14 @@ class Command(BaseCommand):
         started = time.monotonic()
         user = get_user_model().objects.filter(username="admin").first()
         actor = registry.system_user()
+        registered = {}
         for name in SPECS:
-            self.seed_model(name, user=user, actor=actor)
+            versions = self.seed_model(name, user=user)
+            if versions:
+                registered[name] = versions
+        self.load_checked([v for pair in registered.values() for v in pair])
+        for name, (first, second) in registered.items():
+            self.deploy(name, first, second, actor=actor)
         self.seed_abtest(user=user or actor, outcomes=outcomes)
         self.say(f"demo data ready ({time.monotonic() - started:.1f} s)")
 
@@ -68,23 +86,34 @@ class Command(BaseCommand):
 
     # -- models, experiments, versions ------------------------------------------------
 
-    def seed_model(self, name: str, *, user: Any, actor: Any) -> None:
+    def seed_model(self, name: str, *, user: Any) -> tuple[ModelVersion, ModelVersion] | None:
         spec = SPECS[name]
         if RegisteredModel.objects.filter(name=name).exists():
             self.say(f"{name}: already registered, reusing it")
-            return
+            return None
         self.say(f"{name}: training {1 + len(spec.sweep)} models ...")
-        registry.model_create(
+        model = registry.model_create(
             name=name, description=spec.description, owner=user,
             tags={"team": "quant", "demo": "true"}, metric_directions=spec.metric_directions,
             gates=spec.gates,
         )
         baseline = training.train(name, spec.baseline, seed=1)
+        if baseline.holdout is not None:
+            registry.evaluation_dataset_register(
+                model=model, name="holdout", filename="holdout.csv",
+                file=io.BytesIO(baseline.holdout.to_csv(index=False).encode()),
+                label_column=str(baseline.holdout.columns[-1]), created_by=user)
         best_run_id, best = self.seed_experiment(name, user=user)
         first = self.register(name, baseline, "1.0.0", "Baseline: shallow trees, few rounds.",
                               run_id="", user=user)
         second = self.register(name, best, "1.1.0", "Tuned: the best run of the sweep.",
                                run_id=best_run_id, user=user)
+        return first, second
+
+    def deploy(self, name: str, first: ModelVersion, second: ModelVersion, *,
+               actor: Any) -> None:
+        first.refresh_from_db()
+        second.refresh_from_db()
         registry.version_transition(version=first, to=Stage.STAGING, actor=actor,
                                     reason="baseline validated offline", source="seed_demo")
         registry.version_promote(version=first, actor=actor, reason="first production model",
@@ -97,6 +126,43 @@ class Command(BaseCommand):
                                      source="seed_demo")
         self.say(f"{name}: versions 1.0.0 and 1.1.0 registered, {PRODUCTION[name]} in "
                  f"production")
+
+    def load_checked(self, versions: list[ModelVersion]) -> None:
+        """Wait for the versions' load checks: by the worker, or here when none runs."""
+        wait = LOAD_CHECK_WAIT_SECONDS * len(versions) if self.worker_running() else 0
+        deadline = time.monotonic() + wait
+        pending = list(versions)
+        while pending and time.monotonic() < deadline:
+            time.sleep(0.2)
+            checked = set(ModelVersion.objects.filter(pk__in=[v.pk for v in pending])
+                          .exclude(load_check_status="pending").values_list("pk", flat=True))
+            pending = [v for v in pending if v.pk not in checked]
+        if pending:
+            self.say(f"no worker checked {len(pending)} version(s); checking them here")
+            for version in pending:
+                serving.version_load_check(version_id=version.pk)
+        for version in versions:
+            version.refresh_from_db()
+            report = version.load_check
+            if version.load_check_status != "passed":
+                raise SystemExit(f"[seed_demo] {version} failed its load check: "
+                                 f"{report.get('error')} {report.get('hint', '')}")
+            verified = ", ".join(f"{k} {v:.3f}"
+                                 for k, v in sorted(version.verified_metrics.items()))
+            self.say(f"{version}: load check passed in {report.get('check_seconds', 0):.1f} s "
+                     f"(load {report['load_ms']:.0f} ms, predict {report['predict_ms']:.2f} ms "
+                     f"on {report['rows']} rows, {report['rss_mb']:.0f} MB)"
+                     + (f"; verified {verified}" if verified else ""))
+
+    def worker_running(self) -> bool:
+        if self._worker is None:
+            from axion_registry.celery import app
+
+            try:
+                self._worker = bool(app.control.ping(timeout=1.0))
+            except Exception:  # noqa: BLE001 - no broker: no worker either
+                self._worker = False
+        return self._worker
 
     def seed_experiment(self, name: str, *, user: Any) -> tuple[str, Candidate]:
         """A tuning sweep as an experiment; returns the best run's id and its model."""
@@ -114,7 +180,7 @@ class Command(BaseCommand):
             candidate = training.train(name, params, seed=10 + number)
             run = tracking.run_create(
                 experiment=experiment, user=user, source="manage.py seed_demo",
-                name=f"lr={params['learning_rate']} depth={params['max_depth']}",
+                name=" ".join(f"{key}={value}" for key, value in params.items()),
                 tags={"model": name, "estimator": type(candidate.estimator).__name__},
                 params=params,
             )
@@ -136,16 +202,24 @@ class Command(BaseCommand):
         return best[1], best[2]
 
     def register(self, name: str, candidate: Candidate, version: str, description: str, *,
-                 run_id: str, user: Any):
-        artifact = io.BytesIO(pickle.dumps(candidate.estimator))
-        artifact.name = "model.pkl"
-        return registry.version_register(
-            model_name=name, artifact=artifact, framework=candidate.framework,
-            artifact_format="pickle", version=version, metrics=candidate.metrics,
-            hyperparameters=candidate.params, tags={"trained_on": "synthetic"},
-            description=description, signature=candidate.signature,
-            input_example=candidate.input_example, source_run_id=run_id, created_by=user,
-        )
+                 run_id: str, user: Any) -> ModelVersion:
+        """Import the trained platform object as a user would: a pickle and example rows."""
+        with tempfile.TemporaryDirectory(prefix="axion-demo-") as folder:
+            artifact, example = Path(folder) / "model.pkl", Path(folder) / "example.csv"
+            artifact.write_bytes(pickle.dumps(candidate.estimator))
+            pd.DataFrame(candidate.input_example).to_csv(example, index=False)
+            call_command(
+                "import_model", str(artifact), "--name", name, "--model-version", version,
+                "--input-example", str(example), "--metrics", json.dumps(candidate.metrics),
+                "--hyperparameters", json.dumps(candidate.params), "--tag",
+                "trained_on=synthetic", "--description", description,
+                "--source-run-id", run_id, stdout=io.StringIO(),
+            )
+        row = ModelVersion.objects.get(model__name=name, version=version)
+        if user is not None and row.created_by_id is None:
+            ModelVersion.objects.filter(pk=row.pk).update(created_by=user)
+            row.refresh_from_db()
+        return row
 
     # -- the A/B test ------------------------------------------------------------------
 
