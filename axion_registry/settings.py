@@ -145,7 +145,6 @@ PLATFORM_MODEL_PACKAGE = env_list("PLATFORM_MODEL_PACKAGE", "src.ml")
 # The platform's own model package (pickles that reference src.ml... classes) is importable
 # from these folders when a model is loaded.
 PLATFORM_MODEL_PATHS = env_list("PLATFORM_MODEL_PATHS")
-PLATFORM_MODEL_PACKAGE = env("PLATFORM_MODEL_PACKAGE", "src.ml")
 # The load check: each registered version is loaded and exercised in a fresh process.
 LOAD_CHECK_TIMEOUT_SECONDS = env_int("LOAD_CHECK_TIMEOUT_SECONDS", 300)
 

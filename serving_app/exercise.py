@@ -62,20 +62,26 @@ def exercise(predict: Callable[[Any], Any], spec: InputSpec, *,
                     first_predict_ms=times[0])
 
 
-def failure_hint(exc: BaseException, *, platform_package: str,
+def failure_hint(exc: BaseException, *, platform_package: Sequence[str],
                  platform_paths: Sequence[str]) -> str:
     """A sentence naming the setting or package to add, for a version that failed to load."""
     if isinstance(exc, ModuleNotFoundError):
         name = exc.name or ""
         top = name.split(".")[0]
-        package_top = platform_package.split(".")[0]
-        if name and (top == package_top or name.startswith(platform_package)):
-            where = ", ".join(platform_paths) or "empty"
-            return (f"The platform package {platform_package} cannot be imported: add the folder "
-                    f"that holds {package_top}/ to PLATFORM_MODEL_PATHS (now {where}) in the "
-                    "environment of the web processes and the Celery workers.")
+        for package in platform_package:
+            package_top = package.split(".")[0]
+            if name and (top == package_top or name.startswith(package)):
+                where = ", ".join(platform_paths) or "empty"
+                return (f"The platform package {package} cannot be imported: add the folder "
+                        f"that holds {package_top}/ to PLATFORM_MODEL_PATHS (now {where}) in "
+                        "the environment of the web processes and the Celery workers.")
         return (f"The module {name or '?'} is not installed where serving runs: add its "
                 f"package to requirements.txt (pip install {top or name}) and restart.")
+    if type(exc).__name__ == "ArtifactRefused" and "cannot be imported here" in str(exc):
+        where = ", ".join(platform_paths) or "empty"
+        return (f"A class of the platform package ({', '.join(platform_package)}) cannot be "
+                f"imported: add the folder that holds it to PLATFORM_MODEL_PATHS (now {where}) "
+                "in the environment of the web processes and the Celery workers.")
     if isinstance(exc, NothingToPredict):
         return ("Register the version with an input example or a signature, so it can be "
                 "exercised before it serves.")

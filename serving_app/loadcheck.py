@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,8 @@ def _rss_mb() -> dict[str, float]:
     return values
 
 
-def _packages(modules: set[str], obj: Any, platform_package: str) -> dict[str, list[str]]:
+def _packages(modules: set[str], obj: Any,
+              platform_package: Sequence[str]) -> dict[str, list[str]]:
     """Distributions (name==version) of the modules the load imported and of the classes
     the model holds; modules no distribution ships (the platform's) listed apart."""
     from importlib import metadata
@@ -102,7 +104,7 @@ def _packages(modules: set[str], obj: Any, platform_package: str) -> dict[str, l
             continue
         dists = owners.get(top)
         if not dists:
-            local.add(platform_package if platform_package.split(".")[0] == top else top)
+            local.add(next((p for p in platform_package if p.split(".")[0] == top), top))
             continue
         for dist in dists:
             try:

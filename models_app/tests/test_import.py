@@ -117,7 +117,7 @@ def client(live_server, researcher):
 
     from models_app import services
 
-    services.model_create(name="ranking")
+    services.model_create(name="ranking", owner=researcher)
     token, _ = Token.objects.get_or_create(user=researcher)
     client = AxionClient(live_server.url, token.key)
     yield client

@@ -22,7 +22,8 @@ from models_app.models import ModelChange, ModelVersion, RegisteredModel, StageT
 
 pytestmark = pytest.mark.django_db
 
-GATES = {"required_metrics": ["auc"], "verify_artifact": True, "require_staging": True}
+GATES = {"required_metrics": ["auc"], "verify_artifact": True, "require_staging": True,
+         "load_check": False}
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ def first_requests(runtime: ServingRuntime) -> tuple[list, list]:
 def test_concurrent_first_requests_across_models_never_fail(deploy, frequent_thread_switches):
     for i in range(MODELS):
         name = f"cold-{i}"
-        model_create(name=name, gates={})
+        model_create(name=name, gates={"load_check": False})
         deploy(ConstantModel(float(i)), "1.0.0", model_name=name)
     for _ in range(RESTARTS):
         runtime = ServingRuntime(background=True, check_interval_ms=0)
