@@ -83,6 +83,7 @@ def main() -> int:
         "SERVING_FLUSH_SECONDS": "0", "PYTHONUNBUFFERED": "1",
     })
     env.setdefault("DATABASE_URL", DEFAULT_DATABASE)
+    env.setdefault("PLATFORM_MODEL_PATHS", str(ROOT / "demo" / "platform"))  # as make run
     if env["DATABASE_URL"].startswith("postgres"):
         fresh_postgres(env["DATABASE_URL"])
 
