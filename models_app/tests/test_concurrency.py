@@ -89,8 +89,8 @@ def test_concurrent_approvals_of_one_request_promote_once(
     from models_app.errors import PromotionRequestClosed
     from models_app.models import PromotionRequest
 
-    services.model_update(model=registered_model, gates={"require_staging": False},
-                          require_four_eyes=True)
+    services.model_update(model=registered_model, require_four_eyes=True,
+                          gates={"require_staging": False, "load_check": False})
     version = services.version_register(
         model_name="ranking", artifact=io.BytesIO(sklearn_pickle), framework="sklearn",
         artifact_format="pickle")
