@@ -132,7 +132,7 @@ class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @extend_schema(methods=["get"], request=None, responses=s.OutcomeTokenSerializer(many=True))
     @extend_schema(methods=["post"], request=s.OutcomeTokenInputSerializer,
                    responses={201: s.IssuedOutcomeTokenSerializer})
-    @action(detail=True, methods=["get", "post"], url_path="outcome-tokens")
+    @action(detail=True, methods=["get", "post"], url_path="outcome-tokens", pagination_class=None)
     def outcome_tokens(self, request: Request, pk: str) -> Response:
         """Tokens that post outcomes to this test only (creator or release manager). A new
         token's key is in the answer once; only its hash is kept."""
