@@ -87,6 +87,9 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
     load_check_status = models.CharField(max_length=10, choices=LoadCheckStatus.choices,
                                          default=LoadCheckStatus.PENDING, db_index=True)
     load_check = models.JSONField(default=dict, blank=True)
+    # When the pending check was last handed to the broker (null: never); the reconciler
+    # re-enqueues a check the broker never got or a dead worker dropped.
+    load_check_enqueued_at = models.DateTimeField(null=True, blank=True)
     verified_metrics = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

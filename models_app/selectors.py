@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from axion_registry.errors import InvalidInput
-from models_app.choices import Stage
+from models_app.choices import LoadCheckStatus, Stage
 from models_app.errors import ModelNotFound, VersionNotFound
 from models_app.filtersets import ModelVersionFilterSet
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
@@ -163,6 +163,19 @@ def versions_compare(*, model: RegisteredModel, versions: list[str]) -> VersionC
         winners = values[values == target].index.tolist()
         best[metric] = winners[0] if len(winners) == 1 else None  # a tie has no best
     return VersionComparison(ordered, metrics, params, best, directions)
+
+
+NEVER_ENQUEUED_GRACE = timedelta(seconds=5)  # the registering process is still enqueueing
+
+
+def load_checks_unfinished(*, now: datetime, deadline: timedelta) -> QuerySet[ModelVersion]:
+    """Pending load checks never handed to the broker, or handed to it longer than
+    `deadline` ago (a dead worker dropped it, or the message was lost)."""
+    return ModelVersion.objects.filter(
+        Q(load_check_enqueued_at__isnull=True, created_at__lt=now - NEVER_ENQUEUED_GRACE)
+        | Q(load_check_enqueued_at__lt=now - deadline),
+        load_check_status=LoadCheckStatus.PENDING,
+    ).order_by("created_at", "id")
 
 
 def transition_list() -> QuerySet[StageTransition]:

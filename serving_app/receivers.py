@@ -50,10 +50,6 @@ def on_abtest_routing_changed(sender, *, model_name: str, **kwargs) -> None:
 @receiver(version_registered, dispatch_uid="serving_app.on_version_registered")
 @receiver(load_check_requested, dispatch_uid="serving_app.on_load_check_requested")
 def on_version_registered(sender, *, version_id: int, model_name: str, **kwargs) -> None:
-    try:
-        from serving_app.tasks import version_load_check
+    from serving_app.tasks import load_check_enqueue
 
-        version_load_check.delay(version_id)
-    except Exception:
-        logger.exception("could not enqueue the load check of %s version %s", model_name,
-                         version_id)
+    load_check_enqueue(version_id)  # a broker that is away: the reconciler retries

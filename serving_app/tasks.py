@@ -36,12 +36,36 @@ def warm_up_enqueue(event_id: int, version_id: int) -> bool:
     return True
 
 
+def load_check_enqueue(version_id: int) -> bool:
+    """Hand a version's load check to the broker and note when; False (logged) when the
+    broker is away, in which case the reconciler enqueues it once the broker answers."""
+    from models_app.services import version_load_check_enqueued
+
+    try:
+        version_load_check.delay(version_id)
+    except Exception:
+        logger.exception("could not enqueue the load check of version %s; the reconciler "
+                         "will retry", version_id)
+        return False
+    version_load_check_enqueued(version_id=version_id)
+    return True
+
+
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3,
              acks_late=True, reject_on_worker_lost=True)
 def deployment_reconcile() -> list[int]:
-    """Beat entry point: re-enqueue warm-ups that were lost, give up on those that never
-    finish. Returns the ids of the events it acted on."""
+    """Beat entry point: re-enqueue warm-ups and load checks that were lost, give up on
+    warm-ups that never finish. Returns the ids of the warm-up events it acted on."""
+    from models_app.selectors import load_checks_unfinished
     from serving_app import selectors, services
+
+    # A load check may rightly run up to its time limit: only past that is it lost.
+    check_deadline = timedelta(seconds=settings.LOAD_CHECK_TIMEOUT_SECONDS
+                               + settings.SERVING_WARMUP_DEADLINE_SECONDS)
+    for version_id in load_checks_unfinished(now=timezone.now(), deadline=check_deadline) \
+            .values_list("pk", flat=True):
+        logger.warning("re-enqueueing the load check of version %s", version_id)
+        load_check_enqueue(version_id)
 
     deadline = timedelta(seconds=settings.SERVING_WARMUP_DEADLINE_SECONDS)
     acted = []

@@ -75,6 +75,22 @@ class Cluster:
         return f"postgres://postgres@127.0.0.1:{self.port}/axion"
 
 
+# A model with two versions for a sandbox A/B test (made on the throwaway database).
+AB_MODEL = """
+import io, pickle
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from django.contrib.auth import get_user_model
+from models_app import services
+admin = get_user_model().objects.get(username="admin")
+services.model_create(name="ab", gates={"load_check": False}, owner=admin)
+data = pickle.dumps(LogisticRegression().fit(np.eye(4), [0, 1, 0, 1]))
+for number in ("1.0.0", "1.1.0"):
+    services.version_register(model_name="ab", artifact=io.BytesIO(data), framework="sklearn",
+                              artifact_format="pickle", version=number, created_by=admin)
+"""
+
+
 def _request(url: str, token: str, body: dict | None = None) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
@@ -116,6 +132,7 @@ def stack():
     subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True)
     subprocess.run([*manage, "bootstrap", "--token-file", str(var / "token")], env=env,
                    check=True, capture_output=True)
+    subprocess.run([*manage, "shell", "-c", AB_MODEL], env=env, check=True, capture_output=True)
     token = (var / "token").read_text().strip()
     port = _free_port()
     log = open(var / "web.log", "wb")
@@ -147,35 +164,49 @@ def test_a_database_restart_under_load_fails_fast_recovers_and_loses_no_accepted
     cluster, base, token = stack
     status, run = _request(f"{base}/api/v1/runs/", token, {"experiment": "restart"})
     assert status == 201, run
-    url = f"{base}/api/v1/runs/{run['run_id']}/log-batch/"
-    accepted: list[int] = []
+    status, test = _request(f"{base}/api/v1/abtests/", token, {
+        "name": "restart", "model": "ab", "champion": "1.0.0", "challenger": "1.1.0",
+        "metric_name": "return_bps", "metric_type": "continuous"})
+    assert status == 201, test
+    status, started = _request(f"{base}/api/v1/abtests/{test['id']}/start/", token, {})
+    assert status == 200, started
+    metrics_url = f"{base}/api/v1/runs/{run['run_id']}/log-batch/"
+    outcomes_url = f"{base}/api/v1/abtests/{test['id']}/outcomes/"
+    accepted: dict[str, list[int]] = {"metric": [], "outcome": []}
     answers: Counter[str] = Counter()
     stop = threading.Event()
     lock = threading.Lock()
     steps = iter(range(10**9))
 
-    def load() -> None:
+    def write(kind: str, step: int) -> tuple[int, dict]:
+        if kind == "metric":
+            return _request(metrics_url, token, {"metrics": [
+                {"key": "loss", "value": step / 1000, "step": step,
+                 "timestamp": 1_700_000_000_000}]})
+        return _request(outcomes_url, token, {"outcomes": [
+            {"unit_id": f"u{step}", "value": step % 7}]})
+
+    def load(kind: str) -> None:
         while not stop.is_set():
             with lock:
                 step = next(steps)
             started = time.monotonic()
-            status, body = _request(url, token, {"metrics": [
-                {"key": "loss", "value": step / 1000, "step": step,
-                 "timestamp": 1_700_000_000_000}]})
+            status, body = write(kind, step)
             took = time.monotonic() - started
             with lock:
                 answers[f"{status} {body.get('code', '')}".strip()] += 1
                 if 200 <= status < 300:
-                    accepted.append(step)
+                    accepted[kind].append(step)
                 elif status == 503:
                     assert took < 10, f"a 503 took {took:.1f} s: not failing fast"
             time.sleep(0.005)
 
-    threads = [threading.Thread(target=load) for _ in range(4)]
+    threads = [threading.Thread(target=load, args=(kind,))
+               for kind in ("metric", "metric", "outcome", "outcome")]
     for thread in threads:
         thread.start()
     time.sleep(2)
-    before = len(accepted)
+    before = len(accepted["metric"]) + len(accepted["outcome"])
     cluster.stop()
     time.sleep(3)  # the gap: every request now meets a database that is not there
     cluster.start()
@@ -183,18 +214,23 @@ def test_a_database_restart_under_load_fails_fast_recovers_and_loses_no_accepted
     stop.set()
     for thread in threads:
         thread.join(60)
-    after_restart = [s for s in accepted if s > max(accepted[:before] or [0])]
+    total = len(accepted["metric"]) + len(accepted["outcome"])
 
     import psycopg
 
     with psycopg.connect(cluster.url) as conn:
-        stored = {row[0] for row in conn.execute(
+        stored_steps = {row[0] for row in conn.execute(
             "SELECT m.step FROM experiments_app_metric m JOIN experiments_app_run r "
             "ON r.id = m.run_id WHERE r.run_id = %s", [run["run_id"]])}
-    lost = sorted(set(accepted) - stored)
-    print(f"\nsent {sum(answers.values())}, answers {dict(answers)}, "
-          f"accepted {len(accepted)}, lost {len(lost)}")
+        stored_units = {row[0] for row in conn.execute(
+            "SELECT unit_id FROM abtest_outcomes WHERE test_id = %s", [test["id"]])}
+    lost = sorted(set(accepted["metric"]) - stored_steps) + sorted(
+        f"u{step}" for step in accepted["outcome"] if f"u{step}" not in stored_units)
+    print(f"\nsent {sum(answers.values())}, answers {dict(answers)}, accepted "
+          f"{len(accepted['metric'])} metric points and {len(accepted['outcome'])} outcomes, "
+          f"lost {len(lost)}")
     assert lost == []
     assert set(answers) <= {"200", "503 database_unavailable"}, answers
     assert answers["503 database_unavailable"] > 0  # the gap was seen, and answered as such
-    assert len(after_restart) > 20  # it recovered by itself
+    assert accepted["outcome"] and accepted["metric"]
+    assert total - before > 20  # it recovered by itself

@@ -15,6 +15,7 @@ from models_app.services.lifecycle import (
 )
 from models_app.services.loadcheck import (
     evaluation_dataset_register,
+    version_load_check_enqueued,
     version_load_check_record,
     version_load_check_request,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "system_user",
     "version_gate_report",
     "version_import",
+    "version_load_check_enqueued",
     "version_load_check_record",
     "version_load_check_request",
     "version_metadata",

@@ -41,13 +41,19 @@ def version_load_check_record(*, version_id: int, result: dict[str, Any]) -> Mod
     return version
 
 
+def version_load_check_enqueued(*, version_id: int) -> None:
+    """Note that the version's check was handed to the broker (the reconciler reads it)."""
+    ModelVersion.objects.filter(pk=version_id).update(load_check_enqueued_at=timezone.now())
+
+
 @transaction.atomic
 def version_load_check_request(*, version: ModelVersion) -> ModelVersion:
     """Check the version again (its model's evaluation datasets changed, say): pending until
     a worker has; a version past staging keeps its stage, the gate applies to its next move."""
     version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
     version.load_check_status = LoadCheckStatus.PENDING
-    version.save(update_fields=["load_check_status"])
+    version.load_check_enqueued_at = None
+    version.save(update_fields=["load_check_status", "load_check_enqueued_at"])
     payload = {"version_id": version.pk, "model_name": version.model.name,
                "version": version.version}
     transaction.on_commit(lambda: load_check_requested.send(sender=ModelVersion, **payload))

@@ -186,3 +186,49 @@ def test_verified_metrics_gate_a_promotion_whatever_the_upload_claims(
     assert gate["got"] == f"verified auc = {boastful.verified_metrics['auc']}"
     registry.version_promote(version=honest, actor=release_manager)
     assert ModelVersion.objects.get(pk=honest.pk).stage == "production"
+
+
+class TestLostLoadChecks:
+    """A load check the broker never got (it was down at registration) is enqueued again by
+    the reconciler; one handed to it recently is left alone."""
+
+    def _register(self, frame) -> ModelVersion:
+        x, y = frame
+        registry.model_create(name="lost", gates={"require_staging": False})
+        return registry.version_register(
+            model_name="lost", artifact=io.BytesIO(pickle.dumps(LogisticRegression().fit(
+                x.to_numpy(), y))), framework="sklearn", artifact_format="pickle",
+            signature={"inputs": [{"name": n, "type": "double"} for n in COLUMNS]},
+            input_example=x.head(2).to_dict("records"))
+
+    def test_the_reconciler_enqueues_a_lost_check_and_a_worker_then_runs_it(
+            self, purged_queues, celery_app, frame):
+        from datetime import timedelta
+
+        from celery.contrib.testing.worker import start_worker
+        from django.utils import timezone
+
+        from serving_app.tasks import deployment_reconcile
+
+        version = self._register(frame)
+        assert ModelVersion.objects.get(pk=version.pk).load_check_enqueued_at is not None
+        with celery_app.connection_for_write() as connection:  # the message is lost
+            connection.default_channel.queue_purge("loadcheck")
+        ModelVersion.objects.filter(pk=version.pk).update(
+            load_check_enqueued_at=None, created_at=timezone.now() - timedelta(minutes=1))
+        deployment_reconcile()
+        assert ModelVersion.objects.get(pk=version.pk).load_check_enqueued_at is not None
+        with start_worker(celery_app, perform_ping_check=False, shutdown_timeout=30.0,
+                          queues=("celery", "loadcheck")):
+            assert checked(version).load_check_status == "passed"
+
+    def test_a_check_enqueued_recently_is_not_enqueued_again(self, purged_queues, frame):
+        from django.utils import timezone
+
+        from models_app.selectors import load_checks_unfinished
+
+        version = self._register(frame)
+        from datetime import timedelta
+
+        pending = load_checks_unfinished(now=timezone.now(), deadline=timedelta(minutes=6))
+        assert version.pk not in set(pending.values_list("pk", flat=True))

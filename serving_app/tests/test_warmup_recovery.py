@@ -3,6 +3,7 @@ was away, and a warm-up that runs twice records once."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
@@ -131,7 +132,7 @@ def _worker_env(broker: str, **extra: str) -> dict[str, str]:
 def _start_worker(env: dict[str, str], tmp_path: Path, *, beat: bool = False):
     command = [str(BIN / "celery"), "-A", "axion_registry", "worker", "--pool", "prefork",
                "--concurrency", "1", "--without-mingle", "--without-gossip",
-               "--without-heartbeat", "--loglevel", "INFO"]
+               "--without-heartbeat", "--loglevel", "INFO", "-Q", "celery,loadcheck"]
     if beat:
         command += ["-B", "--schedule", str(tmp_path / "beat-schedule")]
     log = open(tmp_path / f"worker-{time.monotonic_ns()}.log", "wb")
@@ -249,3 +250,43 @@ class TestRealWorker:
             _stop(server)
         assert done.attempts == 1 and done.enqueued_at is not None
         assert took < 60, f"warmed {took:.0f} s after the broker returned"
+
+    def test_a_killed_pool_process_mid_load_check_hands_the_check_back_to_the_queue(
+            self, _, purged_queue, tmp_path, celery_app):
+        import pickle
+
+        from models_app import services as registry
+        from models_app.models import ModelVersion
+
+        with celery_app.connection_for_write() as conn:
+            conn.default_channel.queue_purge("loadcheck")
+        worker = _start_worker(_worker_env(_redis_broker()), tmp_path)
+        try:
+            registry.model_create(name="checked", gates={"require_staging": False})
+            version = registry.version_register(
+                model_name="checked", artifact=io.BytesIO(pickle.dumps(SlowModel(3.0))),
+                framework="custom", artifact_format="pickle",
+                signature={"inputs": [{"name": "f0", "type": "double"}]},
+                input_example=[{"f0": 1.0}])
+            check = wait_for(lambda: _load_check_process(), 60, "the load check to start")
+            (child,) = wait_for(lambda: _children(worker.pid), 10, "the pool process")
+            os.kill(child, signal.SIGKILL)
+            os.kill(check, signal.SIGKILL)  # its orphaned check: nothing may record it
+            done = wait_for(lambda: ModelVersion.objects.filter(
+                pk=version.pk).exclude(load_check_status="pending").first(), 90,
+                "the redelivered load check")
+        finally:
+            _stop(worker)
+        assert done.load_check_status == "passed", done.load_check
+
+
+def _load_check_process() -> int | None:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"serving_app.loadcheck" in command:
+                return int(entry.name)
+    return None
