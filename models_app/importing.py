@@ -149,6 +149,21 @@ def signature_from_frame(frame: pd.DataFrame) -> dict[str, Any]:
     return {"inputs": inputs}
 
 
+def signature_from_example(example: Any) -> dict[str, Any]:
+    """The signature an input example of records implies (its keys in order, their types);
+    {} for anything else (rows without names say nothing about columns)."""
+    if not isinstance(example, list) or not example or \
+            not all(isinstance(row, dict) and row for row in example):
+        return {}
+    names = list(example[0])
+    if any(list(row) != names for row in example):
+        return {}
+    try:
+        return signature_from_frame(pd.DataFrame.from_records(example, columns=names))
+    except (TypeError, ValueError):
+        return {}
+
+
 def signature_from_names(names: list[str]) -> dict[str, Any]:
     return {"inputs": [{"name": name, "type": "double"} for name in names]}
 

@@ -22,7 +22,7 @@ from models_app.errors import (
     ModelNotFound,
     SignatureInvalid,
 )
-from models_app.importing import choose_serving_input
+from models_app.importing import choose_serving_input, signature_from_example
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.pickle_rules import pickle_policy
 from models_app.services.signing import signature_check
@@ -223,6 +223,10 @@ def version_register(
             "signature": clean_signature(signature),
             "input_example": clean_json(input_example, "input_example"),
         }
+        if not fields["signature"].get("inputs"):
+            # Column errors are then caught before the model, not blamed on it.
+            fields["signature"] = {**fields["signature"],
+                                   **signature_from_example(fields["input_example"])}
         fields["serving_input"] = choose_serving_input(
             signature=fields["signature"], artifact_format=artifact_format,
             tags=fields["tags"], requested=serving_input,

@@ -200,3 +200,17 @@ class TestCallerErrorsAreNotModelFailures:
         deploy(PickyModel(), "1.1.0")
         assert predict("ranking", UNLUCKY).version == "1.0.0"  # the fallback answered
         assert outcomes(runtime) == {"fallback": 1}
+
+    def test_a_version_without_a_signature_gets_one_from_its_input_example(
+            self, runtime, deploy, sklearn_model, api):
+        example = [{"f0": 0.5, "f1": -0.2, "f2": 0.1, "f3": 1}]
+        version = deploy(sklearn_model, "1.0.0", signature=None, input_example=example)
+        assert [(c["name"], c["type"]) for c in version.signature["inputs"]] == [
+            ("f0", "double"), ("f1", "double"), ("f2", "double"), ("f3", "long")]
+        response = api.post(URL, {"records": self.WIDE}, format="json")
+        assert response.status_code == 400 and "extra" in response.json()["message"]
+        assert outcomes(runtime) == {}
+        shuffled = [{"f3": 1.0, "f2": 0.1, "f1": -0.2, "f0": 0.5}]
+        in_order = sklearn_model.predict([[0.5, -0.2, 0.1, 1.0]]).tolist()
+        assert api.post(URL, {"records": shuffled}, format="json").json()["predictions"] == \
+            in_order
