@@ -164,22 +164,9 @@ def _decision_form(api: Registry, request: dict) -> None:
 
 
 def _decide(api: Registry, action, reason: str, done: str) -> None:
-    if not reason.strip():
-        st.error("Give a reason: it goes into the audit trail.")
-        return
-    try:
-        action()
-    except AxionAPIError as exc:
-        st.error(describe_error(exc, api.base_url))
-        report = (exc.details or {}).get("gate_report") if isinstance(exc.details, dict) else None
-        if report:
-            st.dataframe(pd.DataFrame(report), hide_index=True)
-        return
-    except APIUnreachable as exc:
-        st.error(describe_error(exc, api.base_url))
-        return
-    st.session_state["reg_pr_flash"] = done
-    st.rerun()
+    if _attempt(api, action, reason) is not None:
+        st.session_state["reg_pr_flash"] = done
+        st.rerun()
 
 
 def _load_checks(api: Registry, model: str, versions: list[dict]) -> None:
@@ -237,21 +224,27 @@ def _actions(api: Registry, model: str, versions: list[dict]) -> None:
 
 
 def _apply(api: Registry, action, reason: str, done: str) -> None:
+    record = _attempt(api, action, reason)
+    if record is not None:
+        st.session_state["reg_flash"] = (
+            f"{done} Recorded as a {record.get('kind', '')} by {record.get('actor') or 'you'}."
+        )
+        st.rerun()
+
+
+def _attempt(api: Registry, action, reason: str) -> dict | None:
+    """Run a change that needs a reason; its answer, or None after showing why it failed
+    (with the gate report when a gate refused it)."""
     if not reason.strip():
         st.error("Give a reason: it goes into the audit trail.")
-        return
+        return None
     try:
-        record = action()
+        return action() or {}
     except AxionAPIError as exc:
         st.error(describe_error(exc, api.base_url))
         report = (exc.details or {}).get("gate_report") if isinstance(exc.details, dict) else None
         if report:
             st.dataframe(pd.DataFrame(report), hide_index=True)
-        return
     except APIUnreachable as exc:
         st.error(describe_error(exc, api.base_url))
-        return
-    st.session_state["reg_flash"] = (
-        f"{done} Recorded as a {record.get('kind', '')} by {record.get('actor') or 'you'}."
-    )
-    st.rerun()
+    return None
