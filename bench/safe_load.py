@@ -98,7 +98,7 @@ def joblib_bytes(obj: object, compress: object = 0) -> bytes:
 def main() -> int:
     args = parse_args()
     warnings.simplefilter("ignore")
-    policy = GlobalPolicy()
+    policy = GlobalPolicy(platform_packages=("src.ml",))  # the demo models are platform classes
     met = True
     print("training the models...", flush=True)
     trained = models()
