@@ -10,7 +10,7 @@ from django_fsm.admin import FSMAdminMixin
 
 from axion_registry.admin_inlines import ReadOnlyAdmin, ReadOnlyInline
 from axion_registry.errors import DomainError
-from models_app import roles, services
+from models_app import roles, selectors, services
 from models_app.models import (
     EvaluationDataset,
     ModelChange,
@@ -104,7 +104,7 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 
     def get_actions(self, request: HttpRequest):
         actions = super().get_actions(request)
-        if not services.can_promote(request.user):
+        if not roles.is_release_manager(request.user):
             actions.pop("rollback", None)
         return actions
 
@@ -130,7 +130,8 @@ class ModelVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
 
     def _get_fsm_extra_context(self, *, request: HttpRequest, obj):
         """Only the buttons the user's role allows (the service checks again on click)."""
-        allowed = set(services.available_moves(obj, request.user)) if obj is not None else set()
+        allowed = (set(selectors.available_moves(version=obj, user=request.user))
+                   if obj is not None else set())
         for block in super()._get_fsm_extra_context(request=request, obj=obj):
             kept = [t for t in block.available_transitions
                     if TRANSITION_TARGETS.get(t.name) in allowed]

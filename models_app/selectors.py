@@ -6,12 +6,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, Q, QuerySet
 
 from axion_registry.errors import InvalidInput
+from models_app import artifacts, roles
 from models_app.choices import LoadCheckStatus, Stage
 from models_app.errors import ModelNotFound, VersionNotFound
 from models_app.filtersets import ModelVersionFilterSet
+from models_app.gates import GateReport, evaluate_gates
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
 
 
@@ -79,7 +82,100 @@ def version_latest(*, model: RegisteredModel) -> ModelVersion | None:
 
 
 def version_in_production(*, model: RegisteredModel) -> ModelVersion | None:
-    return model.versions.filter(stage=Stage.PRODUCTION).first()
+    return ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION).first()
+
+
+def production_history(*, model: RegisteredModel) -> list[int]:
+    """Version ids in production order, replayed from the audit trail: a promotion pushes,
+    a rollback pops. Rollback restores the entry below the top, so it walks back, never
+    bouncing between two versions."""
+    stack: list[int] = []
+    rows = (
+        StageTransition.objects.filter(model=model, to_stage=Stage.PRODUCTION)
+        .order_by("created_at", "id")
+        .values_list("kind", "version_id")
+    )
+    for kind, version_id in rows:
+        if kind == StageTransition.Kind.ROLLBACK:
+            while stack and stack[-1] != version_id:
+                stack.pop()
+            if not stack:
+                stack.append(version_id)
+        else:
+            stack.append(version_id)
+    return stack
+
+
+def rollback_target(
+    *, model: RegisteredModel, current: ModelVersion | None
+) -> ModelVersion | None:
+    """The version a rollback from `current` would restore: the previous production version,
+    if it is archived (not deprecated, not moved on since)."""
+    if current is None:
+        return None
+    stack = production_history(model=model)
+    if stack and stack[-1] == current.pk:
+        stack.pop()
+    rows = ModelVersion.objects.select_related("model").in_bulk(stack)
+    while stack:
+        candidate = rows.get(stack.pop())
+        if candidate is not None and candidate.stage == Stage.ARCHIVED:
+            return candidate
+    return None
+
+
+def version_artifact_intact(*, version: ModelVersion) -> bool:
+    """True when the stored artifact still hashes to the sha256 recorded at registration."""
+    if not artifacts.artifact_exists(version.artifact_path):
+        return False
+    return artifacts.artifact_sha256(version.artifact_path) == version.artifact_sha256
+
+
+def version_load_check(*, version: ModelVersion) -> dict[str, Any]:
+    """The latest load check's outcome, in the shape the gates read."""
+    return {"status": version.load_check_status, "error": version.load_check.get("error"),
+            "hint": version.load_check.get("hint")}
+
+
+def gate_report(
+    *,
+    version: ModelVersion,
+    production: ModelVersion | None = None,
+    artifact_ok: bool | None = None,
+) -> GateReport:
+    """The gates' verdict on `version` entering production now. `production` and
+    `artifact_ok` are looked up unless the caller already holds them."""
+    model = version.model
+    gates = model.gates or {}
+    if production is None:
+        production = version_in_production(model=model)
+    if artifact_ok is None and gates.get("verify_artifact", True):
+        artifact_ok = version_artifact_intact(version=version)
+    return evaluate_gates(
+        gates,
+        metrics=version.metrics,
+        from_stage=version.stage,
+        artifact_ok=artifact_ok,
+        production_metrics=production.metrics if production and production.pk != version.pk
+        else None,
+        directions=model.metric_directions,
+        load_check=version_load_check(version=version),
+        verified_metrics=version.verified_metrics,
+    )
+
+
+def available_moves(*, version: ModelVersion, user: AbstractBaseUser | None) -> list[str]:
+    """Stages the user may ask this version to move to (rollback is a model action)."""
+    moves = []
+    for t in version.get_available_stage_transitions():
+        if t.custom.get("rollback_only"):
+            continue
+        if t.target == Stage.PRODUCTION and version.model.require_four_eyes:
+            continue  # through a promotion request
+        if not roles.may_move(user, version, t.target):
+            continue
+        moves.append(t.target)
+    return sorted(set(moves))
 
 
 def production_versions() -> QuerySet[ModelVersion]:

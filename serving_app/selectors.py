@@ -8,7 +8,6 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from models_app import selectors as registry
-from models_app import services as registry_services
 from models_app.choices import Stage
 from models_app.errors import VersionNotFound
 from models_app.models import ModelVersion, RegisteredModel
@@ -43,23 +42,6 @@ def _record(row: ModelVersion | None) -> VersionRecord | None:
     return VersionRecord.from_row(row) if row is not None else None
 
 
-def fallback_version(
-    *, model: RegisteredModel, current: ModelVersion | None
-) -> ModelVersion | None:
-    """The version a rollback would restore: the previous production version, if archived."""
-    if current is None:
-        return None
-    stack = registry_services.production_stack(model)
-    if stack and stack[-1] == current.pk:
-        stack.pop()
-    rows = ModelVersion.objects.select_related("model").in_bulk(stack)
-    while stack:
-        candidate = rows.get(stack.pop())
-        if candidate is not None and candidate.stage == Stage.ARCHIVED:
-            return candidate
-    return None
-
-
 def policy_get(*, model: RegisteredModel) -> ServingPolicy:
     """The model's policy row, or an unsaved one holding the settings' defaults."""
     policy = ServingPolicy.objects.filter(model=model).first()
@@ -88,7 +70,7 @@ def serving_plan(*, model_name: str) -> ServingPlan:
         ModelVersion.objects.select_related("model")
         .filter(model=model, stage=Stage.PRODUCTION).first()
     )
-    fallback = fallback_version(model=model, current=production)
+    fallback = registry.rollback_target(model=model, current=production)
     test = routing.running_test(model.pk)
     champion = challenger = None
     if test is not None:

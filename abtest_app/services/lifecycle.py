@@ -23,8 +23,8 @@ from abtest_app.errors import (
 )
 from abtest_app.models import ABTest, ArmStats
 from abtest_app.signals import abtest_routing_changed
+from models_app import roles
 from models_app import selectors as registry_selectors
-from models_app import services as registry
 from models_app.choices import Stage
 from models_app.errors import VersionNotFound
 from models_app.models import ModelVersion, RegisteredModel
@@ -38,7 +38,7 @@ def can_manage(test: ABTest, user: AbstractBaseUser | None) -> bool:
     """Start, pause, conclude and cancel: the test's creator or a release manager."""
     if user is None or not user.is_authenticated:
         return False
-    return user.pk == test.created_by_id or registry.can_promote(user)
+    return user.pk == test.created_by_id or roles.is_release_manager(user)
 
 
 def require_manager(test: ABTest, actor: AbstractBaseUser | None, action: str) -> None:
@@ -60,7 +60,7 @@ def may_start(test: ABTest, user: AbstractBaseUser | None) -> bool:
     production version on the model, no auto-promotion)."""
     if not can_manage(test, user):
         return False
-    return registry.can_promote(user) or not routes_production_traffic(test)
+    return roles.is_release_manager(user) or not routes_production_traffic(test)
 
 
 def require_starter(test: ABTest, actor: AbstractBaseUser | None) -> None:

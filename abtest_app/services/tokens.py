@@ -14,7 +14,7 @@ from abtest_app.errors import OutcomesNotPermitted, OutcomeTokenNotFound
 from abtest_app.models import ABTest, OutcomeToken
 from abtest_app.services.lifecycle import require_manager
 from axion_registry.errors import InvalidInput
-from models_app import services as registry
+from models_app import roles
 
 KEY_PREFIX = "axo_"
 
@@ -83,7 +83,9 @@ def require_outcome_poster(
         )
     if actor is None:
         return
-    if actor.is_authenticated and (actor.pk == test.created_by_id or registry.can_promote(actor)):
+    if actor.is_authenticated and (
+        actor.pk == test.created_by_id or roles.is_release_manager(actor)
+    ):
         return
     raise OutcomesNotPermitted(
         f"You may not post outcomes to {test}: that needs its creator, the 'release managers' "

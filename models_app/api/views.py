@@ -31,7 +31,7 @@ from models_app.models import ModelChange, ModelVersion, PromotionRequest, Regis
 
 def version_detail(version: ModelVersion, request: Request) -> dict:
     return selectors.version_detail(
-        version=version, moves=services.available_moves(version, request.user)
+        version=version, moves=selectors.available_moves(version=version, user=request.user)
     )
 
 
@@ -261,7 +261,7 @@ class ModelVersionViewSet(
     @action(detail=True, methods=["get"], url_path="gates")
     def gates(self, request: Request, model_name: str, version: str) -> Response:
         """The gate report this version would get if promoted now."""
-        report = services.version_gate_report(version=self.get_object())
+        report = selectors.gate_report(version=self.get_object())
         return Response({"passed": report.passed, "gates": report.as_list()})
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})

@@ -2,13 +2,9 @@
 
 from models_app.services.importing import ImportResult, version_import
 from models_app.services.lifecycle import (
-    available_moves,
-    can_promote,
     model_rollback,
-    production_stack,
     release_managers,
     system_user,
-    version_gate_report,
     version_promote,
     version_transition,
     versions_deprecate,
@@ -32,7 +28,6 @@ from models_app.services.registration import (
     version_metadata,
     version_register,
     version_register_from_path,
-    version_verify_artifact,
 )
 from models_app.services.signing import may_change_signing, model_signing_update
 
@@ -40,23 +35,19 @@ __all__ = [
     "may_change_signing",
     "model_signing_update",
     "ImportResult",
-    "available_moves",
     "evaluation_dataset_register",
-    "can_promote",
     "model_change_record",
     "model_create",
     "model_owner_add",
     "model_owner_remove",
     "model_rollback",
     "model_update",
-    "production_stack",
     "promotion_request_approve",
     "promotion_request_file",
     "promotion_request_refuse",
     "promotion_request_withdraw",
     "release_managers",
     "system_user",
-    "version_gate_report",
     "version_import",
     "version_load_check_enqueued",
     "version_load_check_record",
@@ -66,6 +57,5 @@ __all__ = [
     "version_register",
     "version_register_from_path",
     "version_transition",
-    "version_verify_artifact",
     "versions_deprecate",
 ]

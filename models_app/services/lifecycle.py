@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.db import IntegrityError, transaction
 from django_fsm import ConcurrentTransition, can_proceed
 
-from models_app import roles
+from models_app import roles, selectors
 from models_app.choices import Stage
 from models_app.errors import (
     FourEyesRequired,
@@ -18,9 +16,8 @@ from models_app.errors import (
     RollbackRefused,
     TransitionRefused,
 )
-from models_app.gates import GateReport, evaluate_gates, load_check_gate
+from models_app.gates import GateReport, load_check_gate
 from models_app.models import ModelVersion, PromotionRequest, RegisteredModel, StageTransition
-from models_app.services.registration import version_verify_artifact
 from models_app.signals import version_deployed
 
 PROMOTE_PERMISSION = "models_app.promote_modelversion"
@@ -35,10 +32,6 @@ MOVES = {
     Stage.ARCHIVED: "archive",
     Stage.DEPRECATED: "deprecate",
 }
-
-
-def can_promote(user: AbstractBaseUser | None) -> bool:
-    return roles.is_release_manager(user)
 
 
 def system_user() -> AbstractBaseUser:
@@ -63,7 +56,7 @@ def release_managers() -> Group:
 
 
 def _require_promoter(actor: AbstractBaseUser | None, action: str) -> None:
-    if not can_promote(actor):
+    if not roles.is_release_manager(actor):
         raise PromotionNotPermitted(
             f"You may not {action}: it needs the permission {PROMOTE_PERMISSION} "
             f"(the '{RELEASE_MANAGERS}' group)."
@@ -111,41 +104,10 @@ def _lock(version: ModelVersion) -> tuple[RegisteredModel, ModelVersion]:
     return model, fresh
 
 
-def _current_production(model: RegisteredModel) -> ModelVersion | None:
-    return ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION).first()
-
-
-
-def version_gate_report(*, version: ModelVersion) -> GateReport:
-    """The gates' verdict on `version` entering production now."""
-    return _gate_report(version, _current_production(version.model))
-
-
-def _gate_report(version: ModelVersion, production: ModelVersion | None) -> GateReport:
-    model = version.model
-    gates = model.gates or {}
-    verify = gates.get("verify_artifact", True)
-    return evaluate_gates(
-        gates,
-        metrics=version.metrics,
-        from_stage=version.stage,
-        artifact_ok=version_verify_artifact(version=version) if verify else None,
-        production_metrics=production.metrics if production and production.pk != version.pk
-        else None,
-        directions=model.metric_directions,
-        load_check=_load_check(version),
-        verified_metrics=version.verified_metrics,
-    )
-
-
-def _load_check(version: ModelVersion) -> dict[str, Any]:
-    return {"status": version.load_check_status, "error": version.load_check.get("error"),
-            "hint": version.load_check.get("hint")}
-
-
 def _require_load_check(version: ModelVersion) -> None:
     """No version leaves draft for staging before a worker loaded and exercised it."""
-    result = load_check_gate(version.model.gates or {}, _load_check(version))
+    result = load_check_gate(version.model.gates or {},
+                             selectors.version_load_check(version=version))
     if result is not None and not result.passed:
         report = GateReport((result,))
         raise GateRefused(f"{version} may not enter staging: {report.summary()}",
@@ -229,8 +191,8 @@ def version_promote(
                 raise TransitionRefused(f"{version} is already in production.")
             if version.stage not in (Stage.DRAFT, Stage.STAGING):
                 raise TransitionRefused(_refusal(version, Stage.PRODUCTION))
-            previous = _current_production(model)
-            report = _gate_report(version, previous)
+            previous = selectors.version_in_production(model=model)
+            report = selectors.gate_report(version=version, production=previous)
             version.gate_report = report
             if not can_proceed(version.promote):
                 raise GateRefused(
@@ -256,27 +218,6 @@ def version_promote(
         ) from exc
 
 
-def production_stack(model: RegisteredModel) -> list[int]:
-    """Version ids in production order, replayed from the audit trail: a promotion pushes,
-    a rollback pops. Rollback restores the entry below the top, so it walks back, never
-    bouncing between two versions."""
-    stack: list[int] = []
-    rows = (
-        StageTransition.objects.filter(model=model, to_stage=Stage.PRODUCTION)
-        .order_by("created_at", "id")
-        .values_list("kind", "version_id")
-    )
-    for kind, version_id in rows:
-        if kind == StageTransition.Kind.ROLLBACK:
-            while stack and stack[-1] != version_id:
-                stack.pop()
-            if not stack:
-                stack.append(version_id)
-        else:
-            stack.append(version_id)
-    return stack
-
-
 def model_rollback(
     *,
     model: RegisteredModel,
@@ -292,24 +233,15 @@ def model_rollback(
     _require_promoter(actor, "roll back")
     with transaction.atomic():
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
-        current = _current_production(model)
+        current = selectors.version_in_production(model=model)
         if current is None:
             raise RollbackRefused(f"{model.name} has no production version to roll back.")
-        stack = production_stack(model)
-        if stack and stack[-1] == current.pk:
-            stack.pop()
-        candidates = ModelVersion.objects.in_bulk(stack)
-        target = None
-        while stack:
-            candidate = candidates.get(stack.pop())
-            if candidate is not None and candidate.stage == Stage.ARCHIVED:
-                target = candidate
-                break
+        target = selectors.rollback_target(model=model, current=current)
         if target is None:
             raise RollbackRefused(
                 f"{model.name} has no earlier production version to roll back to."
             )
-        if not version_verify_artifact(version=target):
+        if not selectors.version_artifact_intact(version=target):
             raise RollbackRefused(
                 f"Cannot roll back to {target}: its artifact is missing or no longer matches "
                 "its sha256.",
@@ -338,21 +270,3 @@ def versions_deprecate(
             version_transition(version=version, to=Stage.DEPRECATED, actor=actor, reason=reason)
             for version in versions
         ]
-
-
-def available_moves(version: ModelVersion, user: AbstractBaseUser | None) -> list[str]:
-    """Stages the user may ask this version to move to (rollback is a model action)."""
-    moves = []
-    for t in version.get_available_stage_transitions():
-        if t.custom.get("rollback_only"):
-            continue
-        if t.target == Stage.PRODUCTION and version.model.require_four_eyes:
-            continue  # through a promotion request
-        if not roles.may_move(user, version, t.target):
-            continue
-        moves.append(t.target)
-    return sorted(set(moves))
-
-
-def describe_report(report: GateReport) -> dict[str, Any]:
-    return {"passed": report.passed, "gates": report.as_list()}

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from axion_registry.errors import DomainError, InvalidInput
-from models_app import roles
+from models_app import roles, selectors
 from models_app.choices import Stage
 from models_app.errors import (
     FourEyesViolation,
@@ -28,7 +28,7 @@ from models_app.errors import (
     TransitionRefused,
 )
 from models_app.models import ModelVersion, PromotionRequest, RegisteredModel
-from models_app.services.lifecycle import version_gate_report, version_promote
+from models_app.services.lifecycle import version_promote
 
 PENDING = PromotionRequest.Status.PENDING
 
@@ -83,7 +83,7 @@ def promotion_request_file(
         request = PromotionRequest.objects.create(
             model=model, version=version, status=PENDING, reason=reason, source=source,
             requested_by=_actor(actor),
-            gate_report=version_gate_report(version=version).as_list(),
+            gate_report=selectors.gate_report(version=version).as_list(),
         )
         PromotionRequest.objects.filter(pk__in=superseded).update(
             decision_reason=f"superseded by request {request.pk}"

@@ -357,13 +357,6 @@ def version_metadata(version: ModelVersion) -> dict[str, Any]:
     }
 
 
-def version_verify_artifact(*, version: ModelVersion) -> bool:
-    """True when the stored artifact still hashes to the sha256 recorded at registration."""
-    if not artifacts.artifact_exists(version.artifact_path):
-        return False
-    return artifacts.artifact_sha256(version.artifact_path) == version.artifact_sha256
-
-
 def version_register_from_path(*, path: str, **kwargs: Any) -> ModelVersion:
     with open(path, "rb") as stream:
         return version_register(artifact=stream, **kwargs)

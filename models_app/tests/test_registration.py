@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError
 
-from models_app import artifacts, services
+from models_app import artifacts, selectors, services
 from models_app.errors import (
     ArtifactTooLarge,
     DisallowedPickle,
@@ -52,12 +52,12 @@ def test_the_sidecar_equals_the_row(register_version):
 
 def test_a_changed_byte_is_detected_by_the_sha256(register_version, artifact_root):
     version = register_version("1.0.0")
-    assert services.version_verify_artifact(version=version)
+    assert selectors.version_artifact_intact(version=version)
     path = artifact_root / version.artifact_path
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    assert not services.version_verify_artifact(version=version)
+    assert not selectors.version_artifact_intact(version=version)
 
 
 def test_it_computes_the_next_version_from_the_highest(register_version):

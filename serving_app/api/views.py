@@ -95,7 +95,7 @@ class ServingStatusView(APIView):
     def get(self, request: Request, model: str) -> Response:
         row = registry.model_get(name=model)
         production = registry.version_in_production(model=row)
-        fallback = selectors.fallback_version(model=row, current=production)
+        fallback = registry.rollback_target(model=row, current=production)
         warmup = selectors.latest_warmup(version_id=production.pk) if production else None
         policy = selectors.policy_get(model=row)
         guardrail = selectors.guardrail_policy(model=row)
