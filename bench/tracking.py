@@ -8,10 +8,13 @@ user and token), then measures over one keep-alive requests.Session:
   2. 100,000 points by log-batch (1,000 per request, MLflow's cap)       target >= 80,000 pts/s
      (ten times MLflow 3.17's 8,172 points/s measured on this machine)
   3. the history of a 100,000-point metric downsampled to 1,000 points   target <= 100 ms
+     and the same history whole (every point)                             target <= 400 ms
   4. comparison of 50 runs (10 params, 10 metrics each)                  target <= 50 ms
 
 Each figure is the median over --rounds rounds. The server is stopped (its whole process
-group) on the way out, whatever happens. Usage: .venv/bin/python bench/tracking.py [--rounds 3]
+group) on the way out, whatever happens. --no-gc-pause runs the server with
+METRIC_HISTORY_GC_PAUSE=false, to see what pausing the GC during history reads buys.
+Usage: .venv/bin/python bench/tracking.py [--rounds 3] [--no-gc-pause]
 """
 
 from __future__ import annotations
@@ -94,14 +97,16 @@ def bench_batch(api: Api, experiment: str) -> tuple[float, str]:
     return BATCH_POINTS / elapsed, run_id
 
 
-def bench_history(api: Api, run_id: str, repeats: int = 20) -> float:
+def bench_history(api: Api, run_id: str, repeats: int = 20,
+                  max_points: int | None = HISTORY_POINTS) -> float:
     times = []
+    query = {} if max_points is None else {"max_points": max_points}
     for _ in range(repeats):
         start = time.perf_counter()
-        data = api.get(f"runs/{run_id}/metrics/loss/history/", max_points=HISTORY_POINTS)
+        data = api.get(f"runs/{run_id}/metrics/loss/history/", **query)
         times.append(time.perf_counter() - start)
     assert data["total_points"] == BATCH_POINTS, data["total_points"]
-    assert data["returned_points"] <= HISTORY_POINTS
+    assert data["returned_points"] <= (max_points or BATCH_POINTS)
     return statistics.median(times) * 1000
 
 
@@ -128,9 +133,12 @@ def bench_compare(api: Api, experiment: str, repeats: int = 20) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-gc-pause", action="store_true",
+                        help="serve with METRIC_HISTORY_GC_PAUSE=false")
     args = parser.parse_args()
+    extra_env = {"METRIC_HISTORY_GC_PAUSE": "false"} if args.no_gc_pause else {}
 
-    with server() as running:
+    with server(extra_env=extra_env) as running:
         session = running.session()
         # Loopback, no proxy, no .netrc: skip requests' per-request environment lookups.
         session.trust_env = False
@@ -138,20 +146,24 @@ def main() -> None:
         api.get("experiments/")  # warm both workers' imports
         api.get("experiments/")
         results: dict[str, list[float]] = {"single": [], "batch": [], "history": [],
-                                           "compare": []}
+                                           "full_history": [], "compare": []}
         for number in range(args.rounds):
             experiment = f"bench-{number}"
             results["single"].append(bench_single(api, experiment))
             rate, run_id = bench_batch(api, experiment)
             results["batch"].append(rate)
             results["history"].append(bench_history(api, run_id))
+            results["full_history"].append(bench_history(api, run_id, repeats=5,
+                                                         max_points=None))
             results["compare"].append(bench_compare(api, experiment))
             print(f"round {number + 1}: single {results['single'][-1]:.2f} ms, "
                   f"batch {rate:,.0f} points/s, history {results['history'][-1]:.1f} ms, "
+                  f"whole history {results['full_history'][-1]:.1f} ms, "
                   f"compare {results['compare'][-1]:.1f} ms", flush=True)
 
+    gc_pause = "off" if args.no_gc_pause else "on"
     print(f"\nexperiment tracking, SQLite, gunicorn 2 workers x 4 threads, "
-          f"medians over {args.rounds} rounds:")
+          f"GC pause during history reads {gc_pause}, medians over {args.rounds} rounds:")
     median = statistics.median
     report("single metric log (POST log-metric), median latency", median(results["single"]),
            2.0, "ms")
@@ -160,6 +172,7 @@ def main() -> None:
            reference=("MLflow 3.17", MLFLOW_BATCH_POINTS_PER_S))
     report("history of 100,000 points downsampled to 1,000", median(results["history"]),
            100.0, "ms")
+    report("history of 100,000 points, whole", median(results["full_history"]), 400.0, "ms")
     report("comparison of 50 runs (10 params, 10 metrics each)", median(results["compare"]),
            50.0, "ms")
 
