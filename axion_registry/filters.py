@@ -98,6 +98,7 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("help_text", BOOLEAN_HELP)
         super().__init__(*args, **kwargs)
+        schema_field(self, {"type": "boolean", "description": kwargs["help_text"]})
 
 
 class RepeatedField(forms.Field):
@@ -110,12 +111,22 @@ class RepeatedField(forms.Field):
         return [str(item) for item in values if item not in (None, "")]
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string"}})
 class RepeatedFilter(django_filters.Filter):
     """A parameter that may be repeated (?tag=a&tag=b), read as a list of its non-empty
     values; give it a `method` that applies them all."""
 
     field_class = RepeatedField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        schema = {"type": "array", "items": {"type": "string"}}
+        schema_field(self, {**schema, "description": kwargs.get("help_text", "Repeatable.")})
+
+
+def schema_field(target: object, schema: dict[str, Any]) -> None:
+    """The OpenAPI schema drf-spectacular shows for one filter (a method filter's own type
+    hint would win otherwise, and a class-wide annotation loses the help text)."""
+    extend_schema_field(schema)(target)
 
 
 def filterset_qs(filterset: django_filters.FilterSet, *,
@@ -144,6 +155,7 @@ def query_params_valid(serializer_class: type[serializers.Serializer], params: A
     return dict(query.validated_data)
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class CommaListParam(serializers.Field):
     """`a,b,c` as a list of its stripped, non-empty items."""
 
@@ -168,7 +180,6 @@ class WholeNumberParam(serializers.Field):
         self.min_value = min_value
         self.max_value = max_value
         kwargs.setdefault("required", False)
-        kwargs.setdefault("allow_null", True)
         if not kwargs["required"]:
             kwargs.setdefault("default", None)
         super().__init__(**kwargs)

@@ -75,7 +75,8 @@ class RunFilterSet(django_filters.FilterSet):
         method="filter_experiment", help_text="Experiment ids or names, comma-separated."
     )
     status = django_filters.MultipleChoiceFilter(choices=RunStatus.choices, distinct=False)
-    name = django_filters.CharFilter(lookup_expr="icontains", help_text="Substring of the name.")
+    name = django_filters.CharFilter(lookup_expr="icontains",
+                                     help_text="Substring of the run name.")
     parent = django_filters.CharFilter(field_name="parent__run_id",
                                        help_text="Runs nested under this run_id.")
     user = django_filters.CharFilter(field_name="user__username",
