@@ -123,7 +123,7 @@ class RepeatedFilter(django_filters.Filter):
         schema_field(self, {**schema, "description": kwargs.get("help_text", "Repeatable.")})
 
 
-def schema_field(target: object, schema: dict[str, Any]) -> None:
+def schema_field(target: Any, schema: dict[str, Any]) -> None:
     """The OpenAPI schema drf-spectacular shows for one filter (a method filter's own type
     hint would win otherwise, and a class-wide annotation loses the help text)."""
     extend_schema_field(schema)(target)

@@ -12,9 +12,10 @@ user and token), then measures over one keep-alive requests.Session:
   4. comparison of 50 runs (10 params, 10 metrics each)                  target <= 50 ms
 
 Each figure is the median over --rounds rounds. The server is stopped (its whole process
-group) on the way out, whatever happens. --no-gc-pause runs the server with
-METRIC_HISTORY_GC_PAUSE=false, to see what pausing the GC during history reads buys.
-Usage: .venv/bin/python bench/tracking.py [--rounds 3] [--no-gc-pause]
+group) on the way out, whatever happens. --gc-pause instead measures what
+METRIC_HISTORY_GC_PAUSE buys: two servers side by side (setting on, setting off) hold the same
+100,000-point history and answer alternating requests, so both see the same machine load.
+Usage: .venv/bin/python bench/tracking.py [--rounds 3] [--gc-pause]
 """
 
 from __future__ import annotations
@@ -130,15 +131,49 @@ def bench_compare(api: Api, experiment: str, repeats: int = 20) -> float:
     return statistics.median(times) * 1000
 
 
+def bench_gc_pause(rounds: int) -> None:
+    """History reads (downsampled and whole) with the GC paused and not, side by side."""
+    off = {"METRIC_HISTORY_GC_PAUSE": "false"}
+    with server() as paused, server(extra_env=off) as collecting:
+        histories: dict[str, tuple[Api, str]] = {}
+        for label, running in (("paused", paused), ("collecting", collecting)):
+            session = running.session()
+            session.trust_env = False
+            api = Api(f"{running.base}/api/v1", session)
+            histories[label] = (api, bench_batch(api, "gc")[1])
+        times: dict[tuple[str, str], list[float]] = {
+            (label, kind): [] for label in histories for kind in ("downsampled", "whole")
+        }
+        for number in range(rounds):
+            order = list(histories) if number % 2 == 0 else list(reversed(histories))
+            for label in order:
+                api, run_id = histories[label]
+                times[label, "downsampled"].append(bench_history(api, run_id, repeats=5))
+                times[label, "whole"].append(
+                    bench_history(api, run_id, repeats=3, max_points=None))
+            print(f"round {number + 1}: " + ", ".join(
+                f"{label} {kind} {values[-1]:.1f} ms" for (label, kind), values in times.items()
+            ), flush=True)
+    print(f"\nmetric history of 100,000 points, GC paused vs collecting, medians over {rounds}"
+          " alternating rounds:")
+    for kind in ("downsampled", "whole"):
+        with_pause = statistics.median(times["paused", kind])
+        without = statistics.median(times["collecting", kind])
+        print(f"  {kind:<12} paused {with_pause:8.1f} ms   collecting {without:8.1f} ms   "
+              f"pause saves {(without - with_pause) / without:+.1%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--no-gc-pause", action="store_true",
-                        help="serve with METRIC_HISTORY_GC_PAUSE=false")
+    parser.add_argument("--gc-pause", action="store_true",
+                        help="compare history reads with METRIC_HISTORY_GC_PAUSE on and off")
     args = parser.parse_args()
-    extra_env = {"METRIC_HISTORY_GC_PAUSE": "false"} if args.no_gc_pause else {}
+    if args.gc_pause:
+        bench_gc_pause(args.rounds)
+        return
 
-    with server(extra_env=extra_env) as running:
+    with server() as running:
         session = running.session()
         # Loopback, no proxy, no .netrc: skip requests' per-request environment lookups.
         session.trust_env = False
@@ -161,9 +196,8 @@ def main() -> None:
                   f"whole history {results['full_history'][-1]:.1f} ms, "
                   f"compare {results['compare'][-1]:.1f} ms", flush=True)
 
-    gc_pause = "off" if args.no_gc_pause else "on"
     print(f"\nexperiment tracking, SQLite, gunicorn 2 workers x 4 threads, "
-          f"GC pause during history reads {gc_pause}, medians over {args.rounds} rounds:")
+          f"medians over {args.rounds} rounds:")
     median = statistics.median
     report("single metric log (POST log-metric), median latency", median(results["single"]),
            2.0, "ms")

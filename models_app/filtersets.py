@@ -106,9 +106,9 @@ class ModelVersionFilterSet(django_filters.FilterSet):
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = super().filter_queryset(queryset)
-        ordering = self.form.cleaned_data.get("ordering") or []
-        if any(o.lstrip("-") == "major" for o in ordering):  # numeric semver order
-            sign = "-" if "-major" in ordering else ""
+        ordering = self.form.cleaned_data.get("ordering") or []  # the parameter's names
+        if any(o.lstrip("-") == "version" for o in ordering):  # numeric semver order
+            sign = "-" if "-version" in ordering else ""
             queryset = queryset.order_by(f"{sign}major", f"{sign}minor", f"{sign}patch")
         return queryset
 
