@@ -225,10 +225,6 @@ CELERY_BEAT_SCHEDULE = {
 # Redis for cross-process signals (deployment generation); empty means database only.
 REDIS_URL = env("REDIS_URL", "")
 
-# Tracking (experiments_app): pause the cyclic GC while a metric history's rows become Python
-# objects (they hold no cycles); bench/tracking.py measures what it buys.
-METRIC_HISTORY_GC_PAUSE = env_bool("METRIC_HISTORY_GC_PAUSE", True)
-
 # Serving (serving_app). Every gunicorn process keeps its own model cache and notices new
 # production versions by a generation check (Redis when REDIS_URL is set, else the database).
 SERVING_CACHE_MAX_MODELS = env_int("SERVING_CACHE_MAX_MODELS", 16)

@@ -8,14 +8,10 @@ user and token), then measures over one keep-alive requests.Session:
   2. 100,000 points by log-batch (1,000 per request, MLflow's cap)       target >= 80,000 pts/s
      (ten times MLflow 3.17's 8,172 points/s measured on this machine)
   3. the history of a 100,000-point metric downsampled to 1,000 points   target <= 100 ms
-     and the same history whole (every point)                             target <= 400 ms
   4. comparison of 50 runs (10 params, 10 metrics each)                  target <= 50 ms
 
 Each figure is the median over --rounds rounds. The server is stopped (its whole process
-group) on the way out, whatever happens. --gc-pause instead measures what
-METRIC_HISTORY_GC_PAUSE buys: two servers side by side (setting on, setting off) hold the same
-100,000-point history and answer alternating requests, so both see the same machine load.
-Usage: .venv/bin/python bench/tracking.py [--rounds 3] [--gc-pause]
+group) on the way out, whatever happens. Usage: .venv/bin/python bench/tracking.py [--rounds 3]
 """
 
 from __future__ import annotations
@@ -98,16 +94,14 @@ def bench_batch(api: Api, experiment: str) -> tuple[float, str]:
     return BATCH_POINTS / elapsed, run_id
 
 
-def bench_history(api: Api, run_id: str, repeats: int = 20,
-                  max_points: int | None = HISTORY_POINTS) -> float:
+def bench_history(api: Api, run_id: str, repeats: int = 20) -> float:
     times = []
-    query = {} if max_points is None else {"max_points": max_points}
     for _ in range(repeats):
         start = time.perf_counter()
-        data = api.get(f"runs/{run_id}/metrics/loss/history/", **query)
+        data = api.get(f"runs/{run_id}/metrics/loss/history/", max_points=HISTORY_POINTS)
         times.append(time.perf_counter() - start)
     assert data["total_points"] == BATCH_POINTS, data["total_points"]
-    assert data["returned_points"] <= (max_points or BATCH_POINTS)
+    assert data["returned_points"] <= HISTORY_POINTS
     return statistics.median(times) * 1000
 
 
@@ -131,47 +125,10 @@ def bench_compare(api: Api, experiment: str, repeats: int = 20) -> float:
     return statistics.median(times) * 1000
 
 
-def bench_gc_pause(rounds: int) -> None:
-    """History reads (downsampled and whole) with the GC paused and not, side by side."""
-    off = {"METRIC_HISTORY_GC_PAUSE": "false"}
-    with server() as paused, server(extra_env=off) as collecting:
-        histories: dict[str, tuple[Api, str]] = {}
-        for label, running in (("paused", paused), ("collecting", collecting)):
-            session = running.session()
-            session.trust_env = False
-            api = Api(f"{running.base}/api/v1", session)
-            histories[label] = (api, bench_batch(api, "gc")[1])
-        times: dict[tuple[str, str], list[float]] = {
-            (label, kind): [] for label in histories for kind in ("downsampled", "whole")
-        }
-        for number in range(rounds):
-            order = list(histories) if number % 2 == 0 else list(reversed(histories))
-            for label in order:
-                api, run_id = histories[label]
-                times[label, "downsampled"].append(bench_history(api, run_id, repeats=5))
-                times[label, "whole"].append(
-                    bench_history(api, run_id, repeats=3, max_points=None))
-            print(f"round {number + 1}: " + ", ".join(
-                f"{label} {kind} {values[-1]:.1f} ms" for (label, kind), values in times.items()
-            ), flush=True)
-    print(f"\nmetric history of 100,000 points, GC paused vs collecting, medians over {rounds}"
-          " alternating rounds:")
-    for kind in ("downsampled", "whole"):
-        with_pause = statistics.median(times["paused", kind])
-        without = statistics.median(times["collecting", kind])
-        print(f"  {kind:<12} paused {with_pause:8.1f} ms   collecting {without:8.1f} ms   "
-              f"pause saves {(without - with_pause) / without:+.1%}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--gc-pause", action="store_true",
-                        help="compare history reads with METRIC_HISTORY_GC_PAUSE on and off")
     args = parser.parse_args()
-    if args.gc_pause:
-        bench_gc_pause(args.rounds)
-        return
 
     with server() as running:
         session = running.session()
@@ -181,19 +138,16 @@ def main() -> None:
         api.get("experiments/")  # warm both workers' imports
         api.get("experiments/")
         results: dict[str, list[float]] = {"single": [], "batch": [], "history": [],
-                                           "full_history": [], "compare": []}
+                                           "compare": []}
         for number in range(args.rounds):
             experiment = f"bench-{number}"
             results["single"].append(bench_single(api, experiment))
             rate, run_id = bench_batch(api, experiment)
             results["batch"].append(rate)
             results["history"].append(bench_history(api, run_id))
-            results["full_history"].append(bench_history(api, run_id, repeats=5,
-                                                         max_points=None))
             results["compare"].append(bench_compare(api, experiment))
             print(f"round {number + 1}: single {results['single'][-1]:.2f} ms, "
                   f"batch {rate:,.0f} points/s, history {results['history'][-1]:.1f} ms, "
-                  f"whole history {results['full_history'][-1]:.1f} ms, "
                   f"compare {results['compare'][-1]:.1f} ms", flush=True)
 
     print(f"\nexperiment tracking, SQLite, gunicorn 2 workers x 4 threads, "
@@ -206,7 +160,6 @@ def main() -> None:
            reference=("MLflow 3.17", MLFLOW_BATCH_POINTS_PER_S))
     report("history of 100,000 points downsampled to 1,000", median(results["history"]),
            100.0, "ms")
-    report("history of 100,000 points, whole", median(results["full_history"]), 400.0, "ms")
     report("comparison of 50 runs (10 params, 10 metrics each)", median(results["compare"]),
            50.0, "ms")
 
