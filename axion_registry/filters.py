@@ -205,7 +205,10 @@ class WholeNumberParam(serializers.Field):
 class UTCDateTimeParam(serializers.Field):
     """An ISO 8601 time in UTC, parsed as the FilterSets' UTCDateTimeFilter parses it."""
 
-    default_error_messages = {"invalid": "give the time in ISO 8601, e.g. 2026-11-27T12:00:00Z."}
+    default_error_messages = {
+        "invalid": "give the time in ISO 8601, e.g. 2026-11-27T12:00:00Z.",
+        "required": "give the time in ISO 8601, e.g. 2026-11-27T12:00:00Z.",
+    }
 
     def to_internal_value(self, data: Any) -> datetime:
         try:

@@ -133,3 +133,15 @@ def test_a_malformed_order_metric_or_param_is_an_invalid_search(runs, query):
     with pytest.raises(InvalidInput) as refused:
         run_filter(Run.objects.all(), QueryDict(query))
     assert refused.value.code == "invalid_search"
+
+
+def test_the_api_answers_a_bad_boolean_with_a_400_naming_it(api, runs):
+    archived = api.get("/api/v1/experiments/?archived=maybe")
+    assert archived.status_code == 400
+    assert archived.json()["code"] == "invalid_search"
+    assert archived.json()["message"].startswith("archived: 'maybe' is not a boolean")
+    desc = api.get("/api/v1/runs/?order_by=name&desc=descending")
+    assert (desc.status_code, desc.json()["code"]) == (400, "invalid_search")
+    assert desc.json()["details"] == {"desc": [desc.json()["message"].removeprefix("desc: ")]}
+    assert [run["name"] for run in api.get("/api/v1/runs/?order_by=name&desc=YES").json()[
+        "results"]] == ["c", "b", "a"]

@@ -87,3 +87,14 @@ def test_model_changes_refuse_a_time_utc_cannot_hold(catalogue):
                                      ModelChange.objects.all())
     assert not filterset.is_valid()
     assert list(filterset.errors) == ["after"]
+
+
+def test_the_api_answers_bad_compare_and_time_parameters_with_their_codes(api, catalogue):
+    few = api.get("/api/v1/models/ranking/compare/?versions=1.0.0,")
+    assert (few.status_code, few.json()["code"]) == (400, "invalid_versions")
+    assert few.json()["message"].startswith("versions: name at least two versions")
+    missing = api.get("/api/v1/models/ranking/production-at/")
+    assert (missing.status_code, missing.json()["code"]) == (400, "invalid_time")
+    assert missing.json()["message"].startswith("at: ")
+    listed = api.get("/api/v1/models/ranking/versions/?ordering=-version&metric=auc>=0.8")
+    assert [row["version"] for row in listed.json()["results"]] == ["1.10.0", "1.2.0"]
