@@ -4,6 +4,7 @@ import django_filters
 
 from abtest_app.choices import Decision, TestState
 from abtest_app.models import ABTest
+from axion_registry.filters import StrictBooleanFilter
 
 
 class ABTestFilterSet(django_filters.FilterSet):
@@ -11,6 +12,7 @@ class ABTestFilterSet(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="model__name")
     decision = django_filters.ChoiceFilter(choices=Decision.choices)
     created_by = django_filters.CharFilter(field_name="created_by__username")
+    auto_promote = StrictBooleanFilter()
     ordering = django_filters.OrderingFilter(fields=["created_at", "started_at", "ended_at",
                                                      "name"])
 

@@ -8,7 +8,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
 
 from axion_registry.errors import InvalidInput
-from axion_registry.filters import UTCDateTimeFilter
+from axion_registry.filters import RepeatedFilter, UTCDateTimeFilter
 from models_app.choices import Framework, Stage
 from models_app.models import (
     ModelChange,
@@ -61,32 +61,17 @@ def filter_by_metric(queryset: QuerySet, field: str, conditions: list[str]) -> Q
     return queryset
 
 
-class TagFilter(django_filters.Filter):
+class TagFilter(RepeatedFilter):
     def filter(self, queryset: QuerySet, value: list[str]) -> QuerySet:
         return filter_by_tag(queryset, self.field_name, value) if value else queryset
 
 
-class MetricFilter(django_filters.Filter):
+class MetricFilter(RepeatedFilter):
     def filter(self, queryset: QuerySet, value: list[str]) -> QuerySet:
         return filter_by_metric(queryset, self.field_name, value) if value else queryset
 
 
-class MultiValueMixin:
-    """Read a repeated query parameter (?tag=a&tag=b) as a list."""
-
-    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        for name in ("tag", "metric"):
-            if name in self.filters and hasattr(self.data, "getlist"):
-                queryset = self.filters[name].filter(queryset, self.data.getlist(name))
-        skip = {"tag", "metric"}
-        for name, value in self.form.cleaned_data.items():
-            if name in skip:
-                continue
-            queryset = self.filters[name].filter(queryset, value)
-        return queryset
-
-
-class RegisteredModelFilterSet(MultiValueMixin, django_filters.FilterSet):
+class RegisteredModelFilterSet(django_filters.FilterSet):
     name = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
     tag = TagFilter(field_name="tags", help_text="`key` or `key:value`; repeat for all of them.")
 
@@ -95,7 +80,7 @@ class RegisteredModelFilterSet(MultiValueMixin, django_filters.FilterSet):
         fields = ["name", "tag"]
 
 
-class ModelVersionFilterSet(MultiValueMixin, django_filters.FilterSet):
+class ModelVersionFilterSet(django_filters.FilterSet):
     name = django_filters.CharFilter(
         field_name="model__name", lookup_expr="icontains",
         help_text="Case-insensitive substring of the model name.",
@@ -121,9 +106,9 @@ class ModelVersionFilterSet(MultiValueMixin, django_filters.FilterSet):
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = super().filter_queryset(queryset)
-        ordering = self.form.cleaned_data.get("ordering") or []
-        if any(o.lstrip("-") == "major" for o in ordering):  # numeric semver order
-            sign = "-" if "-major" in ordering else ""
+        ordering = self.form.cleaned_data.get("ordering") or []  # the parameter's names
+        if any(o.lstrip("-") == "version" for o in ordering):  # numeric semver order
+            sign = "-" if "-version" in ordering else ""
             queryset = queryset.order_by(f"{sign}major", f"{sign}minor", f"{sign}patch")
         return queryset
 
@@ -142,14 +127,12 @@ class StageTransitionFilterSet(django_filters.FilterSet):
         fields = ["model", "version", "actor", "kind"]
 
 
-
-
 class ModelChangeFilterSet(django_filters.FilterSet):
     model = django_filters.CharFilter(field_name="model__name")
     actor = django_filters.CharFilter(field_name="actor__username")
     field = django_filters.CharFilter(field_name="changes", lookup_expr="has_key")
-    after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lte")
 
     class Meta:
         model = ModelChange

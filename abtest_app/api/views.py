@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from abtest_app import assignment, power, selectors, services
+from abtest_app.api import queries as q
 from abtest_app.api import serializers as s
 from abtest_app.authentication import OutcomeTokenAuthentication, SignedInOrOutcomeToken
 from abtest_app.choices import Arm
@@ -16,6 +17,7 @@ from abtest_app.filtersets import ABTestFilterSet
 from abtest_app.models import ABTest, OutcomeToken
 from axion_registry.authentication import CachedTokenAuthentication
 from axion_registry.errors import InvalidInput
+from axion_registry.filters import query_params_valid
 
 
 class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -74,17 +76,12 @@ class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         """Abandon the test without a decision."""
         return self._transition(request, services.abtest_cancel)
 
-    @extend_schema(
-        parameters=[OpenApiParameter("unit_id", str, required=True,
-                                     description="The unit (user, symbol, ...) to assign.")],
-        responses=s.AssignmentSerializer,
-    )
+    @extend_schema(parameters=[q.AssignQuery], responses=s.AssignmentSerializer)
     @action(detail=True, methods=["get"])
     def assign(self, request: Request, pk: str) -> Response:
         """The unit's arm: deterministic and sticky (the same unit always gets the same arm)."""
-        unit_id = request.query_params.get("unit_id", "")
-        if not unit_id or len(unit_id) > 200:
-            raise InvalidInput("Give ?unit_id= (1 to 200 characters).", code="invalid_unit_id")
+        unit_id = query_params_valid(q.AssignQuery, request.query_params,
+                                     code="invalid_unit_id")["unit_id"]
         test = self.get_object()
         arm = assignment.assign_arm(test.seed, unit_id, test.challenger_share)
         version = test.challenger if arm == Arm.CHALLENGER else test.champion
@@ -132,7 +129,8 @@ class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @extend_schema(methods=["get"], request=None, responses=s.OutcomeTokenSerializer(many=True))
     @extend_schema(methods=["post"], request=s.OutcomeTokenInputSerializer,
                    responses={201: s.IssuedOutcomeTokenSerializer})
-    @action(detail=True, methods=["get", "post"], url_path="outcome-tokens", pagination_class=None)
+    @action(detail=True, methods=["get", "post"], url_path="outcome-tokens", pagination_class=None,
+            filter_backends=[])
     def outcome_tokens(self, request: Request, pk: str) -> Response:
         """Tokens that post outcomes to this test only (creator or release manager). A new
         token's key is in the answer once; only its hash is kept."""

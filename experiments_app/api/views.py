@@ -12,38 +12,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from axion_registry.filters import FilteredBySelector, query_params_valid
 from axion_registry.renderers import ORJSONRenderer
 from experiments_app import selectors, services
+from experiments_app.api import queries as q
 from experiments_app.api import serializers as s
-from experiments_app.errors import InvalidSearch, InvalidTrackingInput, RunArtifactTooLarge
+from experiments_app.errors import (
+    InvalidArtifactPath,
+    InvalidSearch,
+    InvalidTrackingInput,
+    RunArtifactTooLarge,
+)
+from experiments_app.filtersets import ExperimentFilterSet, RunFilterSet
 from experiments_app.models import Run
 from experiments_app.tracking_input import json_number, stored_number
 from models_app.api.serializers import ModelVersionSerializer
 
 RENDERERS = [ORJSONRenderer, BrowsableAPIRenderer]
-
-
-def _query_list(request: Request, name: str) -> list[str]:
-    return [item for item in request.query_params.getlist(name) if item]
-
-
-def _csv(request: Request, name: str) -> list[str]:
-    return [item.strip() for item in request.query_params.get(name, "").split(",")
-            if item.strip()]
-
-
-MAX_POINTS = 1_000_000
-
-
-def _max_points(request: Request) -> int | None:
-    raw = request.query_params.get("max_points")
-    if raw in (None, ""):
-        return None
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_POINTS:
-        raise InvalidSearch(
-            f"max_points is '{raw}'; give a whole number from 4 to {MAX_POINTS:,}."
-        )
-    return int(raw)
 
 
 def _json_body(request: Request) -> dict:
@@ -52,54 +37,21 @@ def _json_body(request: Request) -> dict:
     return request.data
 
 
-RUN_SEARCH_PARAMETERS = [
-    OpenApiParameter("experiment", str, description="Experiment ids or names, comma-separated."),
-    OpenApiParameter("status", str, many=True, enum=["running", "finished", "failed", "killed"]),
-    OpenApiParameter("name", str, description="Substring of the run name."),
-    OpenApiParameter("parent", str, description="Runs nested under this run_id."),
-    OpenApiParameter("user", str, description="Username of who started the run."),
-    OpenApiParameter("started_after", OpenApiTypes.DATETIME),
-    OpenApiParameter("started_before", OpenApiTypes.DATETIME),
-    OpenApiParameter("param", str, many=True,
-                     description="`key:value` (exact string) or `key`; repeat for all of them."),
-    OpenApiParameter("tag", str, many=True,
-                     description="`key:value` or `key`; repeat for all of them."),
-    OpenApiParameter("metric", str, many=True,
-                     description="A threshold on the latest value, such as `auc>=0.7`; repeat."),
-    OpenApiParameter("order_by", str, description="metric.<key>, param.<key>, start_time, "
-                     "end_time, name or status; runs without the value sort last."),
-    OpenApiParameter("desc", bool, description="Descending order."),
-]
-
-
 class ExperimentViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    FilteredBySelector, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """Experiments: a named group of runs."""
 
     serializer_class = s.ExperimentSerializer
+    filterset_class = ExperimentFilterSet
     lookup_value_regex = "[0-9]+"
-    filter_backends: list = []
     renderer_classes = RENDERERS
 
     def get_queryset(self):
-        archived = self.request.query_params.get("archived")
-        return selectors.experiment_list(
-            name=self.request.query_params.get("name"),
-            archived=None if archived in (None, "") else archived.lower() in ("1", "true"),
-            tags=_query_list(self.request, "tag"),
-        )
+        return selectors.experiment_list(filters=self.request.query_params)
 
     def get_object(self):
         return selectors.experiment_get(experiment_id=self.kwargs["pk"])
-
-    @extend_schema(parameters=[
-        OpenApiParameter("name", str, description="Substring of the name."),
-        OpenApiParameter("archived", bool),
-        OpenApiParameter("tag", str, many=True, description="`key` or `key:value`; repeat."),
-    ])
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        return super().list(request, *args, **kwargs)
 
     @extend_schema(request=s.ExperimentInputSerializer, responses={201: s.ExperimentSerializer})
     def create(self, request: Request) -> Response:
@@ -116,26 +68,16 @@ class ExperimentViewSet(
                                                 actor=request.user, **data.validated_data)
         return Response(self.get_serializer(experiment).data)
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("metric", str, required=True),
-            OpenApiParameter("direction", str, enum=["max", "min"], description="Default max."),
-            OpenApiParameter("param", str, many=True, description="`key:value`; repeat."),
-            OpenApiParameter("tag", str, many=True, description="`key:value`; repeat."),
-        ],
-        responses=s.BestRunSerializer,
-    )
+    @extend_schema(parameters=[q.BestRunQuery], responses=s.BestRunSerializer)
     @action(detail=True, methods=["get"], url_path="best-run")
     def best_run(self, request: Request, pk: str) -> Response:
         """The finished run with the best latest value of a metric. Failed, killed and running
         runs and NaN values never win; ties go to the run that ended first, then run_id."""
-        metric = request.query_params.get("metric", "").strip()
-        if not metric:
-            raise InvalidSearch("Name the metric: ?metric=auc&direction=max.")
+        query = query_params_valid(q.BestRunQuery, request.query_params, error=InvalidSearch)
         best = selectors.run_best(
-            experiment=self.get_object(), metric=metric,
-            direction=request.query_params.get("direction", "max"),
-            params=_query_list(request, "param"), tags=_query_list(request, "tag"),
+            experiment=self.get_object(), metric=query["metric"].strip(),
+            direction=query["direction"],
+            params=[p for p in query["param"] if p], tags=[t for t in query["tag"] if t],
         )
         run = selectors.runs_load_data([best.run])[0]
         return Response({
@@ -145,26 +87,23 @@ class ExperimentViewSet(
         })
 
 
-class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class RunViewSet(
+    FilteredBySelector, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Runs: start, search, log metrics / params / tags / artifacts, end, register a version."""
 
     serializer_class = s.RunSerializer
+    filterset_class = RunFilterSet
     lookup_field = "run_id"
     lookup_value_regex = "[0-9a-f]{32}"
-    filter_backends: list = []
     renderer_classes = RENDERERS
 
     def get_queryset(self):
-        params = self.request.query_params
-        return selectors.run_search(
-            filters=params, order_by=params.get("order_by") or None,
-            descending=params.get("desc", "").lower() in ("1", "true", "yes"),
-        )
+        return selectors.run_search(filters=self.request.query_params)
 
     def get_object(self) -> Run:
         return selectors.run_get(run_id=self.kwargs["run_id"])
 
-    @extend_schema(parameters=RUN_SEARCH_PARAMETERS)
     def list(self, request: Request) -> Response:
         """Search runs by experiment, status, params, tags and metric thresholds."""
         page = self.paginate_queryset(self.get_queryset())
@@ -259,39 +198,36 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @extend_schema(
         parameters=[
             OpenApiParameter("key", str, OpenApiParameter.PATH, description="The metric key."),
-            OpenApiParameter("max_points", int, description="Downsample to at most this many "
-                             "points (at least 4), keeping first, last, minimum and maximum."),
+            q.MetricHistoryQuery,
         ],
         responses=s.MetricSeriesSerializer,
     )
     @action(detail=True, methods=["get"], url_path=r"metrics/(?P<key>.+)/history")
     def metric_history(self, request: Request, run_id: str, key: str) -> Response:
         """A metric's history as columns (steps, timestamps, values), ordered by step."""
-        return Response(selectors.metric_history(
-            run=self.get_object(), key=key, max_points=_max_points(request)
-        ))
+        run = self.get_object()
+        query = query_params_valid(q.MetricHistoryQuery, request.query_params,
+                                   error=InvalidSearch)
+        return Response(selectors.metric_history(run=run, key=key,
+                                                 max_points=query["max_points"]))
 
-    @extend_schema(
-        parameters=[OpenApiParameter("run_ids", str, required=True,
-                                     description="Comma-separated run ids.")],
-        responses=s.ComparisonSerializer,
-    )
+    @extend_schema(parameters=[q.RunCompareQuery], responses=s.ComparisonSerializer)
     @action(detail=False, methods=["get"])
     def compare(self, request: Request) -> Response:
         """Params and latest metrics of several runs side by side; differing params marked."""
-        return Response(selectors.runs_compare(run_ids=_csv(request, "run_ids")).as_dict())
+        query = query_params_valid(q.RunCompareQuery, request.query_params, error=InvalidSearch)
+        return Response(selectors.runs_compare(run_ids=query["run_ids"]).as_dict())
 
-    @extend_schema(
-        parameters=[OpenApiParameter("path", str, description="A folder; default all files.")],
-        responses=s.ArtifactListSerializer,
-    )
+    @extend_schema(parameters=[q.ArtifactListQuery], responses=s.ArtifactListSerializer)
     @action(detail=True, methods=["get"], parser_classes=[MultiPartParser, FormParser])
     def artifacts(self, request: Request, run_id: str) -> Response:
         """The run's artifact files (path relative to the run, size)."""
-        path = request.query_params.get("path", "")
+        run = self.get_object()
+        path = query_params_valid(q.ArtifactListQuery, request.query_params,
+                                  error=InvalidArtifactPath)["path"]
         return Response({
             "run_id": run_id, "path": path,
-            "files": selectors.run_artifact_list(run=self.get_object(), path=path),
+            "files": selectors.run_artifact_list(run=run, path=path),
         })
 
     @extend_schema(request={"multipart/form-data": s.ArtifactUploadSerializer},
@@ -317,14 +253,16 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return Response({"path": stored, "size": upload.size}, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        parameters=[OpenApiParameter("path", str, required=True)],
+        parameters=[q.ArtifactDownloadQuery],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )
     @action(detail=True, methods=["get"], url_path="artifacts/download")
     def artifact_download(self, request: Request, run_id: str) -> FileResponse:
         """Download one artifact file."""
-        path = request.query_params.get("path", "")
-        stream = selectors.run_artifact_open(run=self.get_object(), path=path)
+        run = self.get_object()
+        path = query_params_valid(q.ArtifactDownloadQuery, request.query_params,
+                                  error=InvalidArtifactPath)["path"]
+        stream = selectors.run_artifact_open(run=run, path=path)
         return FileResponse(stream, as_attachment=True, filename=path.rsplit("/", 1)[-1])
 
     @extend_schema(request=s.RegisterVersionSerializer, responses={201: ModelVersionSerializer})
@@ -349,18 +287,11 @@ class MetricHistoriesView(APIView):
 
     renderer_classes = RENDERERS
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("run_ids", str, required=True, description="Comma-separated."),
-            OpenApiParameter("key", str, required=True, description="The metric key."),
-            OpenApiParameter("max_points", int, description="At most this many points per "
-                             "series (at least 4), keeping first, last, minimum and maximum."),
-        ],
-        responses=s.MetricSeriesListSerializer,
-    )
+    @extend_schema(parameters=[q.MetricHistoriesQuery], responses=s.MetricSeriesListSerializer)
     def get(self, request: Request) -> Response:
-        key = request.query_params.get("key", "")
-        max_points = _max_points(request)
-        series = selectors.metric_histories(run_ids=_csv(request, "run_ids"), key=key,
+        query = query_params_valid(q.MetricHistoriesQuery, request.query_params,
+                                   error=InvalidSearch)
+        key, max_points = query["key"], query["max_points"]
+        series = selectors.metric_histories(run_ids=query["run_ids"], key=key,
                                             max_points=max_points)
         return Response({"key": key, "max_points": max_points, "series": series})

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from itertools import chain
 from typing import Any
 
@@ -26,19 +23,6 @@ def _clean_max_points(max_points: int | None) -> int | None:
     return max_points
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic GC while 100,000 row tuples are made: they hold no cycles, and the
-    collector would walk them again and again (it doubled the time of a long history)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _order_clause() -> str:
     return f"ORDER BY step, {connection.ops.quote_name('timestamp')}, id"
 
@@ -50,7 +34,7 @@ def _points(run_pk: int, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         f"SELECT step, {quote('timestamp')}, value, is_nan FROM {Metric._meta.db_table} "
         f"WHERE run_id = %s AND key = %s {_order_clause()}"
     )
-    with connection.cursor() as cursor, _gc_paused():
+    with connection.cursor() as cursor:
         cursor.execute(sql, [run_pk, key])
         return _columns(cursor.fetchall())
 
@@ -77,7 +61,7 @@ def _points_downsampled(
     objects made per point are what a 100,000-point history costs, so fewer columns win.
     """
     table = Metric._meta.db_table
-    with connection.cursor() as cursor, _gc_paused():
+    with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id, CASE WHEN is_nan THEN 'nan' ELSE value END FROM {table} "
             f"WHERE run_id = %s AND key = %s {_order_clause()}",

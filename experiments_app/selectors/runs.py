@@ -14,13 +14,11 @@ from experiments_app.errors import (
     NoMatchingRun,
     RunNotFound,
 )
-from experiments_app.filtersets import filter_by_param, run_filter
+from experiments_app.filtersets import experiment_filter, filter_by_param, run_filter
 from experiments_app.models import Experiment, LatestMetric, Param, Run
 from experiments_app.tracking_input import as_id, stored_number
 from models_app import selectors as registry
 from models_app.filtersets import filter_by_tag
-
-ORDER_FIELDS = {"start_time", "end_time", "name", "status"}
 
 
 def experiment_get(*, experiment_id: int | str) -> Experiment:
@@ -32,17 +30,11 @@ def experiment_get(*, experiment_id: int | str) -> Experiment:
     return experiment
 
 
-def experiment_list(*, name: str | None = None, archived: bool | None = None,
-                    tags: list[str] | None = None) -> QuerySet[Experiment]:
+def experiment_list(*, filters: Any = None) -> QuerySet[Experiment]:
+    """Experiments matching the filters (see ExperimentFilterSet), the newest first."""
     queryset = (Experiment.objects.select_related("owner").annotate(run_count=Count("runs"))
                 .order_by("-created_at", "-id"))
-    if name:
-        queryset = queryset.filter(name__icontains=name)
-    if archived is not None:
-        queryset = queryset.filter(archived=archived)
-    if tags:
-        queryset = filter_by_tag(queryset, "tags", tags)
-    return queryset
+    return experiment_filter(queryset, filters or {})
 
 
 def run_get(*, run_id: str) -> Run:
@@ -52,37 +44,10 @@ def run_get(*, run_id: str) -> Run:
         raise RunNotFound(f"No run with id '{run_id}'.") from exc
 
 
-def run_search(*, filters: Any, order_by: str | None = None,
-               descending: bool = False) -> QuerySet[Run]:
-    """Runs matching the filters (see RunFilterSet), ordered by a field, a metric's latest
-    value (`metric.auc`) or a param (`param.lr`); runs without it (or NaN) sort last, and
-    run_id breaks ties. Without order_by: the newest first."""
-    queryset = run_filter(
-        Run.objects.select_related("experiment", "user", "parent"), filters
-    )
-    if not order_by:
-        return queryset.order_by("-start_time", "run_id")
-    kind, _, key = order_by.partition(".")
-    if kind == "metric" and key:
-        queryset = queryset.annotate(_order=FilteredRelation(
-            "latest_metrics",
-            condition=Q(latest_metrics__key=key, latest_metrics__is_nan=False),
-        ))
-        expression = F("_order__value")
-    elif kind == "param" and key:
-        queryset = queryset.annotate(
-            _order=FilteredRelation("params", condition=Q(params__key=key))
-        )
-        expression = F("_order__value")
-    elif order_by in ORDER_FIELDS:
-        expression = F(order_by)
-    else:
-        raise InvalidSearch(
-            f"Cannot order by '{order_by}'; use metric.<key>, param.<key>, "
-            f"{', '.join(sorted(ORDER_FIELDS))}."
-        )
-    ordered = expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
-    return queryset.order_by(ordered, "run_id")
+def run_search(*, filters: Any = None) -> QuerySet[Run]:
+    """Runs matching the filters and ordered as they say (see RunFilterSet: a field, a
+    metric's latest value, a param; without order_by the newest first)."""
+    return run_filter(Run.objects.select_related("experiment", "user", "parent"), filters or {})
 
 
 def runs_load_data(runs: Iterable[Run]) -> list[Run]:

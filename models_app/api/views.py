@@ -4,18 +4,17 @@ import orjson
 from django.conf import settings
 from django.db.models import Prefetch, Q
 from django.http import FileResponse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from axion_registry.errors import InvalidInput
-from axion_registry.filters import UnrepresentableTime, as_utc
+from axion_registry.filters import FilteredBySelector, query_params_valid
 from models_app import artifacts, roles, selectors, services
+from models_app.api import queries as q
 from models_app.api import serializers as s
 from models_app.choices import Stage
 from models_app.errors import ArtifactTooLarge, InvalidMetadata, NotAnUpload
@@ -122,43 +121,21 @@ class RegisteredModelViewSet(
         )
         return Response(s.StageTransitionSerializer(record).data)
 
-    @extend_schema(
-        parameters=[OpenApiParameter("versions", str, description="Comma-separated versions.")],
-        responses=OpenApiTypes.OBJECT,
-    )
+    @extend_schema(parameters=[q.CompareQuery], responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])
     def compare(self, request: Request, name: str) -> Response:
         """Metrics and hyperparameters side by side, with the best version per metric."""
-        versions = [v for v in request.query_params.get("versions", "").split(",") if v.strip()]
-        if len(versions) < 2:
-            raise InvalidInput(
-                "Name at least two versions to compare, e.g. ?versions=1.0.0,1.1.0.",
-                code="invalid_versions",
-            )
-        comparison = selectors.versions_compare(
-            model=self.get_object(), versions=[v.strip() for v in versions]
-        )
+        versions = query_params_valid(q.CompareQuery, request.query_params,
+                                      code="invalid_versions")["versions"]
+        comparison = selectors.versions_compare(model=self.get_object(), versions=versions)
         return Response(comparison.as_dict())
 
-    @extend_schema(
-        parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, description="ISO time.")],
-        responses=OpenApiTypes.OBJECT,
-    )
+    @extend_schema(parameters=[q.ProductionAtQuery], responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"], url_path="production-at")
     def production_at(self, request: Request, name: str) -> Response:
         """Which version of this model was in production at time `at`."""
-        try:
-            at = parse_datetime(request.query_params.get("at", ""))
-        except ValueError:  # well formed but impossible, e.g. an offset of +25:00
-            at = None
-        if at is None:
-            raise InvalidInput(
-                "Give the time as ?at= in ISO 8601, e.g. 2026-11-27T12:00:00Z.", code="invalid_time"
-            )
-        try:
-            at = as_utc(at)
-        except UnrepresentableTime as exc:
-            raise InvalidInput(str(exc), code="invalid_time") from exc
+        at = query_params_valid(q.ProductionAtQuery, request.query_params,
+                                code="invalid_time")["at"]
         version = selectors.version_in_production_at(model=self.get_object(), at=at)
         if version is None:
             return Response({"version": None, "at": at.isoformat()})
@@ -167,7 +144,7 @@ class RegisteredModelViewSet(
 
 
 class ModelVersionViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    FilteredBySelector, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """Versions of one registered model: register (multipart upload), read, transition."""
 
@@ -175,9 +152,10 @@ class ModelVersionViewSet(
     filterset_class = ModelVersionFilterSet
     lookup_field = "version"
     lookup_value_regex = r"[0-9]+\.[0-9]+\.[0-9]+"
-    filter_backends: list = []
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator, no URL kwargs
+            return ModelVersion.objects.none()
         model = selectors.model_get(name=self.kwargs["model_name"])
         return selectors.version_list(filters=self.request.query_params).filter(model=model)
 
