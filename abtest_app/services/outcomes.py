@@ -21,8 +21,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from abtest_app import outcomes as batches
-from abtest_app.assignment import CHALLENGER, assign_many
-from abtest_app.choices import MetricType, TestState
+from abtest_app.assignment import assign_many
+from abtest_app.choices import Arm, MetricType, TestState
 from abtest_app.errors import ABTestNotCollecting, InvalidOutcomes, OutcomeBatchTooLarge
 from abtest_app.models import ABTest, ArmStats, Outcome, OutcomeToken
 from abtest_app.services.tokens import require_outcome_poster
@@ -195,7 +195,7 @@ def abtest_record_outcomes(
                 dtype=bool, count=len(batch),
             )
         is_challenger = np.fromiter(
-            (arm == CHALLENGER for arm in arms), dtype=bool, count=len(arms)
+            (arm == Arm.CHALLENGER for arm in arms), dtype=bool, count=len(arms)
         )
         values, metric_rows = batch.values, batch.metrics
         if mask is not None:
