@@ -126,7 +126,7 @@ def _bucket_indices(seed_state: int, unit_ids: Sequence[str]) -> np.ndarray:
     # Characters outside the BMP are two UTF-16 code units (a surrogate pair) in
     # JavaScript but one code point in numpy: hash those rare ids one by one.
     for row in np.flatnonzero((codes > 0xFFFF).any(axis=1)):
-        indices[row] = _bucket_index(seed_state, unit_ids[row])
+        indices[row] = _bucket_index(seed_state, unit_ids[int(row)])
     return indices
 
 

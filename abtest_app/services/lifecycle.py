@@ -28,6 +28,7 @@ from models_app import services as registry
 from models_app.choices import Stage
 from models_app.errors import VersionNotFound
 from models_app.models import ModelVersion, RegisteredModel
+from models_app.vocabulary import Vocabulary
 
 NAME = re.compile(r"^[A-Za-z0-9_][-A-Za-z0-9_.]{0,99}$")
 CHALLENGER_STAGES = (Stage.DRAFT, Stage.STAGING)
@@ -75,7 +76,7 @@ def require_starter(test: ABTest, actor: AbstractBaseUser | None) -> None:
     )
 
 
-def _choice(value: str, choices: type, field: str) -> str:
+def _choice(value: str, choices: type[Vocabulary], field: str) -> str:
     if value not in choices.values:
         raise InvalidABTest(
             f"{field} must be one of {', '.join(choices.values)}, got {value!r}.",
