@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from numpy.typing import ArrayLike
 
@@ -132,7 +132,7 @@ class Evaluation:
     sequential: SequentialResult | None = None
     guardrails: tuple[GuardrailOutcome, ...] = ()
 
-    def as_snapshot(self) -> dict[str, object]:
+    def as_snapshot(self) -> dict[str, Any]:
         """Flat, JSON-safe numbers (NaN and infinities become None)."""
         lift = self.relative_lift
         return {
