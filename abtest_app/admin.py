@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
@@ -12,13 +13,16 @@ from abtest_app.models import ABTest, ABTestSnapshot, ArmStats, OutcomeToken
 from axion_registry.admin_inlines import ReadOnlyAdmin, ReadOnlyInline
 from axion_registry.errors import DomainError
 
-SERVICES = {
+SERVICES: dict[str, Callable[..., ABTest]] = {
     "start": services.abtest_start,
     "pause": services.abtest_pause,
     "conclude": services.abtest_conclude,
     "cancel": services.abtest_cancel,
 }
 EDITABLE = ("name", "description")
+ARM_STATS_FIELDS = ("arm", "metric", "n", "total", "total_sq")
+SNAPSHOT_FIELDS = ("created_at", "kind", "decision", "champion_n", "challenger_n", "effect",
+                   "ci_low", "ci_high", "p_value", "sequential_p", "srm_p", "promotion_status")
 
 
 class ReasonForm(forms.Form):
@@ -33,15 +37,14 @@ class OptionalReasonForm(forms.Form):
 
 class ArmStatsInline(ReadOnlyInline):
     model = ArmStats
-    fields = ["arm", "metric", "n", "total", "total_sq"]
-    readonly_fields = fields
+    fields = ARM_STATS_FIELDS
+    readonly_fields = ARM_STATS_FIELDS
 
 
 class SnapshotInline(ReadOnlyInline):
     model = ABTestSnapshot
-    fields = ["created_at", "kind", "decision", "champion_n", "challenger_n", "effect",
-              "ci_low", "ci_high", "p_value", "sequential_p", "srm_p", "promotion_status"]
-    readonly_fields = fields
+    fields = SNAPSHOT_FIELDS
+    readonly_fields = SNAPSHOT_FIELDS
     ordering = ["-created_at", "-id"]
     show_change_link = True
 

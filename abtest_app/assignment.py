@@ -20,8 +20,11 @@ from functools import lru_cache
 
 import numpy as np
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+from .vocabulary import Arm
+
+# Older names of the arms, still imported by serving_app.routing; prefer Arm.
+CHAMPION = Arm.CHAMPION
+CHALLENGER = Arm.CHALLENGER
 
 _OFFSET_BASIS = 0x811C9DC5
 _PRIME = 0x01000193
@@ -84,12 +87,12 @@ def bucket(seed: str, unit_id: str) -> float:
     return _bucket_index(_seed_state(seed), unit_id) / _BUCKETS
 
 
-def assign_arm(seed: str, unit_id: str, challenger_share: float) -> str:
-    """``"challenger"`` for ``challenger_share`` percent of units, else ``"champion"``."""
+def assign_arm(seed: str, unit_id: str, challenger_share: float) -> Arm:
+    """The challenger for ``challenger_share`` percent of units, else the champion."""
     threshold = _challenger_threshold(challenger_share)
     if _bucket_index(_seed_state(seed), unit_id) < threshold:
-        return CHALLENGER
-    return CHAMPION
+        return Arm.CHALLENGER
+    return Arm.CHAMPION
 
 
 def _bucket_indices(seed_state: int, unit_ids: Sequence[str]) -> np.ndarray:
@@ -123,7 +126,7 @@ def _bucket_indices(seed_state: int, unit_ids: Sequence[str]) -> np.ndarray:
     # Characters outside the BMP are two UTF-16 code units (a surrogate pair) in
     # JavaScript but one code point in numpy: hash those rare ids one by one.
     for row in np.flatnonzero((codes > 0xFFFF).any(axis=1)):
-        indices[row] = _bucket_index(seed_state, unit_ids[row])
+        indices[row] = _bucket_index(seed_state, unit_ids[int(row)])
     return indices
 
 
@@ -145,5 +148,6 @@ def assign_many(seed: str, unit_ids: Sequence[str], challenger_share: float) -> 
     arms: list[str] = []
     for start in range(0, len(unit_ids), _BATCH):
         indices = _bucket_indices(state, unit_ids[start : start + _BATCH])
-        arms.extend(np.where(indices < threshold, CHALLENGER, CHAMPION).tolist())
+        picked = np.where(indices < threshold, Arm.CHALLENGER.value, Arm.CHAMPION.value)
+        arms.extend(picked.tolist())
     return arms

@@ -1,45 +1,31 @@
-"""Choices of the A/B test app. Values match the enums of abtest_app.decision."""
+"""Choices of the A/B test app. The words pure code shares are enums of
+abtest_app.vocabulary, re-exported here; the choices only Django uses are TextChoices."""
+
+from __future__ import annotations
 
 from django.db import models
 
-from models_app.choices import Direction  # noqa: F401  (one direction for every metric)
+from abtest_app.vocabulary import (
+    Arm,
+    Decision,
+    Direction,
+    Method,
+    MetricType,
+    MinEffectKind,
+    TestState,
+)
 
-
-class TestState(models.TextChoices):
-    DRAFT = "draft"
-    RUNNING = "running"
-    PAUSED = "paused"
-    CONCLUDED = "concluded"
-    CANCELLED = "cancelled"
-
-
-class MetricType(models.TextChoices):
-    CONTINUOUS = "continuous"
-    BINARY = "binary"
-
-
-class Method(models.TextChoices):
-    SEQUENTIAL = "sequential", "mSPRT (safe to look at every evaluation)"
-    WELCH = "welch", "Welch's t-test (fixed horizon)"
-    ZTEST = "ztest", "two-proportion z-test (fixed horizon, binary metrics)"
-    MANN_WHITNEY = "mannwhitney", "Mann-Whitney U (fixed horizon, reads raw outcomes)"
-
-
-class MinEffectKind(models.TextChoices):
-    ABSOLUTE = "absolute"
-    RELATIVE = "relative"
-
-
-class Decision(models.TextChoices):
-    CHALLENGER_WINS = "challenger_wins"
-    CHAMPION_WINS = "champion_wins"
-    NO_DECISION = "no_decision"
-    INCONCLUSIVE = "inconclusive"
-
-
-class Arm(models.TextChoices):
-    CHAMPION = "champion"
-    CHALLENGER = "challenger"
+__all__ = [
+    "Arm",
+    "Decision",
+    "Direction",
+    "Method",
+    "MetricType",
+    "MinEffectKind",
+    "PromotionStatus",
+    "SnapshotKind",
+    "TestState",
+]
 
 
 class PromotionStatus(models.TextChoices):

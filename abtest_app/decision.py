@@ -22,9 +22,9 @@ fixed-horizon test at every look: that errs toward blocking a winner.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from enum import StrEnum
+from typing import Any, NamedTuple, Protocol
 
 from numpy.typing import ArrayLike
 
@@ -43,30 +43,19 @@ from .stats import (
     two_proportion_ztest,
     welch_ttest,
 )
+from .vocabulary import Decision, Direction, Method, MinEffectKind
 
-
-class Method(StrEnum):
-    WELCH = "welch"
-    ZTEST = "ztest"
-    MANN_WHITNEY = "mannwhitney"
-    SEQUENTIAL = "sequential"
-
-
-class Direction(StrEnum):
-    HIGHER = "higher"  # higher is better, e.g. accuracy
-    LOWER = "lower"  # lower is better, e.g. prediction error
-
-
-class MinEffectKind(StrEnum):
-    ABSOLUTE = "absolute"  # in metric units
-    RELATIVE = "relative"  # fraction of the champion mean, e.g. 0.02 for 2%
-
-
-class Decision(StrEnum):
-    CHALLENGER_WINS = "challenger_wins"
-    CHAMPION_WINS = "champion_wins"
-    NO_DECISION = "no_decision"
-    INCONCLUSIVE = "inconclusive"
+__all__ = [
+    "Decision",
+    "DecisionConfig",
+    "Direction",
+    "Evaluation",
+    "Guardrail",
+    "GuardrailOutcome",
+    "Method",
+    "MinEffectKind",
+    "evaluate",
+]
 
 
 @dataclass(frozen=True)
@@ -143,7 +132,7 @@ class Evaluation:
     sequential: SequentialResult | None = None
     guardrails: tuple[GuardrailOutcome, ...] = ()
 
-    def as_snapshot(self) -> dict[str, object]:
+    def as_snapshot(self) -> dict[str, Any]:
         """Flat, JSON-safe numbers (NaN and infinities become None)."""
         lift = self.relative_lift
         return {
@@ -202,9 +191,239 @@ def _guardrail_outcome(guardrail: Guardrail, alpha: float) -> GuardrailOutcome:
     else:
         welch = welch_ttest(a, b, alpha=alpha)
         effect, p_value = welch.effect, welch.p_value
-    sign = 1 if guardrail.direction == Direction.HIGHER else -1
-    worse = p_value < alpha and sign * effect < 0
+    worse = p_value < alpha and guardrail.direction.sign * effect < 0
     return GuardrailOutcome(guardrail.name, effect, p_value, worse)
+
+
+# One function per method. Welch's test always runs (Mann-Whitney borrows its CI), and
+# the sequential test runs whenever it is tuned, to carry its p-value to the next look.
+
+
+@dataclass(frozen=True)
+class _Tests:
+    champion: ArmStats
+    challenger: ArmStats
+    alpha: float
+    welch: WelchResult
+    sequential: SequentialResult | None
+    raw: tuple[ArrayLike, ArrayLike] | None
+
+
+@dataclass(frozen=True)
+class _MethodResult:
+    """What the deciding method says: a p-value, an effect CI, the observed effect's sign."""
+
+    p_value: float
+    observed: float
+    ci: tuple[float, float]
+    proportion: ProportionTest | None = None
+    mann_whitney: MannWhitneyResult | None = None
+
+
+class _MethodTest(Protocol):
+    def __call__(self, tests: _Tests, /) -> _MethodResult: ...
+
+
+def _by_welch(tests: _Tests) -> _MethodResult:
+    welch = tests.welch
+    return _MethodResult(welch.p_value, welch.effect, (welch.ci_low, welch.ci_high))
+
+
+def _by_ztest(tests: _Tests) -> _MethodResult:
+    a, b = tests.champion, tests.challenger
+    proportion = two_proportion_ztest(_successes(a), a.n, _successes(b), b.n, alpha=tests.alpha)
+    return _MethodResult(
+        proportion.p_value,
+        proportion.effect,
+        (proportion.ci_low, proportion.ci_high),
+        proportion=proportion,
+    )
+
+
+def _by_mann_whitney(tests: _Tests) -> _MethodResult:
+    assert tests.raw is not None
+    mann_whitney = mann_whitney_u(tests.raw[0], tests.raw[1])
+    # U has no effect scale: the CI for the minimum effect is Welch's.
+    return _MethodResult(
+        mann_whitney.p_value,
+        mann_whitney.prob_challenger_greater - 0.5,
+        (tests.welch.ci_low, tests.welch.ci_high),
+        mann_whitney=mann_whitney,
+    )
+
+
+def _by_sequential(tests: _Tests) -> _MethodResult:
+    sequential = tests.sequential
+    if sequential is None:  # DecisionConfig requires planned_n_per_arm: not reached
+        return _by_welch(tests)
+    return _MethodResult(
+        sequential.p_value, sequential.effect, (sequential.ci_low, sequential.ci_high)
+    )
+
+
+_METHODS: dict[Method, _MethodTest] = {
+    Method.WELCH: _by_welch,
+    Method.ZTEST: _by_ztest,
+    Method.MANN_WHITNEY: _by_mann_whitney,
+    Method.SEQUENTIAL: _by_sequential,
+}
+
+
+# The decision: facts measured as an improvement (positive means the challenger is
+# better), then the first rule whose condition holds names the decision and the reason.
+
+
+@dataclass(frozen=True)
+class _Facts:
+    significant: bool
+    improvement: float
+    srm_mismatch: bool
+    clears: bool
+    worse_guardrails: str  # comma-separated names, "" when none
+    # the words of the reasons
+    p: str
+    alpha: float
+    method: Method
+    better: str
+    interval: str
+    minimum: str
+
+
+class _Rule(NamedTuple):
+    applies: Callable[[_Facts], bool]
+    decision: Decision | None  # None: no winner at this look
+    reason: str  # formatted with the facts; "" when an earlier reason already explains
+
+
+_RULES: tuple[_Rule, ...] = (
+    _Rule(
+        lambda f: not f.significant,
+        None,
+        "not significant: p = {p} >= alpha {alpha:g} ({method})",
+    ),
+    _Rule(
+        lambda f: f.improvement == 0,
+        None,
+        "no difference in the observed effect: a tie never names a winner",
+    ),
+    _Rule(lambda f: f.srm_mismatch, None, ""),
+    _Rule(
+        lambda f: f.improvement < 0,
+        Decision.CHAMPION_WINS,
+        "challenger significantly worse ({better} is better): p = {p}, {interval}",
+    ),
+    _Rule(
+        lambda f: not f.clears,
+        None,
+        "significant (p = {p}), but {interval} does not clear {minimum} ({better} is better)",
+    ),
+    _Rule(
+        lambda f: bool(f.worse_guardrails),
+        None,
+        "guardrails significantly worse: {worse_guardrails}",
+    ),
+    _Rule(
+        lambda f: True,
+        Decision.CHALLENGER_WINS,
+        "challenger significantly better ({better} is better): p = {p}, {interval} clears "
+        "{minimum}",
+    ),
+)
+
+
+def _decide(facts: _Facts) -> tuple[Decision | None, str]:
+    rule = next(rule for rule in _RULES if rule.applies(facts))
+    return rule.decision, rule.reason.format_map(vars(facts))
+
+
+def _clears_minimum(
+    config: DecisionConfig, ci: tuple[float, float], lift: RelativeLift
+) -> tuple[bool, str]:
+    """Whether the CI clears the minimum effect in the better direction, and that CI in words."""
+    sign = config.direction.sign
+    if config.min_effect_kind == MinEffectKind.ABSOLUTE:
+        clears = min(sign * ci[0], sign * ci[1]) > config.min_effect
+        return clears, f"effect CI [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+    if lift.ci_low is not None and lift.ci_high is not None:
+        clears = min(sign * lift.ci_low, sign * lift.ci_high) > config.min_effect
+        return clears, f"relative lift CI [{_fmt(lift.ci_low)}, {_fmt(lift.ci_high)}]"
+    return False, f"no relative lift ({lift.reason})"
+
+
+def _facts(
+    config: DecisionConfig,
+    result: _MethodResult,
+    lift: RelativeLift,
+    srm_mismatch: bool,
+    guardrails: Sequence[GuardrailOutcome],
+) -> _Facts:
+    clears, interval = _clears_minimum(config, result.ci, lift)
+    return _Facts(
+        significant=result.p_value < config.alpha,
+        improvement=config.direction.sign * result.observed,
+        srm_mismatch=srm_mismatch,
+        clears=clears,
+        worse_guardrails=", ".join(g.name for g in guardrails if g.significantly_worse),
+        p=_fmt(result.p_value),
+        alpha=config.alpha,
+        method=config.method,
+        better=config.direction.value,
+        interval=interval,
+        minimum=f"the minimum {config.min_effect_kind} effect {config.min_effect:g}",
+    )
+
+
+_OUT_OF_TIME = "maximum duration reached without a decision"
+
+
+def _srm_reason(srm: SampleRatioResult) -> str:
+    return (
+        f"sample ratio mismatch: {srm.observed_challenger_share:.2f}% challenger units "
+        f"vs {srm.expected_challenger_share:g}% configured (p = {srm.p_value:.3g}); "
+        "no winner until assignment is fixed"
+    )
+
+
+def _summary(
+    config: DecisionConfig,
+    champion: ArmStats,
+    challenger: ArmStats,
+    srm: SampleRatioResult,
+    *,
+    prior_sequential_p: float,
+    max_duration_reached: bool,
+) -> Evaluation:
+    """What is known before any test runs; a look below the minimum sample ends here."""
+    return Evaluation(
+        decision=Decision.INCONCLUSIVE if max_duration_reached else Decision.NO_DECISION,
+        reasons=(),
+        method=config.method,
+        champion_n=champion.n,
+        challenger_n=challenger.n,
+        champion_mean=champion.mean,
+        challenger_mean=challenger.mean,
+        effect=challenger.mean - champion.mean,
+        p_value=math.nan,
+        ci_low=math.nan,
+        ci_high=math.nan,
+        srm=srm,
+        srm_mismatch=srm.p_value < config.srm_alpha,
+        sequential_p=prior_sequential_p if config.planned_n_per_arm is not None else None,
+    )
+
+
+def _sequential(
+    config: DecisionConfig, champion: ArmStats, challenger: ArmStats, prior_p_value: float
+) -> SequentialResult | None:
+    if config.planned_n_per_arm is None:
+        return None
+    return msprt(
+        champion,
+        challenger,
+        planned_n_per_arm=config.planned_n_per_arm,
+        alpha=config.alpha,
+        prior_p_value=prior_p_value,
+    )
 
 
 def evaluate(
@@ -220,138 +439,60 @@ def evaluate(
     """Decide the test at this look. ``raw`` is (champion values, challenger values)."""
     if config.method == Method.MANN_WHITNEY and raw is None:
         raise ValueError("the Mann-Whitney method needs raw values")
-    reasons: list[str] = []
     srm = sample_ratio_mismatch(champion.n, challenger.n, config.challenger_share)
-    srm_mismatch = srm.p_value < config.srm_alpha
-    if srm_mismatch:
-        reasons.append(
-            f"sample ratio mismatch: {srm.observed_challenger_share:.2f}% challenger units "
-            f"vs {srm.expected_challenger_share:g}% configured (p = {srm.p_value:.3g}); "
-            "no winner until assignment is fixed"
-        )
-    no_winner = Decision.INCONCLUSIVE if max_duration_reached else Decision.NO_DECISION
-    # What is known before any test runs; a look below the minimum sample ends here.
-    summary = Evaluation(
-        decision=no_winner,
-        reasons=(),
-        method=config.method,
-        champion_n=champion.n,
-        challenger_n=challenger.n,
-        champion_mean=champion.mean,
-        challenger_mean=challenger.mean,
-        effect=challenger.mean - champion.mean,
-        p_value=math.nan,
-        ci_low=math.nan,
-        ci_high=math.nan,
-        srm=srm,
-        srm_mismatch=srm_mismatch,
-        sequential_p=prior_sequential_p if config.planned_n_per_arm is not None else None,
+    summary = _summary(
+        config,
+        champion,
+        challenger,
+        srm,
+        prior_sequential_p=prior_sequential_p,
+        max_duration_reached=max_duration_reached,
     )
+    reasons = [_srm_reason(srm)] if summary.srm_mismatch else []
     if min(champion.n, challenger.n) < config.min_samples_per_arm:
         reasons.append(
             f"minimum sample not reached: {champion.n} champion and {challenger.n} challenger "
             f"units, {config.min_samples_per_arm} needed per arm"
         )
         if max_duration_reached:
-            reasons.append("maximum duration reached without a decision")
+            reasons.append(_OUT_OF_TIME)
         return replace(summary, reasons=tuple(reasons))
 
     alpha = config.alpha
     welch = welch_ttest(champion, challenger, alpha=alpha)
-    sequential = None
-    if config.planned_n_per_arm is not None:
-        sequential = msprt(
-            champion,
-            challenger,
-            planned_n_per_arm=config.planned_n_per_arm,
-            alpha=alpha,
-            prior_p_value=prior_sequential_p,
-        )
-    proportion = mann_whitney = None
-    # Each method gives a p-value, an effect CI, and the sign of the observed effect.
-    if config.method == Method.ZTEST:
-        proportion = two_proportion_ztest(
-            _successes(champion), champion.n, _successes(challenger), challenger.n, alpha=alpha
-        )
-        p_value, observed = proportion.p_value, proportion.effect
-        ci = (proportion.ci_low, proportion.ci_high)
-    elif config.method == Method.MANN_WHITNEY:
-        assert raw is not None
-        mann_whitney = mann_whitney_u(raw[0], raw[1])
-        # U has no effect scale: the CI for the minimum effect is Welch's.
-        p_value, ci = mann_whitney.p_value, (welch.ci_low, welch.ci_high)
-        observed = mann_whitney.prob_challenger_greater - 0.5
-    elif sequential is not None and config.method == Method.SEQUENTIAL:
-        p_value, observed = sequential.p_value, sequential.effect
-        ci = (sequential.ci_low, sequential.ci_high)
-    else:
-        p_value, observed = welch.p_value, welch.effect
-        ci = (welch.ci_low, welch.ci_high)
+    sequential = _sequential(config, champion, challenger, prior_sequential_p)
+    result = _METHODS[config.method](
+        _Tests(champion, challenger, alpha, welch, sequential, raw)
+    )
     lift = relative_lift(
         champion,
         challenger,
         alpha=alpha,
-        critical_value=sequential.critical_value if config.method == Method.SEQUENTIAL else None,
+        critical_value=(
+            sequential.critical_value
+            if sequential is not None and config.method == Method.SEQUENTIAL
+            else None
+        ),
     )
-
-    # Measure everything as an improvement: positive means the challenger is better.
-    sign = 1 if config.direction == Direction.HIGHER else -1
-    improvement = sign * observed
-    better = "higher" if sign > 0 else "lower"
-    minimum = f"the minimum {config.min_effect_kind} effect {config.min_effect:g}"
-    if config.min_effect_kind == MinEffectKind.ABSOLUTE:
-        clears = min(sign * ci[0], sign * ci[1]) > config.min_effect
-        interval = f"effect CI [{_fmt(ci[0])}, {_fmt(ci[1])}]"
-    elif lift.ci_low is not None and lift.ci_high is not None:
-        clears = min(sign * lift.ci_low, sign * lift.ci_high) > config.min_effect
-        interval = f"relative lift CI [{_fmt(lift.ci_low)}, {_fmt(lift.ci_high)}]"
-    else:
-        clears = False
-        interval = f"no relative lift ({lift.reason})"
     outcomes = tuple(_guardrail_outcome(g, alpha) for g in guardrails)
-    worse_guardrails = [g.name for g in outcomes if g.significantly_worse]
-    significant = p_value < alpha
-
-    decision = None
-    if not significant:
-        reasons.append(f"not significant: p = {_fmt(p_value)} >= alpha {alpha:g} ({config.method})")
-    elif improvement == 0:
-        reasons.append("no difference in the observed effect: a tie never names a winner")
-    elif srm_mismatch:
-        pass  # already explained
-    elif improvement < 0:
-        decision = Decision.CHAMPION_WINS
-        reasons.append(
-            f"challenger significantly worse ({better} is better): p = {_fmt(p_value)}, {interval}"
-        )
-    elif not clears:
-        reasons.append(
-            f"significant (p = {_fmt(p_value)}), but {interval} does not clear {minimum} "
-            f"({better} is better)"
-        )
-    elif worse_guardrails:
-        reasons.append("guardrails significantly worse: " + ", ".join(worse_guardrails))
-    else:
-        decision = Decision.CHALLENGER_WINS
-        reasons.append(
-            f"challenger significantly better ({better} is better): p = {_fmt(p_value)}, "
-            f"{interval} clears {minimum}"
-        )
+    decision, reason = _decide(_facts(config, result, lift, summary.srm_mismatch, outcomes))
+    if reason:
+        reasons.append(reason)
     if decision is None and max_duration_reached:
-        reasons.append("maximum duration reached without a decision")
+        reasons.append(_OUT_OF_TIME)
 
     return replace(
         summary,
-        decision=decision or no_winner,
+        decision=decision or summary.decision,
         reasons=tuple(reasons),
-        p_value=p_value,
-        ci_low=ci[0],
-        ci_high=ci[1],
+        p_value=result.p_value,
+        ci_low=result.ci[0],
+        ci_high=result.ci[1],
         sequential_p=sequential.p_value if sequential else None,
         relative_lift=lift,
         welch=welch,
-        proportion=proportion,
-        mann_whitney=mann_whitney,
+        proportion=result.proportion,
+        mann_whitney=result.mann_whitney,
         sequential=sequential,
         guardrails=outcomes,
     )

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import ConcurrentTransitionMixin, FSMField, Transition, transition
 
 from abtest_app.choices import (
     Arm,
@@ -88,6 +90,10 @@ class ABTest(ConcurrentTransitionMixin, models.Model):
     )
     promotion_message = models.TextField(blank=True)
     promotion_details = models.JSONField(default=dict, blank=True)
+
+    if TYPE_CHECKING:  # added by FSMField for the field named "state"
+
+        def get_available_state_transitions(self) -> Iterator[Transition]: ...
 
     class Meta:
         db_table = "abtests"

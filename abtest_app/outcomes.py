@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .assignment import CHALLENGER, CHAMPION
+from .vocabulary import Arm
 
 MAX_UNIT_ID = 200
 # Sums of squares of ten million values must stay finite in float64.
 MAX_ABS_VALUE = 1e12
 MAX_OUTCOME_ID = 100
-ARMS = (CHAMPION, CHALLENGER)
+ARMS: tuple[str, ...] = tuple(Arm.values)  # plain strings: compared per outcome
 _MISSING = object()
 
 
@@ -93,6 +93,35 @@ def _identifier(value: object, what: str, limit: int, index: int) -> str:
     return value
 
 
+def _check_batch(items: object, max_batch: int) -> list[object]:
+    if not isinstance(items, list):
+        raise OutcomeError("outcomes must be a list of objects")
+    if not items:
+        raise OutcomeError("outcomes is empty: send at least one outcome")
+    if len(items) > max_batch:
+        raise OutcomeError(f"at most {max_batch} outcomes per request, got {len(items)}")
+    return items
+
+
+def _guardrail_values(extra: object, specs: Mapping[str, bool], index: int) -> dict[str, float]:
+    if not isinstance(extra, dict):
+        raise OutcomeError("metrics must be an object of guardrail name to value", index)
+    clean: dict[str, float] = {}
+    for name, metric_value in extra.items():
+        if name not in specs:
+            known = ", ".join(specs) or "none"
+            raise OutcomeError(
+                f"metrics.{name} is not a guardrail of this test (guardrails: {known})", index
+            )
+        clean[name] = _number(metric_value, binary=specs[name], what=f"metrics.{name}",
+                              index=index)
+    return clean
+
+
+def _bad_arm(arm: object, index: int) -> OutcomeError:
+    return OutcomeError(f"arm must be one of {', '.join(ARMS)}, got {arm!r}", index)
+
+
 def parse_outcomes(
     items: object,
     *,
@@ -105,12 +134,7 @@ def parse_outcomes(
     ``max_batch`` is checked by the caller too (to answer 413 before parsing items), and
     again here so that this function is safe on its own.
     """
-    if not isinstance(items, list):
-        raise OutcomeError("outcomes must be a list of objects")
-    if not items:
-        raise OutcomeError("outcomes is empty: send at least one outcome")
-    if len(items) > max_batch:
-        raise OutcomeError(f"at most {max_batch} outcomes per request, got {len(items)}")
+    items = _check_batch(items, max_batch)
     specs = {spec.name: spec.binary for spec in guardrails}
     n = len(items)
     unit_ids: list[str] = [""] * n
@@ -118,7 +142,8 @@ def parse_outcomes(
     outcome_ids: list[str | None] = [None] * n
     metrics: list[dict[str, float] | None] = [None] * n
     claimed: list[str | None] = [None] * n
-    # The loop runs 10,000 times per request: common shapes take the first branch.
+    # The loop runs 10,000 times per request: common shapes take the first branch, and
+    # only items with more than unit_id, value and outcome_id call the helpers below.
     for i, item in enumerate(items):
         if type(item) is not dict:
             raise OutcomeError("each outcome must be an object", i)
@@ -138,26 +163,15 @@ def parse_outcomes(
             if type(outcome_id) is not str or not 0 < len(outcome_id) <= MAX_OUTCOME_ID:
                 outcome_id = _identifier(outcome_id, "outcome_id", MAX_OUTCOME_ID, i)
             outcome_ids[i] = outcome_id
-        if len(item) <= 3 and outcome_id is not None:
-            continue  # unit_id, value, outcome_id: nothing else to read
+            if len(item) <= 3:
+                continue  # unit_id, value, outcome_id: nothing else to read
         extra = item.get("metrics")
         if extra is not None:
-            if not isinstance(extra, dict):
-                raise OutcomeError("metrics must be an object of guardrail name to value", i)
-            clean: dict[str, float] = {}
-            for name, metric_value in extra.items():
-                if name not in specs:
-                    known = ", ".join(specs) or "none"
-                    raise OutcomeError(
-                        f"metrics.{name} is not a guardrail of this test (guardrails: {known})", i
-                    )
-                clean[name] = _number(metric_value, binary=specs[name], what=f"metrics.{name}",
-                                      index=i)
-            metrics[i] = clean or None
+            metrics[i] = _guardrail_values(extra, specs, i) or None
         arm = item.get("arm")
         if arm is not None:
             if arm not in ARMS:
-                raise OutcomeError(f"arm must be one of {', '.join(ARMS)}, got {arm!r}", i)
+                raise _bad_arm(arm, i)
             claimed[i] = arm
     return OutcomeBatch(unit_ids, np.array(values, dtype=np.float64), outcome_ids, metrics,
                         claimed)
@@ -224,7 +238,7 @@ def increments(
             rows = np.fromiter((i for i, _ in present), dtype=np.int64, count=len(present))
             vals = np.fromiter((v for _, v in present), dtype=np.float64, count=len(present))
             columns.append((name, is_challenger[rows], vals))
-    for arm, flag in ((CHALLENGER, True), (CHAMPION, False)):
+    for arm, flag in ((Arm.CHALLENGER, True), (Arm.CHAMPION, False)):
         for metric, which, vals in sorted(columns, key=lambda c: c[0]):
             picked = vals[which == flag]
             if picked.size:

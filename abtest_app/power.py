@@ -43,6 +43,7 @@ def _effect_size(mde: float, sd: float | None, baseline_rate: float | None) -> f
         if sd <= 0:
             raise ValueError(f"sd must be > 0, got {sd!r}")
         return abs(mde) / sd
+    assert baseline_rate is not None  # exactly one of the two is given, checked above
     p1 = baseline_rate
     p2 = p1 + mde
     if not (0 < p1 < 1 and 0 < p2 < 1):

@@ -7,13 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from abtest_app import decision, stats
-from abtest_app.choices import Arm, Method, MetricType, TestState
+from abtest_app.choices import Arm, Direction, Method, MetricType, MinEffectKind, TestState
 from abtest_app.errors import ABTestNotFound
-from abtest_app.filtersets import ABTestFilterSet
 from abtest_app.models import PRIMARY, ABTest, ABTestSnapshot, ArmStats, Outcome
 
 
@@ -57,20 +55,13 @@ def abtest_get(*, test_id: int | str, related: bool = True) -> ABTest:
         raise ABTestNotFound(f"No A/B test with id {test_id!r}.") from exc
 
 
-def abtest_list(*, filters: dict[str, Any] | None = None) -> QuerySet[ABTest]:
-    queryset = ABTest.objects.select_related(
-        "model", "champion", "challenger", "created_by", "ended_by"
-    )
-    return ABTestFilterSet(filters or {}, queryset).qs
-
-
 def decision_config(test: ABTest) -> decision.DecisionConfig:
     return decision.DecisionConfig(
-        method=test.method,
-        direction=test.metric_direction,
+        method=Method(test.method),
+        direction=Direction(test.metric_direction),
         alpha=test.alpha,
         min_effect=test.min_effect,
-        min_effect_kind=test.min_effect_kind,
+        min_effect_kind=MinEffectKind(test.min_effect_kind),
         min_samples_per_arm=test.min_samples_per_arm,
         challenger_share=test.challenger_share,
         # Always given, so every snapshot carries the sequential evidence.
@@ -130,7 +121,7 @@ def abtest_evaluation(
             name=g["name"],
             champion=sufficient[(Arm.CHAMPION, g["name"])],
             challenger=sufficient[(Arm.CHALLENGER, g["name"])],
-            direction=g["direction"],
+            direction=Direction(g["direction"]),
             binary=g["type"] == MetricType.BINARY,
         )
         for g in test.guardrails

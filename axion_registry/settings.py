@@ -178,9 +178,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "StageEnum": "models_app.choices.Stage",
-        "MetricDirectionEnum": "abtest_app.choices.Direction",
-        "MetricTypeEnum": "abtest_app.choices.MetricType",
+        # Vocabulary enums are not Django Choices: name their (value, label) pairs.
+        "StageEnum": "models_app.choices.Stage.choices",
+        "MetricDirectionEnum": "abtest_app.choices.Direction.choices",
+        "MetricTypeEnum": "abtest_app.choices.MetricType.choices",
         "PromotionRequestStatusEnum": "models_app.choices.PromotionRequestStatus",
         "RunStatusEnum": "experiments_app.choices.RunStatus",
     },

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -60,6 +61,12 @@ class Run(models.Model):
         related_name="runs",
     )
     tags = models.JSONField(default=dict, blank=True)
+
+    # Attached by experiments_app.selectors (runs_load_data, run_detail_extras), not stored.
+    param_values: dict[str, str]
+    metric_values: dict[str, Any]
+    child_run_ids: list[str]
+    produced_versions: list[dict[str, Any]]
 
     class Meta:
         ordering = ["-start_time", "run_id"]

@@ -1,60 +1,39 @@
+"""Choices of the registry. The words pure code shares are enums of models_app.vocabulary,
+re-exported here so that models, serializers and filters take ``Stage.choices`` from one
+place; the choices only Django uses are TextChoices."""
+
+from __future__ import annotations
+
 from django.db import models
 
+from models_app.vocabulary import (
+    ARTIFACT_FILENAMES,
+    PICKLED_FORMATS,
+    ArtifactFormat,
+    Bump,
+    Direction,
+    Framework,
+    LoadCheckStatus,
+    Stage,
+)
 
-class Framework(models.TextChoices):
-    SKLEARN = "sklearn"
-    LIGHTGBM = "lightgbm"
-    XGBOOST = "xgboost"
-    PYTORCH = "pytorch"
-    TENSORFLOW = "tensorflow"
-    ONNX = "onnx"
-    CUSTOM = "custom"
-
-
-class ArtifactFormat(models.TextChoices):
-    PICKLE = "pickle"
-    JOBLIB = "joblib"
-    SKOPS = "skops"
-    ONNX = "onnx"
-
-
-class Stage(models.TextChoices):
-    DRAFT = "draft"
-    STAGING = "staging"
-    PRODUCTION = "production"
-    ARCHIVED = "archived"
-    DEPRECATED = "deprecated"
+__all__ = [
+    "ARTIFACT_FILENAMES",
+    "PICKLED_FORMATS",
+    "ArtifactFormat",
+    "Bump",
+    "Direction",
+    "Framework",
+    "LoadCheckStatus",
+    "PromotionRequestStatus",
+    "ServingInput",
+    "Stage",
+]
 
 
 class ServingInput(models.TextChoices):
     DATAFRAME = "dataframe"
     NUMPY = "numpy"
-
-
-class LoadCheckStatus(models.TextChoices):
-    PENDING = "pending"
-    PASSED = "passed"
-    FAILED = "failed"
-
-
-class Direction(models.TextChoices):
-    HIGHER = "higher"
-    LOWER = "lower"
-
-
-class Bump(models.TextChoices):
-    MAJOR = "major"
-    MINOR = "minor"
-    PATCH = "patch"
-
-
-PICKLED_FORMATS = (ArtifactFormat.PICKLE, ArtifactFormat.JOBLIB)
-ARTIFACT_FILENAMES = {
-    ArtifactFormat.PICKLE: "model.pkl",
-    ArtifactFormat.JOBLIB: "model.joblib",
-    ArtifactFormat.SKOPS: "model.skops",
-    ArtifactFormat.ONNX: "model.onnx",
-}
 
 
 class PromotionRequestStatus(models.TextChoices):

@@ -1,22 +1,25 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework import serializers
 
 from abtest_app.choices import Arm, Decision, Direction, Method, MetricType, MinEffectKind
 from abtest_app.models import ABTest, ABTestSnapshot, OutcomeToken
 from abtest_app.services import can_manage, may_start
+from models_app.models import ModelVersion, RegisteredModel
 
 
 class DecisionField(serializers.ChoiceField):
     """A test's decision, null until it has one (the row stores "")."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(choices=Decision.choices, allow_null=True, read_only=True, **kwargs)
 
-    def to_representation(self, value: str) -> str | None:
+    def to_representation(self, value: str) -> str | None:  # type: ignore[override]
         return value or None
 
 
@@ -60,13 +63,21 @@ class ABTestInputSerializer(serializers.Serializer):
 
 
 class ABTestSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    champion = serializers.SlugRelatedField(slug_field="version", read_only=True)
-    challenger = serializers.SlugRelatedField(slug_field="version", read_only=True)
-    created_by = serializers.SlugRelatedField(
+    model: serializers.SlugRelatedField[RegisteredModel] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
+    champion: serializers.SlugRelatedField[ModelVersion] = serializers.SlugRelatedField(
+        slug_field="version", read_only=True
+    )
+    challenger: serializers.SlugRelatedField[ModelVersion] = serializers.SlugRelatedField(
+        slug_field="version", read_only=True
+    )
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
-    ended_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    ended_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     run_seconds = serializers.SerializerMethodField()
     decision = DecisionField()
     available_actions = serializers.SerializerMethodField()
@@ -153,7 +164,8 @@ class ArmSummarySerializer(serializers.Serializer):
 
 class ResultsSerializer(serializers.Serializer):
     test = ABTestSerializer()
-    source = serializers.ChoiceField(
+    # The metaclass moves declared fields off the class: this does not shadow Field.source.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=["computed", "snapshot", "none"],
         help_text="computed: evaluated now (running or paused test), not stored; snapshot: "
         "the last stored evaluation (a finished test).",
@@ -193,9 +205,9 @@ class OutcomeTokenInputSerializer(serializers.Serializer):
 
 
 class OutcomeTokenSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True)
-    revoked_by = serializers.SlugRelatedField(
+    revoked_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True)
 
     class Meta:

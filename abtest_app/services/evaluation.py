@@ -7,7 +7,6 @@ import math
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed
@@ -17,6 +16,7 @@ from abtest_app.choices import Decision, PromotionStatus, SnapshotKind, TestStat
 from abtest_app.decision import Evaluation
 from abtest_app.errors import InvalidABTest
 from abtest_app.models import ABTest, ABTestSnapshot
+from abtest_app.services.actors import Actor, signed_in
 from abtest_app.services.lifecycle import apply_transition, lock_test, refusal, require_manager
 from axion_registry.errors import DomainError
 from models_app import services as registry
@@ -151,7 +151,7 @@ def abtest_evaluate(
 
 
 def abtest_conclude(
-    *, test: ABTest, actor: AbstractBaseUser | None, reason: str
+    *, test: ABTest, actor: Actor, reason: str
 ) -> ABTest:
     """End a running or paused test by hand, with a reason and a final snapshot.
 
@@ -174,7 +174,7 @@ def abtest_conclude(
         _snapshot(test, evaluation, now=now, kind=SnapshotKind.MANUAL, concluded=True)
         test.decision = evaluation.decision
         test.conclusion_reason = reason.strip()
-        test.ended_by = actor if actor is not None and actor.is_authenticated else None
+        test.ended_by = signed_in(actor)
         if evaluation.srm_mismatch:
             test.srm_flagged = True
         return apply_transition(test, "conclude", now)

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed
@@ -22,26 +21,29 @@ from abtest_app.errors import (
     InvalidABTest,
 )
 from abtest_app.models import ABTest, ArmStats
+from abtest_app.services.actors import Actor, signed_in
 from abtest_app.signals import abtest_routing_changed
 from models_app import roles
 from models_app import selectors as registry_selectors
 from models_app.choices import Stage
 from models_app.errors import VersionNotFound
 from models_app.models import ModelVersion, RegisteredModel
+from models_app.vocabulary import Vocabulary
 
 NAME = re.compile(r"^[A-Za-z0-9_][-A-Za-z0-9_.]{0,99}$")
 CHALLENGER_STAGES = (Stage.DRAFT, Stage.STAGING)
 CHAMPION_STAGES = (Stage.DRAFT, Stage.STAGING, Stage.PRODUCTION)
 
 
-def can_manage(test: ABTest, user: AbstractBaseUser | None) -> bool:
+def can_manage(test: ABTest, user: Actor) -> bool:
     """Start, pause, conclude and cancel: the test's creator or a release manager."""
-    if user is None or not user.is_authenticated:
+    signed = signed_in(user)
+    if signed is None:
         return False
-    return user.pk == test.created_by_id or roles.is_release_manager(user)
+    return signed.pk == test.created_by_id or roles.is_release_manager(signed)
 
 
-def require_manager(test: ABTest, actor: AbstractBaseUser | None, action: str) -> None:
+def require_manager(test: ABTest, actor: Actor, action: str) -> None:
     if not can_manage(test, actor):
         raise ABTestNotPermitted(
             f"You may not {action} {test}: only its creator or a release manager may."
@@ -55,15 +57,15 @@ def routes_production_traffic(test: ABTest) -> bool:
         model_id=test.model_id, stage=Stage.PRODUCTION).exists()
 
 
-def may_start(test: ABTest, user: AbstractBaseUser | None) -> bool:
+def may_start(test: ABTest, user: Actor) -> bool:
     """Start or resume: a release manager; the creator only for a sandbox test (no
     production version on the model, no auto-promotion)."""
     if not can_manage(test, user):
         return False
-    return roles.is_release_manager(user) or not routes_production_traffic(test)
+    return roles.is_release_manager(signed_in(user)) or not routes_production_traffic(test)
 
 
-def require_starter(test: ABTest, actor: AbstractBaseUser | None) -> None:
+def require_starter(test: ABTest, actor: Actor) -> None:
     require_manager(test, actor, "start")
     if may_start(test, actor):
         return
@@ -75,7 +77,7 @@ def require_starter(test: ABTest, actor: AbstractBaseUser | None) -> None:
     )
 
 
-def _choice(value: str, choices: type, field: str) -> str:
+def _choice(value: str, choices: type[Vocabulary], field: str) -> str:
     if value not in choices.values:
         raise InvalidABTest(
             f"{field} must be one of {', '.join(choices.values)}, got {value!r}.",
@@ -84,7 +86,7 @@ def _choice(value: str, choices: type, field: str) -> str:
     return value
 
 
-def _version(model: RegisteredModel, version: ModelVersion | str, role: str) -> ModelVersion:
+def _version(model: RegisteredModel, version: ModelVersion | str, role: Arm) -> ModelVersion:
     if isinstance(version, ModelVersion):
         if version.model_id != model.pk:
             raise InvalidABTest(
@@ -221,7 +223,7 @@ def abtest_create(
     auto_promote: bool = False,
     guardrails: Sequence[Mapping[str, Any]] = (),
     description: str = "",
-    created_by: AbstractBaseUser | None = None,
+    created_by: Actor = None,
 ) -> ABTest:
     """A draft test of `challenger` against `champion`, two versions of `model`."""
     if not name or not name.strip():
@@ -232,8 +234,8 @@ def abtest_create(
         )
     if not isinstance(model, RegisteredModel):
         model = registry_selectors.model_get(name=model)
-    champion_version = _version(model, champion, "champion")
-    challenger_version = _version(model, challenger, "challenger")
+    champion_version = _version(model, champion, Arm.CHAMPION)
+    challenger_version = _version(model, challenger, Arm.CHALLENGER)
     _check_versions(champion_version, challenger_version)
     _choice(metric_type, MetricType, "metric_type")
     _choice(metric_direction, Direction, "metric_direction")
@@ -271,8 +273,7 @@ def abtest_create(
         min_effect_kind=min_effect_kind,
         max_duration=max_duration,
         auto_promote=auto_promote,
-        created_by=created_by if created_by is not None and created_by.is_authenticated
-        else None,
+        created_by=signed_in(created_by),
     )
     ArmStats.objects.bulk_create(
         ArmStats(test=test, arm=arm, metric=metric)
@@ -312,7 +313,7 @@ def apply_transition(test: ABTest, action: str, now: datetime) -> ABTest:
     return test
 
 
-def abtest_start(*, test: ABTest, actor: AbstractBaseUser | None) -> ABTest:
+def abtest_start(*, test: ABTest, actor: Actor) -> ABTest:
     """Start (or resume) a test; at most one test of a model runs at a time."""
     now = timezone.now()
     try:
@@ -347,7 +348,7 @@ def abtest_start(*, test: ABTest, actor: AbstractBaseUser | None) -> ABTest:
 
 
 @transaction.atomic
-def abtest_pause(*, test: ABTest, actor: AbstractBaseUser | None) -> ABTest:
+def abtest_pause(*, test: ABTest, actor: Actor) -> ABTest:
     """Stop routing traffic to the challenger; outcomes still arriving are kept."""
     test = lock_test(test.pk)
     require_manager(test, actor, "pause")
@@ -355,10 +356,10 @@ def abtest_pause(*, test: ABTest, actor: AbstractBaseUser | None) -> ABTest:
 
 
 @transaction.atomic
-def abtest_cancel(*, test: ABTest, actor: AbstractBaseUser | None, reason: str = "") -> ABTest:
+def abtest_cancel(*, test: ABTest, actor: Actor, reason: str = "") -> ABTest:
     """Abandon the test without a decision."""
     test = lock_test(test.pk)
     require_manager(test, actor, "cancel")
     test.conclusion_reason = reason
-    test.ended_by = actor if actor is not None and actor.is_authenticated else None
+    test.ended_by = signed_in(actor)
     return apply_transition(test, "cancel", timezone.now())

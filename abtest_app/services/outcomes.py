@@ -12,19 +12,20 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import orjson
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from abtest_app import outcomes as batches
-from abtest_app.assignment import CHALLENGER, assign_many
-from abtest_app.choices import MetricType, TestState
+from abtest_app.assignment import assign_many
+from abtest_app.choices import Arm, MetricType, TestState
 from abtest_app.errors import ABTestNotCollecting, InvalidOutcomes, OutcomeBatchTooLarge
 from abtest_app.models import ABTest, ArmStats, Outcome, OutcomeToken
+from abtest_app.services.actors import Actor
 from abtest_app.services.tokens import require_outcome_poster
 
 MAX_BATCH = 10_000
@@ -86,7 +87,7 @@ def _insert_postgresql(
         "AS u(arm, unit_id, value, outcome_id, metrics) "
         "ON CONFLICT (test_id, outcome_id) DO NOTHING RETURNING outcome_id"
     )
-    params = [
+    params: list[Any] = [
         test_id,
         created_at,
         [arms[i] for i in order],
@@ -150,7 +151,7 @@ def abtest_record_outcomes(
     test: ABTest,
     outcomes: object,
     now: datetime | None = None,
-    actor: AbstractBaseUser | None = None,
+    actor: Actor = None,
     token: OutcomeToken | None = None,
 ) -> OutcomeReceipt:
     """Store a batch of outcomes (at most 10,000) of a running or paused test.
@@ -195,7 +196,7 @@ def abtest_record_outcomes(
                 dtype=bool, count=len(batch),
             )
         is_challenger = np.fromiter(
-            (arm == CHALLENGER for arm in arms), dtype=bool, count=len(arms)
+            (arm == Arm.CHALLENGER for arm in arms), dtype=bool, count=len(arms)
         )
         values, metric_rows = batch.values, batch.metrics
         if mask is not None:

@@ -6,12 +6,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from abtest_app.errors import OutcomesNotPermitted, OutcomeTokenNotFound
 from abtest_app.models import ABTest, OutcomeToken
+from abtest_app.services.actors import Actor, signed_in
 from abtest_app.services.lifecycle import require_manager
 from axion_registry.errors import InvalidInput
 from models_app import roles
@@ -30,7 +30,7 @@ class IssuedToken:
 
 
 def outcome_token_create(
-    *, test: ABTest, name: str, actor: AbstractBaseUser | None
+    *, test: ABTest, name: str, actor: Actor
 ) -> IssuedToken:
     """A new outcome token for `test` (its creator or a release manager may make one)."""
     require_manager(test, actor, "make an outcome token for")
@@ -41,14 +41,14 @@ def outcome_token_create(
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     token = OutcomeToken.objects.create(
         test=test, name=name, key_hash=key_hash(key), prefix=key[:12],
-        created_by=actor if actor is not None and actor.is_authenticated else None,
+        created_by=signed_in(actor),
     )
     return IssuedToken(token=token, key=key)
 
 
 @transaction.atomic
 def outcome_token_revoke(
-    *, test: ABTest, token_id: int, actor: AbstractBaseUser | None
+    *, test: ABTest, token_id: int, actor: Actor
 ) -> OutcomeToken:
     require_manager(test, actor, "revoke an outcome token of")
     token = OutcomeToken.objects.select_for_update().filter(pk=token_id, test=test).first()
@@ -56,7 +56,7 @@ def outcome_token_revoke(
         raise OutcomeTokenNotFound(f"{test} has no outcome token with id {token_id}.")
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
-        token.revoked_by = actor if actor is not None and actor.is_authenticated else None
+        token.revoked_by = signed_in(actor)
         token.save(update_fields=["revoked_at", "revoked_by"])
     return token
 
@@ -69,7 +69,7 @@ def outcome_token_find(key: str) -> OutcomeToken | None:
 
 
 def require_outcome_poster(
-    test: ABTest, actor: AbstractBaseUser | None, token: OutcomeToken | None
+    test: ABTest, actor: Actor, token: OutcomeToken | None
 ) -> None:
     """Outcomes come from the test's creator, a release manager, or a token for this test.
 
@@ -83,8 +83,9 @@ def require_outcome_poster(
         )
     if actor is None:
         return
-    if actor.is_authenticated and (
-        actor.pk == test.created_by_id or roles.is_release_manager(actor)
+    user = signed_in(actor)
+    if user is not None and (
+        user.pk == test.created_by_id or roles.is_release_manager(user)
     ):
         return
     raise OutcomesNotPermitted(

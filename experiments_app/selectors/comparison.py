@@ -89,10 +89,10 @@ def runs_compare(*, run_ids: list[str]) -> RunComparison:
     ).values_list("run_id", "key", "value"):
         params.setdefault(key, {})[by_pk[run_pk]] = value
     metrics: dict[str, dict[str, float]] = {}
-    for run_pk, key, value, nan in LatestMetric.objects.filter(
+    for run_pk, metric_key, number, nan in LatestMetric.objects.filter(
         run_id__in=list(by_pk)
     ).order_by("key").values_list("run_id", "key", "value", "is_nan"):
-        metrics.setdefault(key, {})[by_pk[run_pk]] = math.nan if nan else value
+        metrics.setdefault(metric_key, {})[by_pk[run_pk]] = math.nan if nan else number
     differing = [
         key for key, values in params.items()
         if len(values) < len(ordered) or len(set(values.values())) > 1

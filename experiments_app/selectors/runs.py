@@ -19,12 +19,14 @@ from experiments_app.models import Experiment, LatestMetric, Param, Run
 from experiments_app.tracking_input import as_id, stored_number
 from models_app import selectors as registry
 from models_app.filtersets import filter_by_tag
+from models_app.vocabulary import Direction
 
 
 def experiment_get(*, experiment_id: int | str) -> Experiment:
     experiment = None
-    if as_id(experiment_id) is not None:
-        experiment = Experiment.objects.filter(pk=as_id(experiment_id)).first()
+    pk = as_id(experiment_id)
+    if pk is not None:
+        experiment = Experiment.objects.filter(pk=pk).first()
     if experiment is None:
         raise ExperimentNotFound(f"No experiment with id {experiment_id}.")
     return experiment
@@ -61,11 +63,11 @@ def runs_load_data(runs: Iterable[Run]) -> list[Run]:
     ):
         params[run_pk][key] = value
     metrics: dict[int, dict[str, Any]] = defaultdict(dict)
-    for run_pk, key, value, nan in (
+    for run_pk, metric_key, number, nan in (
         LatestMetric.objects.filter(run_id__in=pks).order_by("key")
         .values_list("run_id", "key", "value", "is_nan")
     ):
-        metrics[run_pk][key] = stored_number(value, nan)
+        metrics[run_pk][metric_key] = stored_number(number, nan)
     for run in runs:
         run.param_values = params.get(run.pk, {})
         run.metric_values = metrics.get(run.pk, {})
@@ -91,15 +93,20 @@ class BestRun:
     run: Run
     metric: str
     value: float
-    direction: str
+    better: Direction
     candidates: int
+
+    @property
+    def direction(self) -> str:
+        """The direction as the tracking API spells it: max or min."""
+        return self.better.extremum
 
 
 def run_best(
     *,
     experiment: Experiment,
     metric: str,
-    direction: str = "max",
+    direction: Direction | str = Direction.HIGHER,
     params: list[str] | None = None,
     tags: list[str] | None = None,
 ) -> BestRun:
@@ -107,10 +114,10 @@ def run_best(
 
     Failed, killed and running runs are never candidates, nor runs whose value is NaN.
     `params` and `tags` are filters as in run search (`lr:0.1`, `team:quant`). Ties go to
-    the run that ended first, then to the smallest run_id.
+    the run that ended first, then to the smallest run_id. `direction` is a Direction, or
+    the tracking API's word for one (max or min).
     """
-    if direction not in ("max", "min"):
-        raise InvalidSearch(f"direction is '{direction}'; use max or min.")
+    better = _direction(direction)
     queryset = Run.objects.filter(experiment=experiment, status=RunStatus.FINISHED)
     queryset = filter_by_param(queryset, params or [])
     if tags:
@@ -120,7 +127,7 @@ def run_best(
             "latest_metrics", condition=Q(latest_metrics__key=metric, latest_metrics__is_nan=False)
         )
     ).filter(_best__isnull=False).annotate(best_value=F("_best__value"))
-    value_order = F("best_value").desc() if direction == "max" else F("best_value").asc()
+    value_order = F("best_value").desc() if better is Direction.HIGHER else F("best_value").asc()
     ordered = queryset.order_by(value_order, "end_time", "run_id").select_related(
         "experiment", "user", "parent"
     )
@@ -130,4 +137,13 @@ def run_best(
             f"No finished run of experiment '{experiment.name}' has a value for '{metric}'"
             + (" among the runs matching the filters." if params or tags else ".")
         )
-    return BestRun(best, metric, best.best_value, direction, queryset.count())
+    return BestRun(best, metric, best.best_value, better, queryset.count())
+
+
+def _direction(direction: Direction | str) -> Direction:
+    if isinstance(direction, Direction):
+        return direction
+    try:
+        return Direction.from_extremum(direction)
+    except ValueError:
+        raise InvalidSearch(f"direction is '{direction}'; use max or min.") from None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import IntegrityError, transaction
 
 from experiments_app.errors import (
@@ -46,7 +46,7 @@ def experiment_create(
         with transaction.atomic():
             return Experiment.objects.create(
                 name=name, description=description, tags=cleaned,
-                owner=owner if owner is not None and owner.is_authenticated else None,
+                owner=owner if isinstance(owner, User) else None,
             )
     except IntegrityError as exc:
         raise DuplicateExperiment(f"An experiment named '{name}' already exists.") from exc

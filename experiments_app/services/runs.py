@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -86,7 +86,7 @@ def run_create(
     run = Run.objects.create(
         experiment=experiment,
         name=name,
-        user=user if user is not None and user.is_authenticated else None,
+        user=user if isinstance(user, User) else None,
         parent=parent,
         source=source,
         tags=cleaned_tags,

@@ -168,6 +168,23 @@ def test_best_run_ties_go_to_the_earliest_end_then_run_id(start_run, log_batch, 
     assert selectors.run_best(experiment=experiment, metric="auc").run.run_id == min(ids)
 
 
+def test_the_best_run_selector_takes_the_one_direction_or_the_api_words(
+    start_run, log_batch, end_run
+):
+    from experiments_app.models import Experiment
+    from models_app.vocabulary import Direction
+
+    for name, auc in (("low", 0.6), ("high", 0.9)):
+        run_id = start_run("directions", name=name)["run_id"]
+        log_batch(run_id, metrics=[{"key": "auc", "value": auc, "step": 0}])
+        end_run(run_id)
+    experiment = Experiment.objects.get(name="directions")
+    lower = selectors.run_best(experiment=experiment, metric="auc", direction=Direction.LOWER)
+    assert (lower.run.name, lower.better, lower.direction) == ("low", Direction.LOWER, "min")
+    higher = selectors.run_best(experiment=experiment, metric="auc", direction="max")
+    assert (higher.run.name, higher.better, higher.direction) == ("high", Direction.HIGHER, "max")
+
+
 def test_a_nan_value_never_wins(start_run, log_batch, end_run, api):
     nan_run = start_run("nan-exp", name="nan")["run_id"]
     log_batch(nan_run, metrics=[{"key": "auc", "value": "NaN", "step": 0}])
