@@ -12,6 +12,7 @@ from axion_registry.admin_inlines import ReadOnlyAdmin, ReadOnlyInline
 from axion_registry.errors import DomainError
 from models_app import roles, selectors, services
 from models_app.models import (
+    STAGE_MOVES,
     EvaluationDataset,
     ModelChange,
     ModelVersion,
@@ -23,13 +24,8 @@ from models_app.models import (
 # Settings edited through models_app.services.model_update, by the role each needs.
 MODEL_SETTINGS = ("description", "tags", "metric_directions", "gates", "require_four_eyes")
 
-TRANSITION_TARGETS = {
-    "submit": "staging",
-    "reject": "draft",
-    "promote": "production",
-    "archive": "archived",
-    "deprecate": "deprecated",
-}
+# transition button name -> target stage, from the one stage graph on the model.
+TRANSITION_TARGETS = {name: target for target, name in STAGE_MOVES.items()}
 
 
 class ReasonForm(forms.Form):

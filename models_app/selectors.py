@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
 from axion_registry.errors import InvalidInput
 from models_app import artifacts, roles
@@ -77,12 +77,30 @@ def version_list(*, filters: dict[str, Any] | None = None) -> QuerySet[ModelVers
     return filterset.qs
 
 
+SEMVER_DESCENDING = ("-major", "-minor", "-patch")
+
+
 def version_latest(*, model: RegisteredModel) -> ModelVersion | None:
-    return model.versions.order_by("-major", "-minor", "-patch").first()
+    """The model's highest version in semver order, whatever its stage."""
+    return model.versions.order_by(*SEMVER_DESCENDING).first()
 
 
 def version_in_production(*, model: RegisteredModel) -> ModelVersion | None:
-    return ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION).first()
+    return production_versions().filter(model=model).first()
+
+
+def model_list() -> QuerySet[RegisteredModel]:
+    """Registered models with their production and latest version numbers annotated
+    (`production_version`, `latest_version`): a page of models in a constant number of
+    queries."""
+    versions = ModelVersion.objects.filter(model=OuterRef("pk"))
+    return RegisteredModel.objects.select_related("owner").prefetch_related(
+        "co_owners"
+    ).annotate(
+        production_version=Subquery(
+            versions.filter(stage=Stage.PRODUCTION).values("version")[:1]),
+        latest_version=Subquery(versions.order_by(*SEMVER_DESCENDING).values("version")[:1]),
+    )
 
 
 def production_history(*, model: RegisteredModel) -> list[int]:
@@ -129,6 +147,27 @@ def version_artifact_intact(*, version: ModelVersion) -> bool:
     if not artifacts.artifact_exists(version.artifact_path):
         return False
     return artifacts.artifact_sha256(version.artifact_path) == version.artifact_sha256
+
+
+@dataclass(frozen=True)
+class ArtifactCheck:
+    """A version's artifact hashed before any row lock is taken (hashing 2 GiB, maybe from
+    S3, takes seconds): what was hashed and whether it matched."""
+
+    version_id: int
+    path: str
+    sha256: str
+    intact: bool
+
+    def describes(self, version: ModelVersion) -> bool:
+        """The cheap re-check under the lock: still the same version and the same file."""
+        return (self.version_id, self.path, self.sha256) == (
+            version.pk, version.artifact_path, version.artifact_sha256)
+
+
+def version_artifact_check(*, version: ModelVersion) -> ArtifactCheck:
+    return ArtifactCheck(version.pk, version.artifact_path, version.artifact_sha256,
+                         version_artifact_intact(version=version))
 
 
 def version_load_check(*, version: ModelVersion) -> dict[str, Any]:

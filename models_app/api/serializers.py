@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from models_app import selectors
 from models_app.choices import (
     ArtifactFormat,
     Bump,
@@ -39,15 +40,16 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
         return model_owners(obj)
 
     def get_production_version(self, obj: RegisteredModel) -> str | None:
-        versions = getattr(obj, "production", None)
-        if versions is not None:
-            return versions[0].version if versions else None
-        row = obj.versions.filter(stage=Stage.PRODUCTION).values_list("version", flat=True)
-        return row.first()
+        if hasattr(obj, "production_version"):  # annotated by selectors.model_list
+            return obj.production_version
+        version = selectors.version_in_production(model=obj)
+        return version.version if version else None
 
     def get_latest_version(self, obj: RegisteredModel) -> str | None:
-        row = obj.versions.order_by("-major", "-minor", "-patch").values_list("version", flat=True)
-        return row.first()
+        if hasattr(obj, "latest_version"):
+            return obj.latest_version
+        version = selectors.version_latest(model=obj)
+        return version.version if version else None
 
 
 class RegisteredModelInputSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import orjson
 from django.conf import settings
-from django.db.models import Prefetch, Q
+from django.db.models import Q, QuerySet
 from django.http import FileResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -17,7 +17,6 @@ from axion_registry.errors import InvalidInput
 from axion_registry.filters import UnrepresentableTime, as_utc
 from models_app import artifacts, roles, selectors, services
 from models_app.api import serializers as s
-from models_app.choices import Stage
 from models_app.errors import ArtifactTooLarge, InvalidMetadata, NotAnUpload
 from models_app.filtersets import (
     ModelChangeFilterSet,
@@ -50,15 +49,8 @@ class RegisteredModelViewSet(
     lookup_field = "name"
     lookup_value_regex = "[-a-zA-Z0-9_]+"
 
-    def get_queryset(self):
-        return RegisteredModel.objects.select_related("owner").prefetch_related(
-            "co_owners",
-            Prefetch(
-                "versions",
-                queryset=ModelVersion.objects.filter(stage=Stage.PRODUCTION),
-                to_attr="production",
-            )
-        )
+    def get_queryset(self) -> QuerySet[RegisteredModel]:
+        return selectors.model_list()
 
     def get_object(self) -> RegisteredModel:
         return selectors.model_get(name=self.kwargs["name"])

@@ -17,21 +17,18 @@ from models_app.errors import (
     TransitionRefused,
 )
 from models_app.gates import GateReport, load_check_gate
-from models_app.models import ModelVersion, PromotionRequest, RegisteredModel, StageTransition
+from models_app.models import (
+    STAGE_MOVES,
+    ModelVersion,
+    PromotionRequest,
+    RegisteredModel,
+    StageTransition,
+)
 from models_app.signals import version_deployed
 
 PROMOTE_PERMISSION = "models_app.promote_modelversion"
 RELEASE_MANAGERS = "release managers"
 SYSTEM_USERNAME = "axion-system"
-
-# target stage -> transition method name, for the moves a caller may ask for by target.
-MOVES = {
-    Stage.STAGING: "submit",
-    Stage.DRAFT: "reject",
-    Stage.PRODUCTION: "promote",
-    Stage.ARCHIVED: "archive",
-    Stage.DEPRECATED: "deprecate",
-}
 
 
 def system_user() -> AbstractBaseUser:
@@ -125,7 +122,7 @@ def version_transition(
     """Move a version to a stage by the one transition that leads there."""
     if to == Stage.PRODUCTION:
         return version_promote(version=version, actor=actor, reason=reason, source=source)
-    method = MOVES.get(to)
+    method = STAGE_MOVES.get(to)
     if method is None:
         raise TransitionRefused(
             f"Unknown stage '{to}'; use one of {', '.join(s.value for s in Stage)}."
@@ -160,6 +157,37 @@ def _refusal(version: ModelVersion, to: str) -> str:
     return f"{version} is {version.stage}; it cannot move to {to} ({where})."
 
 
+def promotion_artifact_check(version: ModelVersion) -> selectors.ArtifactCheck | None:
+    """Hash the artifact before any lock when a promotion of `version` would need it (the
+    verify_artifact gate, a version that may still be promoted); read without a lock, so
+    the locked re-read confirms it describes the same file."""
+    version = ModelVersion.objects.select_related("model").get(pk=version.pk)
+    if not (version.model.gates or {}).get("verify_artifact", True):
+        return None
+    if version.stage not in (Stage.DRAFT, Stage.STAGING):
+        return None
+    return selectors.version_artifact_check(version=version)
+
+
+def promotion_gate_report(
+    *,
+    version: ModelVersion,
+    production: ModelVersion | None,
+    artifact: selectors.ArtifactCheck | None,
+) -> GateReport:
+    """The gate report under the model's lock, from the artifact hashed before it: the
+    lock is never held while an artifact is read."""
+    artifact_ok = None
+    if (version.model.gates or {}).get("verify_artifact", True):
+        if artifact is None or not artifact.describes(version):
+            raise TransitionRefused(
+                f"{version} changed while this promotion was under way; reload and try again."
+            )
+        artifact_ok = artifact.intact
+    return selectors.gate_report(version=version, production=production,
+                                 artifact_ok=artifact_ok)
+
+
 def version_promote(
     *,
     version: ModelVersion,
@@ -167,34 +195,25 @@ def version_promote(
     reason: str = "",
     source: str = "",
     promotion_request: PromotionRequest | None = None,
+    artifact: selectors.ArtifactCheck | None = None,
 ) -> StageTransition:
     """Put a version in production, archiving the one there, in one transaction.
 
     A four-eyes model is promoted only through an approved request
-    (models_app.services.promotion_requests passes the pending request it approves).
+    (models_app.services.promotion_requests passes the pending request it approves, and the
+    artifact check it made before taking its lock).
     """
     _require_promoter(actor, "promote to production")
+    if artifact is None:
+        artifact = promotion_artifact_check(version)
     try:
         with transaction.atomic():
             model, version = _lock(version)
-            if model.require_four_eyes and not (
-                promotion_request is not None and PromotionRequest.objects.filter(
-                    pk=promotion_request.pk, version=version,
-                    status=PromotionRequest.Status.PENDING).exists()
-            ):
-                raise FourEyesRequired(
-                    f"{model.name} requires four-eyes promotion: file a promotion request "
-                    f"(POST /api/v1/models/{model.name}/versions/{version.version}/"
-                    "promotion-requests/) for another release manager to approve."
-                )
-            if version.stage == Stage.PRODUCTION:
-                raise TransitionRefused(f"{version} is already in production.")
-            if version.stage not in (Stage.DRAFT, Stage.STAGING):
-                raise TransitionRefused(_refusal(version, Stage.PRODUCTION))
+            _require_promotable(model, version, promotion_request)
             previous = selectors.version_in_production(model=model)
-            report = selectors.gate_report(version=version, production=previous)
-            version.gate_report = report
-            if not can_proceed(version.promote):
+            report = promotion_gate_report(version=version, production=previous,
+                                           artifact=artifact)
+            if not report.passed:
                 raise GateRefused(
                     f"{version} may not enter production: {report.summary()}",
                     details={"gate_report": report.as_list()},
@@ -218,6 +237,32 @@ def version_promote(
         ) from exc
 
 
+def _require_promotable(
+    model: RegisteredModel, version: ModelVersion, promotion_request: PromotionRequest | None
+) -> None:
+    if model.require_four_eyes and not (
+        promotion_request is not None and PromotionRequest.objects.filter(
+            pk=promotion_request.pk, version=version,
+            status=PromotionRequest.Status.PENDING).exists()
+    ):
+        raise FourEyesRequired(
+            f"{model.name} requires four-eyes promotion: file a promotion request "
+            f"(POST /api/v1/models/{model.name}/versions/{version.version}/"
+            "promotion-requests/) for another release manager to approve."
+        )
+    if version.stage == Stage.PRODUCTION:
+        raise TransitionRefused(f"{version} is already in production.")
+    if version.stage not in (Stage.DRAFT, Stage.STAGING):
+        raise TransitionRefused(_refusal(version, Stage.PRODUCTION))
+
+
+def _rollback_artifact_check(model: RegisteredModel) -> selectors.ArtifactCheck | None:
+    """The would-be rollback target's artifact, hashed before the lock."""
+    target = selectors.rollback_target(
+        model=model, current=selectors.version_in_production(model=model))
+    return selectors.version_artifact_check(version=target) if target is not None else None
+
+
 def model_rollback(
     *,
     model: RegisteredModel,
@@ -228,9 +273,10 @@ def model_rollback(
     """Restore the version that was in production before the current one.
 
     Metric gates are not re-applied (the version was trusted before), but its artifact
-    must still match its sha256.
+    must still match its sha256 (hashed before the lock, re-checked under it).
     """
     _require_promoter(actor, "roll back")
+    artifact = _rollback_artifact_check(model)
     with transaction.atomic():
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         current = selectors.version_in_production(model=model)
@@ -241,7 +287,11 @@ def model_rollback(
             raise RollbackRefused(
                 f"{model.name} has no earlier production version to roll back to."
             )
-        if not selectors.version_artifact_intact(version=target):
+        if artifact is None or not artifact.describes(target):
+            raise RollbackRefused(
+                f"{model.name} changed while this rollback was under way; reload and try again."
+            )
+        if not artifact.intact:
             raise RollbackRefused(
                 f"Cannot roll back to {target}: its artifact is missing or no longer matches "
                 "its sha256.",

@@ -28,7 +28,11 @@ from models_app.errors import (
     TransitionRefused,
 )
 from models_app.models import ModelVersion, PromotionRequest, RegisteredModel
-from models_app.services.lifecycle import version_promote
+from models_app.services.lifecycle import (
+    promotion_artifact_check,
+    promotion_gate_report,
+    version_promote,
+)
 
 PENDING = PromotionRequest.Status.PENDING
 
@@ -42,6 +46,13 @@ def _reason(reason: str, what: str) -> str:
 
 def _actor(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
     return user if user is not None and user.is_authenticated else None
+
+
+def _request_get(request_id: int) -> PromotionRequest:
+    try:
+        return PromotionRequest.objects.select_related("version").get(pk=request_id)
+    except PromotionRequest.DoesNotExist as exc:
+        raise PromotionRequestNotFound(f"No promotion request with id {request_id}.") from exc
 
 
 def _locked(request_id: int) -> tuple[RegisteredModel, PromotionRequest]:
@@ -71,6 +82,7 @@ def promotion_request_file(
     roles.require_release_manager(actor, "request a promotion to production")
     if actor is None:
         raise FourEyesViolation("A promotion request needs a requester.")
+    artifact = promotion_artifact_check(version)
     with transaction.atomic():
         model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
         version = ModelVersion.objects.select_related("model").get(pk=version.pk)
@@ -83,7 +95,9 @@ def promotion_request_file(
         request = PromotionRequest.objects.create(
             model=model, version=version, status=PENDING, reason=reason, source=source,
             requested_by=_actor(actor),
-            gate_report=selectors.gate_report(version=version).as_list(),
+            gate_report=promotion_gate_report(
+                version=version, production=selectors.version_in_production(model=model),
+                artifact=artifact).as_list(),
         )
         PromotionRequest.objects.filter(pk__in=superseded).update(
             decision_reason=f"superseded by request {request.pk}"
@@ -122,6 +136,8 @@ def promotion_request_approve(
 ) -> PromotionRequest:
     """Approve: promote through the normal promotion service, gates and all."""
     refused: DomainError | None = None
+    pending = _request_get(request_id)
+    artifact = promotion_artifact_check(pending.version) if pending.status == PENDING else None
     with transaction.atomic():
         _, request = _locked(request_id)
         _require_other_release_manager(request, actor, "approve")
@@ -134,6 +150,7 @@ def promotion_request_approve(
                     reason=f"four-eyes: requested by {_name(request)} ({request.reason}); "
                     f"approved. {reason}".strip()[:2000],
                     source=f"promotion-request:{request.pk}", promotion_request=request,
+                    artifact=artifact,
                 )
         except (GateRefused, TransitionRefused) as exc:
             refused = exc

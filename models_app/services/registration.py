@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from models_app import artifacts, roles, safe_pickle, signing
+from models_app import artifacts, roles, safe_pickle, selectors, signing
 from models_app.artifact_checks import artifact_check
 from models_app.choices import ARTIFACT_FILENAMES, PICKLED_FORMATS, ArtifactFormat, Framework
 from models_app.errors import (
@@ -162,13 +162,9 @@ def _choose_version(model: RegisteredModel, version: str | None, bump: str | Non
     try:
         if version:
             return str(parse_version(version))
-        latest = (
-            ModelVersion.objects.filter(model=model)
-            .order_by("-major", "-minor", "-patch")
-            .values_list("version", flat=True)
-            .first()
-        )
-        return str(next_version(parse_version(latest) if latest else None, bump or "minor"))
+        latest = selectors.version_latest(model=model)
+        return str(next_version(parse_version(latest.version) if latest else None,
+                                bump or "minor"))
     except VersionError as exc:
         raise InvalidVersion(str(exc)) from exc
 
