@@ -33,11 +33,13 @@ class ReasonForm(forms.Form):
                              help_text="Why: kept in the audit trail.")
 
 
+TRANSITION_FIELDS = ("created_at", "kind", "from_stage", "to_stage", "actor", "reason", "source")
+
+
 class StageTransitionInline(ReadOnlyInline):
     model = StageTransition
     fk_name = "version"
-    fields = ["created_at", "kind", "from_stage", "to_stage", "actor", "reason", "source"]
-    readonly_fields = fields
+    fields = readonly_fields = TRANSITION_FIELDS
 
 
 SIGNING = ["require_signed_artifacts", "signing_keys"]
@@ -120,7 +122,7 @@ class ModelVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
         "signature_bundle", "signed_with",
         "serving_input", "load_check_status", "load_check", "verified_metrics",
     ]
-    exclude: list[str] = []
+    exclude = []
     inlines = [StageTransitionInline]
     actions = ["deprecate_selected"]
 

@@ -19,7 +19,7 @@ import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -129,7 +129,7 @@ class GateReport:
         return "; ".join(f"{r.gate}: wanted {r.wanted}, got {r.got}" for r in self.failed)
 
 
-def _finite(value: Any) -> bool:
+def _finite(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -221,11 +221,12 @@ def load_check_gate(
     """The "load check passed" gate (staging and production), or None when it is off."""
     if not {**DEFAULT_GATES, **gates}["load_check"]:
         return None
-    status = (load_check or {}).get("status", "pending")
+    check = load_check or {}
+    status = check.get("status", "pending")
     got = status
-    if status == "failed" and (load_check or {}).get("error"):
-        hint = load_check.get("hint")
-        got = f"failed: {load_check['error']}" + (f" ({hint})" if hint else "")
+    if status == "failed" and check.get("error"):
+        hint = check.get("hint")
+        got = f"failed: {check['error']}" + (f" ({hint})" if hint else "")
     elif status == "pending":
         got = "pending (a worker has not checked this version yet)"
     return GateResult("load_check", status == "passed", "load check passed", got)

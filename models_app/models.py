@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import ConcurrentTransitionMixin, FSMField, Transition, transition
 
 from models_app.choices import (
     ArtifactFormat,
@@ -119,6 +122,9 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.model.name}@{self.version}"
+
+    if TYPE_CHECKING:  # FSMField adds it for `stage`
+        def get_available_stage_transitions(self) -> Iterator[Transition]: ...
 
     # Transitions: the stage graph only. Gates, roles and four-eyes are decided by
     # models_app.services.lifecycle, the only caller, before it moves the stage.

@@ -337,7 +337,7 @@ def constructed_tree_problem(obj: Any, limit: int = 100_000) -> str | None:
     (forests, boosting stages, pipelines), as predict will walk it."""
     from sklearn.tree._tree import Tree
 
-    stack, seen = [obj], set()
+    stack, seen = [obj], set[int]()
     while stack and len(seen) < limit:
         item = stack.pop()
         if id(item) in seen or isinstance(item, (str, bytes, int, float, bool, type(None))):

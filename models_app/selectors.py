@@ -6,16 +6,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
 from axion_registry.errors import InvalidInput
 from models_app import artifacts, roles
 from models_app.choices import LoadCheckStatus, Stage
-from models_app.errors import ModelNotFound, VersionNotFound
+from models_app.errors import ModelNotFound, TransitionRefused, VersionNotFound
 from models_app.filtersets import ModelVersionFilterSet
 from models_app.gates import GateReport, evaluate_gates
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
+from models_app.roles import Actor
 
 
 def model_get(*, name: str) -> RegisteredModel:
@@ -203,17 +203,48 @@ def gate_report(
     )
 
 
-def available_moves(*, version: ModelVersion, user: AbstractBaseUser | None) -> list[str]:
+def promotion_artifact_check(*, version: ModelVersion) -> ArtifactCheck | None:
+    """Hash the artifact before any lock when a promotion of `version` would need it (the
+    verify_artifact gate, a version that may still be promoted); read without a lock, so
+    the locked re-read confirms it describes the same file."""
+    version = ModelVersion.objects.select_related("model").get(pk=version.pk)
+    if not (version.model.gates or {}).get("verify_artifact", True):
+        return None
+    if version.stage not in (Stage.DRAFT, Stage.STAGING):
+        return None
+    return version_artifact_check(version=version)
+
+
+def promotion_gate_report(
+    *,
+    version: ModelVersion,
+    production: ModelVersion | None,
+    artifact: ArtifactCheck | None,
+) -> GateReport:
+    """The gate report under the model's lock, from the artifact hashed before it: the
+    lock is never held while an artifact is read."""
+    artifact_ok = None
+    if (version.model.gates or {}).get("verify_artifact", True):
+        if artifact is None or not artifact.describes(version):
+            raise TransitionRefused(
+                f"{version} changed while this promotion was under way; reload and try again."
+            )
+        artifact_ok = artifact.intact
+    return gate_report(version=version, production=production, artifact_ok=artifact_ok)
+
+
+def available_moves(*, version: ModelVersion, user: Actor) -> list[str]:
     """Stages the user may ask this version to move to (rollback is a model action)."""
     moves = []
     for t in version.get_available_stage_transitions():
+        target = str(t.target)
         if t.custom.get("rollback_only"):
             continue
-        if t.target == Stage.PRODUCTION and version.model.require_four_eyes:
+        if target == Stage.PRODUCTION and version.model.require_four_eyes:
             continue  # through a promotion request
-        if not roles.may_move(user, version, t.target):
+        if not roles.may_move(user, version, target):
             continue
-        moves.append(t.target)
+        moves.append(target)
     return sorted(set(moves))
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from models_app import selectors
@@ -20,8 +22,18 @@ from models_app.models import (
 )
 
 
+def _slug(slug_field: str, *, allow_null: bool = False) -> serializers.SlugRelatedField[Any]:
+    """A related row shown by one of its fields (a name, a username), read-only."""
+    return serializers.SlugRelatedField(slug_field=slug_field, read_only=True,
+                                        allow_null=allow_null)
+
+
+def _primary_key() -> serializers.PrimaryKeyRelatedField[Any]:
+    return serializers.PrimaryKeyRelatedField(read_only=True)
+
+
 class RegisteredModelSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    owner = _slug("username", allow_null=True)
     owners = serializers.SerializerMethodField(help_text="Every owner, the first owner first.")
     production_version = serializers.SerializerMethodField()
     latest_version = serializers.SerializerMethodField()
@@ -74,9 +86,8 @@ class OwnerSerializer(serializers.Serializer):
 
 
 class ModelChangeSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    actor = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True)
+    model = _slug("name")
+    actor = _slug("username", allow_null=True)
 
     class Meta:
         model = ModelChange
@@ -92,13 +103,11 @@ class DecisionSerializer(serializers.Serializer):
 
 
 class PromotionRequestSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    version = serializers.SlugRelatedField(slug_field="version", read_only=True)
-    requested_by = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True)
-    decided_by = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True)
-    transition = serializers.PrimaryKeyRelatedField(read_only=True)
+    model = _slug("name")
+    version = _slug("version")
+    requested_by = _slug("username", allow_null=True)
+    decided_by = _slug("username", allow_null=True)
+    transition = _primary_key()
 
     class Meta:
         model = PromotionRequest
@@ -219,8 +228,8 @@ class VersionImportResultSerializer(ModelVersionDetailSerializer):
 
 
 class EvaluationDatasetSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    model = _slug("name")
+    created_by = _slug("username")
 
     class Meta:
         model = EvaluationDataset
@@ -244,9 +253,9 @@ class RollbackRequestSerializer(serializers.Serializer):
 
 
 class StageTransitionSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    version = serializers.SlugRelatedField(slug_field="version", read_only=True)
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    model = _slug("name")
+    version = _slug("version")
+    actor = _slug("username", allow_null=True)
 
     class Meta:
         model = StageTransition

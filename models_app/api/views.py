@@ -36,7 +36,7 @@ def version_detail(version: ModelVersion, request: Request) -> dict:
 
 def paginated_versions(view: viewsets.GenericViewSet, queryset) -> Response:
     page = view.paginate_queryset(selectors.version_values(queryset))
-    return view.get_paginated_response(selectors.version_rows(page))
+    return view.get_paginated_response(selectors.version_rows(page or []))
 
 
 class RegisteredModelViewSet(

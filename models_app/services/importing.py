@@ -14,12 +14,12 @@ from typing import IO, Any
 
 import pandas as pd
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 
 from models_app import importing, roles
 from models_app.errors import ArtifactTooLarge, InvalidMetadata, ModelNotFound
 from models_app.importing import ImportProblem
 from models_app.models import ModelVersion, RegisteredModel
+from models_app.roles import Actor
 from models_app.services.registration import model_create, version_register
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def version_import(
     description: str = "",
     source_run_id: str = "",
     create_model: bool = False,
-    created_by: AbstractBaseUser | None = None,
+    created_by: Actor = None,
     signature_bundle: IO[bytes] | None = None,
 ) -> ImportResult:
     """Register `data` as a new version, with its signature from the input example, else
@@ -176,7 +176,7 @@ def _infer(
 
 
 def _model_ensure(
-    model_name: str, *, create_model: bool, created_by: AbstractBaseUser | None
+    model_name: str, *, create_model: bool, created_by: Actor
 ) -> None:
     if RegisteredModel.objects.filter(name=model_name).exists():
         return

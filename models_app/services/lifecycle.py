@@ -24,6 +24,7 @@ from models_app.models import (
     RegisteredModel,
     StageTransition,
 )
+from models_app.roles import Actor
 from models_app.signals import version_deployed
 
 PROMOTE_PERMISSION = "models_app.promote_modelversion"
@@ -52,7 +53,7 @@ def release_managers() -> Group:
     return group
 
 
-def _require_promoter(actor: AbstractBaseUser | None, action: str) -> None:
+def _require_promoter(actor: Actor, action: str) -> None:
     if not roles.is_release_manager(actor):
         raise PromotionNotPermitted(
             f"You may not {action}: it needs the permission {PROMOTE_PERMISSION} "
@@ -65,7 +66,7 @@ def _record(
     version: ModelVersion,
     kind: str,
     from_stage: str,
-    actor: AbstractBaseUser | None,
+    actor: Actor,
     reason: str,
     source: str,
     gate_report: GateReport | None = None,
@@ -76,7 +77,7 @@ def _record(
         kind=kind,
         from_stage=from_stage,
         to_stage=version.stage,
-        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor=roles.audited_user(actor),
         reason=reason,
         source=source,
         gate_report=gate_report.as_list() if gate_report else [],
@@ -115,7 +116,7 @@ def version_transition(
     *,
     version: ModelVersion,
     to: str,
-    actor: AbstractBaseUser | None,
+    actor: Actor,
     reason: str = "",
     source: str = "",
 ) -> StageTransition:
@@ -151,47 +152,16 @@ def version_transition(
 
 
 def _refusal(version: ModelVersion, to: str) -> str:
-    allowed = sorted(t.target for t in version.get_available_stage_transitions()
+    allowed = sorted(str(t.target) for t in version.get_available_stage_transitions()
                      if not t.custom.get("rollback_only"))
     where = f"it may go to {', '.join(allowed)}" if allowed else "it can move nowhere"
     return f"{version} is {version.stage}; it cannot move to {to} ({where})."
 
 
-def promotion_artifact_check(version: ModelVersion) -> selectors.ArtifactCheck | None:
-    """Hash the artifact before any lock when a promotion of `version` would need it (the
-    verify_artifact gate, a version that may still be promoted); read without a lock, so
-    the locked re-read confirms it describes the same file."""
-    version = ModelVersion.objects.select_related("model").get(pk=version.pk)
-    if not (version.model.gates or {}).get("verify_artifact", True):
-        return None
-    if version.stage not in (Stage.DRAFT, Stage.STAGING):
-        return None
-    return selectors.version_artifact_check(version=version)
-
-
-def promotion_gate_report(
-    *,
-    version: ModelVersion,
-    production: ModelVersion | None,
-    artifact: selectors.ArtifactCheck | None,
-) -> GateReport:
-    """The gate report under the model's lock, from the artifact hashed before it: the
-    lock is never held while an artifact is read."""
-    artifact_ok = None
-    if (version.model.gates or {}).get("verify_artifact", True):
-        if artifact is None or not artifact.describes(version):
-            raise TransitionRefused(
-                f"{version} changed while this promotion was under way; reload and try again."
-            )
-        artifact_ok = artifact.intact
-    return selectors.gate_report(version=version, production=production,
-                                 artifact_ok=artifact_ok)
-
-
 def version_promote(
     *,
     version: ModelVersion,
-    actor: AbstractBaseUser | None,
+    actor: Actor,
     reason: str = "",
     source: str = "",
     promotion_request: PromotionRequest | None = None,
@@ -205,14 +175,14 @@ def version_promote(
     """
     _require_promoter(actor, "promote to production")
     if artifact is None:
-        artifact = promotion_artifact_check(version)
+        artifact = selectors.promotion_artifact_check(version=version)
     try:
         with transaction.atomic():
             model, version = _lock(version)
             _require_promotable(model, version, promotion_request)
             previous = selectors.version_in_production(model=model)
-            report = promotion_gate_report(version=version, production=previous,
-                                           artifact=artifact)
+            report = selectors.promotion_gate_report(version=version, production=previous,
+                                                     artifact=artifact)
             if not report.passed:
                 raise GateRefused(
                     f"{version} may not enter production: {report.summary()}",
@@ -266,7 +236,7 @@ def _rollback_artifact_check(model: RegisteredModel) -> selectors.ArtifactCheck 
 def model_rollback(
     *,
     model: RegisteredModel,
-    actor: AbstractBaseUser | None,
+    actor: Actor,
     reason: str = "",
     source: str = "",
 ) -> StageTransition:
@@ -312,7 +282,7 @@ def model_rollback(
 
 
 def versions_deprecate(
-    *, versions: list[ModelVersion], actor: AbstractBaseUser | None, reason: str = ""
+    *, versions: list[ModelVersion], actor: Actor, reason: str = ""
 ) -> list[StageTransition]:
     """Deprecate several versions; refuses all if any cannot be deprecated."""
     with transaction.atomic():

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,11 +28,8 @@ from models_app.errors import (
     TransitionRefused,
 )
 from models_app.models import ModelVersion, PromotionRequest, RegisteredModel
-from models_app.services.lifecycle import (
-    promotion_artifact_check,
-    promotion_gate_report,
-    version_promote,
-)
+from models_app.roles import Actor
+from models_app.services.lifecycle import version_promote
 
 PENDING = PromotionRequest.Status.PENDING
 
@@ -44,8 +41,8 @@ def _reason(reason: str, what: str) -> str:
     return reason.strip()[:2000]
 
 
-def _actor(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
-    return user if user is not None and user.is_authenticated else None
+def _actor(user: Actor) -> User | None:
+    return roles.audited_user(user)
 
 
 def _request_get(request_id: int) -> PromotionRequest:
@@ -75,14 +72,14 @@ def _require_pending(request: PromotionRequest) -> None:
 
 
 def promotion_request_file(
-    *, version: ModelVersion, actor: AbstractBaseUser | None, reason: str, source: str = ""
+    *, version: ModelVersion, actor: Actor, reason: str, source: str = ""
 ) -> PromotionRequest:
     """Ask for `version` to go to production; another release manager decides."""
     reason = _reason(reason, "request this promotion")
     roles.require_release_manager(actor, "request a promotion to production")
     if actor is None:
         raise FourEyesViolation("A promotion request needs a requester.")
-    artifact = promotion_artifact_check(version)
+    artifact = selectors.promotion_artifact_check(version=version)
     with transaction.atomic():
         model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
         version = ModelVersion.objects.select_related("model").get(pk=version.pk)
@@ -95,7 +92,7 @@ def promotion_request_file(
         request = PromotionRequest.objects.create(
             model=model, version=version, status=PENDING, reason=reason, source=source,
             requested_by=_actor(actor),
-            gate_report=promotion_gate_report(
+            gate_report=selectors.promotion_gate_report(
                 version=version, production=selectors.version_in_production(model=model),
                 artifact=artifact).as_list(),
         )
@@ -105,7 +102,7 @@ def promotion_request_file(
         return request
 
 
-def _supersede(model: RegisteredModel, actor: AbstractBaseUser | None) -> list[int]:
+def _supersede(model: RegisteredModel, actor: Actor) -> list[int]:
     """Withdraw the model's pending request (at most one), for a newer one."""
     now = timezone.now()
     superseded = []
@@ -119,7 +116,7 @@ def _supersede(model: RegisteredModel, actor: AbstractBaseUser | None) -> list[i
 
 
 def _require_other_release_manager(
-    request: PromotionRequest, actor: AbstractBaseUser | None, what: str
+    request: PromotionRequest, actor: Actor, what: str
 ) -> None:
     roles.require_release_manager(actor, f"{what} a promotion request")
     if actor is None or not actor.is_authenticated:
@@ -132,12 +129,14 @@ def _require_other_release_manager(
 
 
 def promotion_request_approve(
-    *, request_id: int, actor: AbstractBaseUser | None, reason: str = ""
+    *, request_id: int, actor: Actor, reason: str = ""
 ) -> PromotionRequest:
     """Approve: promote through the normal promotion service, gates and all."""
     refused: DomainError | None = None
-    pending = _request_get(request_id)
-    artifact = promotion_artifact_check(pending.version) if pending.status == PENDING else None
+    pending = _request_get(request_id)  # hashed before the lock, and only for a decision
+    decidable = pending.status == PENDING and roles.is_release_manager(actor)
+    artifact = (selectors.promotion_artifact_check(version=pending.version) if decidable
+                else None)
     with transaction.atomic():
         _, request = _locked(request_id)
         _require_other_release_manager(request, actor, "approve")
@@ -178,7 +177,7 @@ def _name(request: PromotionRequest) -> str:
 
 @transaction.atomic
 def promotion_request_refuse(
-    *, request_id: int, actor: AbstractBaseUser | None, reason: str
+    *, request_id: int, actor: Actor, reason: str
 ) -> PromotionRequest:
     reason = _reason(reason, "refuse this promotion")
     _, request = _locked(request_id)
@@ -194,7 +193,7 @@ def promotion_request_refuse(
 
 @transaction.atomic
 def promotion_request_withdraw(
-    *, request_id: int, actor: AbstractBaseUser | None, reason: str = ""
+    *, request_id: int, actor: Actor, reason: str = ""
 ) -> PromotionRequest:
     """The requester (or any release manager) takes a pending request back."""
     _, request = _locked(request_id)

@@ -5,7 +5,6 @@ import tempfile
 from typing import IO, Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from models_app import artifacts, roles, safe_pickle, selectors, signing
@@ -25,6 +24,7 @@ from models_app.errors import (
 from models_app.importing import choose_serving_input, signature_from_example
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.pickle_rules import pickle_policy
+from models_app.roles import Actor
 from models_app.services.signing import signature_check
 from models_app.signals import version_registered
 from models_app.validation import (
@@ -45,7 +45,7 @@ def model_create(
     *,
     name: str,
     description: str = "",
-    owner: AbstractBaseUser | None = None,
+    owner: Actor = None,
     tags: dict[str, str] | None = None,
     metric_directions: dict[str, str] | None = None,
     gates: dict[str, Any] | None = None,
@@ -63,7 +63,7 @@ def model_create(
             return RegisteredModel.objects.create(
                 name=name,
                 description=description,
-                owner=owner if owner is not None and owner.is_authenticated else None,
+                owner=roles.audited_user(owner),
                 tags=cleaned_tags,
                 metric_directions=directions,
                 gates=cleaned_gates,
@@ -75,7 +75,7 @@ def model_create(
 def model_update(
     *,
     model: RegisteredModel,
-    actor: AbstractBaseUser | None = None,
+    actor: Actor = None,
     description: str | None = None,
     tags: dict[str, str] | None = None,
     metric_directions: dict[str, str] | None = None,
@@ -184,7 +184,7 @@ def version_register(
     signature: dict[str, Any] | None = None,
     input_example: Any = None,
     source_run_id: str = "",
-    created_by: AbstractBaseUser | None = None,
+    created_by: Actor = None,
     signature_bundle: IO[bytes] | None = None,
     serving_input: str | None = None,
 ) -> ModelVersion:
@@ -301,7 +301,7 @@ def _record(
     bump: str | None,
     spooled: IO[bytes],
     bundle: bytes | None,
-    created_by: AbstractBaseUser | None,
+    created_by: Actor,
     artifact_format: str,
     **fields: Any,
 ) -> ModelVersion:
@@ -322,8 +322,7 @@ def _record(
         artifact_path=f"{folder}/{ARTIFACT_FILENAMES[ArtifactFormat(artifact_format)]}",
         signature_bundle=f"{folder}/{artifacts.SIGNATURE_BUNDLE}" if bundle else "",
         signed_with=signed_with,
-        created_by=created_by if created_by is not None and created_by.is_authenticated
-        else None,
+        created_by=roles.audited_user(created_by),
         **fields,
     )
 

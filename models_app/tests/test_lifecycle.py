@@ -400,18 +400,16 @@ class TestArtifactVerification:
 
     def test_a_version_whose_artifact_changed_under_way_is_not_promoted(
             self, register_version, release_manager, monkeypatch):
-        from models_app.services import lifecycle
-
         version = register_version("1.0.0")
         to_staging(version, release_manager)
-        real_check = lifecycle.promotion_artifact_check
+        real_check = selectors.promotion_artifact_check
 
-        def check_then_move(version):
-            check = real_check(version)
+        def check_then_change(*, version):
+            check = real_check(version=version)
             ModelVersion.objects.filter(pk=version.pk).update(artifact_sha256="0" * 64)
             return check
 
-        monkeypatch.setattr(lifecycle, "promotion_artifact_check", check_then_move)
+        monkeypatch.setattr(selectors, "promotion_artifact_check", check_then_change)
         with pytest.raises(TransitionRefused, match="changed while this promotion"):
             services.version_promote(version=version, actor=release_manager)
         assert stage_of(version) == "staging"
