@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models_app import safe_onnx, safe_skops, signing  # noqa: E402
+from models_app import safe_onnx, safe_pickle, safe_skops, signing  # noqa: E402
 
 
 def row(label: str, ms: float) -> None:
@@ -92,7 +92,7 @@ def main() -> int:
     import skops.io as sio
 
     forest = forest_skops()
-    allowed = safe_skops.exact_classes(safe_skops.LOCAL_CLASSES)
+    allowed = safe_skops.classes_only(safe_pickle.is_allowed_global)
     assert safe_skops.audit(forest, allowed).ok
     trusted = sio.get_untrusted_types(data=forest)
     print(f"skops forest, 100 trees, {len(forest) / 1e6:.1f} MB (median of {runs}):")

@@ -12,6 +12,7 @@ from axion_registry.admin_inlines import ReadOnlyAdmin, ReadOnlyInline
 from axion_registry.errors import DomainError
 from models_app import roles, selectors, services
 from models_app.models import (
+    STAGE_MOVES,
     EvaluationDataset,
     ModelChange,
     ModelVersion,
@@ -23,13 +24,8 @@ from models_app.models import (
 # Settings edited through models_app.services.model_update, by the role each needs.
 MODEL_SETTINGS = ("description", "tags", "metric_directions", "gates", "require_four_eyes")
 
-TRANSITION_TARGETS = {
-    "submit": "staging",
-    "reject": "draft",
-    "promote": "production",
-    "archive": "archived",
-    "deprecate": "deprecated",
-}
+# transition button name -> target stage, from the one stage graph on the model.
+TRANSITION_TARGETS = {name: target for target, name in STAGE_MOVES.items()}
 
 
 class ReasonForm(forms.Form):
@@ -37,11 +33,13 @@ class ReasonForm(forms.Form):
                              help_text="Why: kept in the audit trail.")
 
 
+TRANSITION_FIELDS = ("created_at", "kind", "from_stage", "to_stage", "actor", "reason", "source")
+
+
 class StageTransitionInline(ReadOnlyInline):
     model = StageTransition
     fk_name = "version"
-    fields = ["created_at", "kind", "from_stage", "to_stage", "actor", "reason", "source"]
-    readonly_fields = fields
+    fields = readonly_fields = TRANSITION_FIELDS
 
 
 SIGNING = ["require_signed_artifacts", "signing_keys"]
@@ -124,7 +122,7 @@ class ModelVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
         "signature_bundle", "signed_with",
         "serving_input", "load_check_status", "load_check", "verified_metrics",
     ]
-    exclude: list[str] = []
+    exclude = []
     inlines = [StageTransitionInline]
     actions = ["deprecate_selected"]
 

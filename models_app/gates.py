@@ -19,7 +19,7 @@ import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -61,31 +61,40 @@ def clean_gates(gates: Mapping[str, Any]) -> dict[str, Any]:
             raise GateConfigError(f"gates.{key} must be true or false.")
     if not isinstance(cleaned["thresholds"], list):
         raise GateConfigError("gates.thresholds must be a list.")
-    cleaned["thresholds"] = [dict(t) if isinstance(t, Mapping) else t
+    cleaned["thresholds"] = [_clean_threshold(dict(t) if isinstance(t, Mapping) else t)
                              for t in cleaned["thresholds"]]
-    for threshold in cleaned["thresholds"]:
-        if not isinstance(threshold, Mapping) or not isinstance(threshold.get("metric"), str):
-            raise GateConfigError("each threshold needs a metric, an op and a value.")
-        if threshold.get("op") not in OPERATORS:
-            raise GateConfigError(
-                f"threshold on '{threshold['metric']}' has op {threshold.get('op')!r}; "
-                f"use one of {', '.join(OPERATORS)}."
-            )
-        value = threshold.get("value")
-        try:
-            number = float(value) if not isinstance(value, bool) else math.nan
-        except (TypeError, ValueError, OverflowError):
-            number = math.nan
-        if not isinstance(value, (int, float)) or not math.isfinite(number):
-            raise GateConfigError(f"threshold on '{threshold['metric']}' needs a finite value.")
-        threshold["value"] = number
-        source = threshold.get("source", "reported")
-        if source not in METRIC_SOURCES:
-            raise GateConfigError(
-                f"threshold on '{threshold['metric']}' has source {source!r}; use "
-                f"{' or '.join(METRIC_SOURCES)}."
-            )
     return cleaned
+
+
+def _clean_threshold(threshold: Any) -> dict[str, Any]:
+    if not isinstance(threshold, dict) or not isinstance(threshold.get("metric"), str):
+        raise GateConfigError("each threshold needs a metric, an op and a value.")
+    if threshold.get("op") not in OPERATORS:
+        raise GateConfigError(
+            f"threshold on '{threshold['metric']}' has op {threshold.get('op')!r}; "
+            f"use one of {', '.join(OPERATORS)}."
+        )
+    threshold["value"] = _finite_bound(threshold)
+    source = threshold.get("source", "reported")
+    if source not in METRIC_SOURCES:
+        raise GateConfigError(
+            f"threshold on '{threshold['metric']}' has source {source!r}; use "
+            f"{' or '.join(METRIC_SOURCES)}."
+        )
+    return threshold
+
+
+def _finite_bound(threshold: dict[str, Any]) -> float:
+    value = threshold.get("value")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise GateConfigError(f"threshold on '{threshold['metric']}' needs a finite value.")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise GateConfigError(f"threshold on '{threshold['metric']}' needs a finite value.")
+    return number
 
 
 @dataclass(frozen=True)
@@ -120,7 +129,7 @@ class GateReport:
         return "; ".join(f"{r.gate}: wanted {r.wanted}, got {r.got}" for r in self.failed)
 
 
-def _finite(value: Any) -> bool:
+def _finite(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -141,35 +150,11 @@ def evaluate_gates(
     load check computed on the model's evaluation datasets.
     """
     gates = {**DEFAULT_GATES, **gates}
-    results: list[GateResult] = []
     check = load_check_gate(gates, load_check)
-    if check is not None:
-        results.append(check)
-    for metric in gates["required_metrics"]:
-        value = metrics.get(metric)
-        results.append(
-            GateResult(
-                f"required_metric:{metric}",
-                _finite(value),
-                "present and finite",
-                "missing" if value is None else repr(value),
-            )
-        )
-    for threshold in gates["thresholds"]:
-        metric, op, bound = threshold["metric"], threshold["op"], threshold["value"]
-        verified = threshold.get("source") == "verified"
-        value = (verified_metrics or {}).get(metric) if verified else metrics.get(metric)
-        passed = _finite(value) and OPERATORS[op](value, bound)
-        label = f"verified {metric}" if verified else metric
-        results.append(
-            GateResult(
-                f"threshold:{metric}" + (":verified" if verified else ""),
-                passed,
-                f"{label} {op} {bound}",
-                ("not verified (no evaluation dataset scored)" if verified else "missing")
-                if value is None else f"{label} = {value}",
-            )
-        )
+    results: list[GateResult] = [check] if check is not None else []
+    results += [_required_metric(metric, metrics.get(metric))
+                for metric in gates["required_metrics"]]
+    results += [_threshold(t, metrics, verified_metrics or {}) for t in gates["thresholds"]]
     if gates["require_staging"]:
         results.append(
             GateResult("require_staging", from_stage == "staging", "from staging", from_stage)
@@ -183,31 +168,51 @@ def evaluate_gates(
                 "matches" if artifact_ok else "missing or changed",
             )
         )
-    for metric in gates["not_worse_than_production"]:
-        value = metrics.get(metric)
-        if production_metrics is None:
-            results.append(
-                GateResult(f"not_worse_than_production:{metric}", True,
-                           "no worse than production", "no production version")
-            )
-            continue
-        current = production_metrics.get(metric)
-        lower_better = directions.get(metric, "higher") == "lower"
-        if not _finite(value):
-            passed = False
-        elif not _finite(current):
-            passed = True
-        else:
-            passed = value <= current if lower_better else value >= current
-        results.append(
-            GateResult(
-                f"not_worse_than_production:{metric}",
-                passed,
-                f"{metric} {'<=' if lower_better else '>='} {current} (production)",
-                "missing" if value is None else f"{metric} = {value}",
-            )
-        )
+    results += [
+        _not_worse(metric, metrics.get(metric), production_metrics,
+                   directions.get(metric, "higher") == "lower")
+        for metric in gates["not_worse_than_production"]
+    ]
     return GateReport(tuple(results))
+
+
+def _required_metric(metric: str, value: Any) -> GateResult:
+    return GateResult(f"required_metric:{metric}", _finite(value), "present and finite",
+                      "missing" if value is None else repr(value))
+
+
+def _threshold(
+    threshold: Mapping[str, Any], metrics: Mapping[str, Any], verified_metrics: Mapping[str, Any]
+) -> GateResult:
+    metric, op, bound = threshold["metric"], threshold["op"], threshold["value"]
+    verified = threshold.get("source") == "verified"
+    value = verified_metrics.get(metric) if verified else metrics.get(metric)
+    passed = _finite(value) and OPERATORS[op](value, bound)
+    label = f"verified {metric}" if verified else metric
+    if value is not None:
+        got = f"{label} = {value}"
+    else:
+        got = "not verified (no evaluation dataset scored)" if verified else "missing"
+    return GateResult(f"threshold:{metric}" + (":verified" if verified else ""), passed,
+                      f"{label} {op} {bound}", got)
+
+
+def _not_worse(
+    metric: str, value: Any, production_metrics: Mapping[str, Any] | None, lower_better: bool
+) -> GateResult:
+    name = f"not_worse_than_production:{metric}"
+    if production_metrics is None:
+        return GateResult(name, True, "no worse than production", "no production version")
+    current = production_metrics.get(metric)
+    if not _finite(value):
+        passed = False
+    elif not _finite(current):
+        passed = True
+    else:
+        passed = value <= current if lower_better else value >= current
+    return GateResult(name, passed,
+                      f"{metric} {'<=' if lower_better else '>='} {current} (production)",
+                      "missing" if value is None else f"{metric} = {value}")
 
 
 def load_check_gate(
@@ -216,11 +221,12 @@ def load_check_gate(
     """The "load check passed" gate (staging and production), or None when it is off."""
     if not {**DEFAULT_GATES, **gates}["load_check"]:
         return None
-    status = (load_check or {}).get("status", "pending")
+    check = load_check or {}
+    status = check.get("status", "pending")
     got = status
-    if status == "failed" and (load_check or {}).get("error"):
-        hint = load_check.get("hint")
-        got = f"failed: {load_check['error']}" + (f" ({hint})" if hint else "")
+    if status == "failed" and check.get("error"):
+        hint = check.get("hint")
+        got = f"failed: {check['error']}" + (f" ({hint})" if hint else "")
     elif status == "pending":
         got = "pending (a worker has not checked this version yet)"
     return GateResult("load_check", status == "passed", "load check passed", got)

@@ -61,7 +61,7 @@ def walk(obj: Any) -> Iterator[Any]:
     seen: set[int] = set()
     level = [obj]
     for _ in range(_WALK_DEPTH + 1):
-        following = []
+        following: list[Any] = []
         for item in level:
             if id(item) in seen or item is None or isinstance(item, (str, bytes, bool, int,
                                                                      float)):
@@ -142,7 +142,7 @@ def _column_type(dtype: Any) -> str:
 def signature_from_frame(frame: pd.DataFrame) -> dict[str, Any]:
     inputs = []
     for name in frame.columns:
-        column = {"name": str(name), "type": _column_type(frame[name].dtype)}
+        column: dict[str, Any] = {"name": str(name), "type": _column_type(frame[name].dtype)}
         if frame[name].isna().any():
             column["nullable"] = True
         inputs.append(column)

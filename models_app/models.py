@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import ConcurrentTransitionMixin, FSMField, Transition, transition
 
 from models_app.choices import (
     ArtifactFormat,
@@ -120,14 +123,11 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.model.name}@{self.version}"
 
-    # Transitions. Gates and permission are checked by models_app.services, which is the
-    # only caller; the conditions here re-check the gate report the service computed.
+    if TYPE_CHECKING:  # FSMField adds it for `stage`
+        def get_available_stage_transitions(self) -> Iterator[Transition]: ...
 
-    def _gates_passed(self) -> bool:
-        # The promotion service sets `gate_report` before promoting; without one (an admin
-        # page listing the buttons) the move is offered and the service checks on click.
-        report = getattr(self, "gate_report", None)
-        return report is None or report.passed
+    # Transitions: the stage graph only. Gates, roles and four-eyes are decided by
+    # models_app.services.lifecycle, the only caller, before it moves the stage.
 
     @transition(field=stage, source=Stage.DRAFT, target=Stage.STAGING)
     def submit(self) -> None:
@@ -141,7 +141,6 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
         field=stage,
         source=[Stage.DRAFT, Stage.STAGING],
         target=Stage.PRODUCTION,
-        conditions=[_gates_passed],
         permission="models_app.promote_modelversion",
     )
     def promote(self) -> None:
@@ -171,6 +170,20 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
     )
     def deprecate(self) -> None:
         pass
+
+
+def _stage_moves() -> dict[str, str]:
+    field = ModelVersion._meta.get_field("stage")
+    assert isinstance(field, FSMField)
+    return {
+        t.target: t.name for t in field.get_all_transitions(ModelVersion)
+        if not t.custom.get("rollback_only")
+    }
+
+
+# Target stage -> the one transition that leads there (rollback's restore left out), read
+# from the transitions above: the one copy of the stage graph.
+STAGE_MOVES: dict[str, str] = _stage_moves()
 
 
 class StageTransition(models.Model):

@@ -13,8 +13,9 @@ change nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeAlias, TypeGuard, cast
 
-from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission, User
 
 from models_app.choices import Stage
 from models_app.errors import (
@@ -33,19 +34,30 @@ MODEL_PUBLISHERS = "model publishers"
 PROTECTED_FROM_DEPRECATION = (Stage.ARCHIVED,)
 
 
-def _signed_in(user: AbstractBaseUser | None) -> bool:
+# Who asks: a request's user (maybe anonymous), a user row, or None (an internal caller).
+Actor: TypeAlias = AbstractBaseUser | AnonymousUser | None
+
+
+def _signed_in(user: Actor) -> TypeGuard[User]:
     return bool(user is not None and user.is_authenticated and user.is_active)
 
 
-def is_release_manager(user: AbstractBaseUser | None) -> bool:
+def audited_user(user: Actor) -> User | None:
+    """The user an audit row or a created row names: whoever is signed in, else nobody."""
+    if user is None or not user.is_authenticated:
+        return None
+    return cast(User, user)  # the project's user model (AUTH_USER_MODEL is auth.User)
+
+
+def is_release_manager(user: Actor) -> bool:
     return _signed_in(user) and user.has_perm(PROMOTE_PERMISSION)
 
 
-def is_publisher(user: AbstractBaseUser | None) -> bool:
+def is_publisher(user: Actor) -> bool:
     return _signed_in(user) and user.has_perm(PUBLISH_PERMISSION)
 
 
-def is_owner(user: AbstractBaseUser | None, model: RegisteredModel) -> bool:
+def is_owner(user: Actor, model: RegisteredModel) -> bool:
     if not _signed_in(user):
         return False
     if model.owner_id == user.pk:
@@ -53,22 +65,22 @@ def is_owner(user: AbstractBaseUser | None, model: RegisteredModel) -> bool:
     return model.co_owners.filter(pk=user.pk).exists()
 
 
-def is_owner_or_release_manager(user: AbstractBaseUser | None, model: RegisteredModel) -> bool:
+def is_owner_or_release_manager(user: Actor, model: RegisteredModel) -> bool:
     """Gates, metric directions, owners (and, through formats-signing, signing settings)."""
     return is_release_manager(user) or is_owner(user, model)
 
 
-def may_register(user: AbstractBaseUser | None, model: RegisteredModel) -> bool:
+def may_register(user: Actor, model: RegisteredModel) -> bool:
     """Register versions; also submit, reject and deprecate a draft or staging version."""
     return is_release_manager(user) or is_publisher(user) or is_owner(user, model)
 
 
-def may_change_metadata(user: AbstractBaseUser | None, model: RegisteredModel) -> bool:
+def may_change_metadata(user: Actor, model: RegisteredModel) -> bool:
     """Description and tags."""
     return may_register(user, model)
 
 
-def require_register(user: AbstractBaseUser | None, model: RegisteredModel) -> None:
+def require_register(user: Actor, model: RegisteredModel) -> None:
     if user is not None and not may_register(user, model):
         raise RegistrationNotPermitted(
             f"You may not register versions of {model.name}: that needs one of its owners, "
@@ -78,7 +90,7 @@ def require_register(user: AbstractBaseUser | None, model: RegisteredModel) -> N
 
 
 def require_owner_or_release_manager(
-    user: AbstractBaseUser | None, model: RegisteredModel, what: str
+    user: Actor, model: RegisteredModel, what: str
 ) -> None:
     if user is not None and not is_owner_or_release_manager(user, model):
         raise ModelChangeNotPermitted(
@@ -87,7 +99,7 @@ def require_owner_or_release_manager(
         )
 
 
-def require_release_manager(user: AbstractBaseUser | None, what: str) -> None:
+def require_release_manager(user: Actor, what: str) -> None:
     if user is not None and not is_release_manager(user):
         raise ModelChangeNotPermitted(
             f"You may not {what}: that needs the '{RELEASE_MANAGERS}' group "
@@ -95,7 +107,7 @@ def require_release_manager(user: AbstractBaseUser | None, what: str) -> None:
         )
 
 
-def require_metadata(user: AbstractBaseUser | None, model: RegisteredModel) -> None:
+def require_metadata(user: Actor, model: RegisteredModel) -> None:
     if user is not None and not may_change_metadata(user, model):
         raise ModelChangeNotPermitted(
             f"You may not change the description or tags of {model.name}: that needs one of "
@@ -103,7 +115,7 @@ def require_metadata(user: AbstractBaseUser | None, model: RegisteredModel) -> N
         )
 
 
-def may_move(user: AbstractBaseUser | None, version: ModelVersion, target: str) -> bool:
+def may_move(user: Actor, version: ModelVersion, target: str) -> bool:
     """Moves other than promotion, archiving and rollback (those need a release manager)."""
     if target in (Stage.PRODUCTION, Stage.ARCHIVED):
         return is_release_manager(user)
@@ -112,7 +124,7 @@ def may_move(user: AbstractBaseUser | None, version: ModelVersion, target: str) 
     return may_register(user, version.model)
 
 
-def require_move(user: AbstractBaseUser | None, version: ModelVersion, target: str) -> None:
+def require_move(user: Actor, version: ModelVersion, target: str) -> None:
     """Refuse a move the user's role does not allow (None: an internal caller)."""
     if user is None or may_move(user, version, target):
         return
@@ -128,7 +140,7 @@ def require_move(user: AbstractBaseUser | None, version: ModelVersion, target: s
     )
 
 
-def may_serve(user: AbstractBaseUser | None, *, stage: str, in_ab_test: bool) -> bool:
+def may_serve(user: Actor, *, stage: str, in_ab_test: bool) -> bool:
     """Serving a version asked for by number or stage name: staging, production and the
     versions of a running A/B test for anyone signed in; the rest for release managers."""
     if not _signed_in(user):
@@ -146,7 +158,7 @@ RELEASE_MANAGER_FIELDS = frozenset({"require_four_eyes"})
 
 
 def require_model_change(
-    user: AbstractBaseUser | None, model: RegisteredModel, fields: Iterable[str]
+    user: Actor, model: RegisteredModel, fields: Iterable[str]
 ) -> None:
     """Refuse a settings change unless the user's role covers every field in it."""
     names = set(fields)

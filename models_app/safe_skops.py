@@ -105,31 +105,6 @@ def refused_types(type_names: Iterable[str], is_allowed: IsAllowed) -> list[str]
     )
 
 
-def exact_classes(classes: Iterable[tuple[str, str]]) -> IsAllowed:
-    allowed = frozenset(classes)
-    return lambda module, qualname: (module, qualname) in allowed
-
-
-def platform_classes(package: str) -> IsAllowed:
-    """Classes defined in the platform's own package (imported to check; its code is ours)."""
-
-    def is_allowed(module: str, qualname: str) -> bool:
-        if not package or not (module == package or module.startswith(package + ".")):
-            return False
-        try:
-            obj: Any = importlib.import_module(module)
-            for part in qualname.split("."):
-                obj = getattr(obj, part)
-        except (ImportError, AttributeError, ValueError):
-            return False
-        defined_in = getattr(obj, "__module__", "") or ""
-        return isinstance(obj, type) and (
-            defined_in == package or defined_in.startswith(package + ".")
-        )
-
-    return is_allowed
-
-
 def classes_only(is_allowed: IsAllowed) -> IsAllowed:
     """`is_allowed`, and the name must resolve to a class: an allowlist written for pickle
     may hold functions (numpy's _reconstruct, copyreg...), which skops must never get.
@@ -147,10 +122,6 @@ def classes_only(is_allowed: IsAllowed) -> IsAllowed:
         return isinstance(obj, type)
 
     return check
-
-
-def any_of(*predicates: IsAllowed) -> IsAllowed:
-    return lambda module, qualname: any(p(module, qualname) for p in predicates)
 
 
 def _nodes(schema: Any) -> Iterable[dict[str, Any]]:
@@ -176,6 +147,67 @@ def _bit_generator(node: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) else None
 
 
+Verdict = Callable[[dict[str, Any], str, str, IsAllowed], "str | None"]
+
+
+def _plain(node: dict[str, Any], module: str, name: str, is_allowed: IsAllowed) -> str | None:
+    return None  # plain JSON values and references to nodes checked elsewhere
+
+
+def _reviewed_function(
+    node: dict[str, Any], module: str, name: str, is_allowed: IsAllowed
+) -> str | None:
+    if (module, name) in REVIEWED_FUNCTIONS:
+        return None
+    return "a function; only a short list of numpy ufuncs may be referenced"
+
+
+def _container(node: dict[str, Any], module: str, name: str, is_allowed: IsAllowed) -> str | None:
+    return None if (module, name) in STRUCTURAL_CLASSES else "not a plain container type"
+
+
+def _array_or_type(
+    node: dict[str, Any], module: str, name: str, is_allowed: IsAllowed
+) -> str | None:
+    key = (module, name)
+    trusted = key in NUMPY_CLASSES or is_allowed(module, name) or (
+        node["__loader__"] == "TypeNode" and key in STRUCTURAL_CLASSES)
+    return None if trusted else "not an allowed class"
+
+
+def _dtype(node: dict[str, Any], module: str, name: str, is_allowed: IsAllowed) -> str | None:
+    trusted = module == "numpy.dtypes" and name.isidentifier() and name.endswith("DType")
+    return None if trusted else "not a numpy dtype"
+
+
+def _allowed_class(
+    node: dict[str, Any], module: str, name: str, is_allowed: IsAllowed
+) -> str | None:
+    return None if is_allowed(module, name) else "not an allowed class"
+
+
+def _random_generator(
+    node: dict[str, Any], module: str, name: str, is_allowed: IsAllowed
+) -> str | None:
+    if _bit_generator(node) not in BIT_GENERATORS:
+        return "the random generator names no numpy bit generator"
+    return _allowed_class(node, module, name, is_allowed)
+
+
+# The rule for each node kind a file may hold; NEVER_NODES and unknown kinds are refused.
+VERDICTS: dict[str, Verdict] = {
+    "JsonNode": _plain,
+    "CachedNode": _plain,
+    "FunctionNode": _reviewed_function,
+    "NdArrayNode": _array_or_type,
+    "TypeNode": _array_or_type,
+    "DTypeNode": _dtype,
+    "RandomGeneratorNode": _random_generator,
+    **dict.fromkeys(CONTAINER_NODES, _container),
+    **dict.fromkeys(CLASS_NODES, _allowed_class),
+}
+
+
 def _node_verdict(node: dict[str, Any], is_allowed: IsAllowed) -> tuple[str, str | None]:
     """(the type string the node names, None if allowed else the reason it is refused)."""
     loader = node["__loader__"]
@@ -183,32 +215,14 @@ def _node_verdict(node: dict[str, Any], is_allowed: IsAllowed) -> tuple[str, str
     if not isinstance(loader, str) or not isinstance(module, str) or not isinstance(name, str):
         return f"{module}.{name}", "the node is malformed"
     type_name = f"{module}.{name}"
-    key = (module, name)
-    if loader in ("JsonNode", "CachedNode"):
-        return type_name, None  # plain JSON values and references to nodes checked elsewhere
     if loader in NEVER_NODES:
         if loader == "MethodNode":
             type_name = f"{type_name}.{(node.get('content') or {}).get('func')}"
         return type_name, f"{NEVER_NODES[loader]} is never loaded"
-    if loader == "FunctionNode":
-        return type_name, None if key in REVIEWED_FUNCTIONS else (
-            "a function; only a short list of numpy ufuncs may be referenced")
-    if loader in CONTAINER_NODES:
-        return type_name, None if key in STRUCTURAL_CLASSES else "not a plain container type"
-    if loader in ("NdArrayNode", "TypeNode"):
-        trusted = key in NUMPY_CLASSES or is_allowed(module, name) or (
-            loader == "TypeNode" and key in STRUCTURAL_CLASSES)
-        return type_name, None if trusted else "not an allowed class"
-    if loader == "DTypeNode":
-        trusted = module == "numpy.dtypes" and name.isidentifier() and name.endswith("DType")
-        return type_name, None if trusted else "not a numpy dtype"
-    if loader == "RandomGeneratorNode":
-        if _bit_generator(node) not in BIT_GENERATORS:
-            return type_name, "the random generator names no numpy bit generator"
-        return type_name, None if is_allowed(module, name) else "not an allowed class"
-    if loader in CLASS_NODES:
-        return type_name, None if is_allowed(module, name) else "not an allowed class"
-    return type_name, f"an unknown skops node kind ({loader})"
+    verdict = VERDICTS.get(loader)
+    if verdict is None:
+        return type_name, f"an unknown skops node kind ({loader})"
+    return type_name, verdict(node, module, name, is_allowed)
 
 
 def _files_named(schema: Any) -> set[str]:
@@ -239,44 +253,12 @@ def audit(data: bytes, is_allowed: IsAllowed) -> SkopsAudit:
     except (zipfile.BadZipFile, ValueError, OSError):
         return SkopsAudit(error="it is not a skops file (not a zip archive)")
     with archive:
-        names = archive.namelist()
-        if SCHEMA not in names:
-            return SkopsAudit(error="it is not a skops file (the zip has no schema.json)")
-        if len(set(names)) != len(names):
-            return SkopsAudit(error="the zip holds two members with the same name")
-        try:
-            schema = json.loads(archive.read(SCHEMA))
-        except (ValueError, RecursionError, zipfile.BadZipFile, OSError) as exc:
-            return SkopsAudit(error=f"its schema.json cannot be read ({exc})")
-        if not isinstance(schema, dict) or "__loader__" not in schema:
-            return SkopsAudit(error="its schema.json is not a skops schema")
-        if schema.get("protocol") != PROTOCOL:
-            return SkopsAudit(error=f"it was written with skops protocol "
-                                    f"{schema.get('protocol')!r}; re-save it with skops 0.16")
-        referenced = _files_named(schema)
-        unknown = sorted(set(names) - referenced - {SCHEMA})
-        if unknown:
-            return SkopsAudit(error="the zip carries files its schema never uses: "
-                                    + ", ".join(unknown[:5]))
-        missing = sorted(referenced - set(names))
-        if missing:
-            return SkopsAudit(error="its schema names files the zip lacks: "
-                                    + ", ".join(missing[:5]))
-        for name in sorted(referenced):
-            if name.endswith(".npy"):
-                try:
-                    problem = _npy_problem(archive.read(name))
-                except (zipfile.BadZipFile, OSError, ValueError) as exc:
-                    problem = f"cannot be read ({exc})"
-                if problem:
-                    return SkopsAudit(error=f"the member {name} {problem}")
-        nodes = list(_nodes(schema))
-        by_id = {n["__id__"]: n for n in nodes if "__id__" in n and "content" in n}
-        for node in nodes:
-            if node.get("__loader__") == "TreeNode":
-                problem = _tree_problem(node, archive, by_id)
-                if problem:
-                    return SkopsAudit(error=f"a decision tree is malformed: {problem}")
+        schema, error = _schema(archive)
+        if error is None:
+            nodes = list(_nodes(schema))
+            error = _members_problem(archive, schema) or _trees_problem(archive, nodes)
+    if error is not None:
+        return SkopsAudit(error=error)
     types: set[str] = set()
     reasons: dict[str, str] = {}
     for node in nodes:
@@ -285,6 +267,57 @@ def audit(data: bytes, is_allowed: IsAllowed) -> SkopsAudit:
         if reason:
             reasons.setdefault(type_name, reason)
     return SkopsAudit(types=frozenset(types), refused=tuple(sorted(reasons)), reasons=reasons)
+
+
+def _schema(archive: zipfile.ZipFile) -> tuple[Any, str | None]:
+    """(the schema, None), or (None, why the zip is not a skops file of our protocol)."""
+    names = archive.namelist()
+    if SCHEMA not in names:
+        return None, "it is not a skops file (the zip has no schema.json)"
+    if len(set(names)) != len(names):
+        return None, "the zip holds two members with the same name"
+    try:
+        schema = json.loads(archive.read(SCHEMA))
+    except (ValueError, RecursionError, zipfile.BadZipFile, OSError) as exc:
+        return None, f"its schema.json cannot be read ({exc})"
+    if not isinstance(schema, dict) or "__loader__" not in schema:
+        return None, "its schema.json is not a skops schema"
+    if schema.get("protocol") != PROTOCOL:
+        return None, (f"it was written with skops protocol {schema.get('protocol')!r}; "
+                      "re-save it with skops 0.16")
+    return schema, None
+
+
+def _members_problem(archive: zipfile.ZipFile, schema: Any) -> str | None:
+    """The zip's members must be exactly the files the schema names, arrays without
+    objects."""
+    names = set(archive.namelist())
+    referenced = _files_named(schema)
+    unknown = sorted(names - referenced - {SCHEMA})
+    if unknown:
+        return "the zip carries files its schema never uses: " + ", ".join(unknown[:5])
+    missing = sorted(referenced - names)
+    if missing:
+        return "its schema names files the zip lacks: " + ", ".join(missing[:5])
+    for name in sorted(referenced):
+        if name.endswith(".npy"):
+            try:
+                problem = _npy_problem(archive.read(name))
+            except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                problem = f"cannot be read ({exc})"
+            if problem:
+                return f"the member {name} {problem}"
+    return None
+
+
+def _trees_problem(archive: zipfile.ZipFile, nodes: list[dict[str, Any]]) -> str | None:
+    by_id = {n["__id__"]: n for n in nodes if "__id__" in n and "content" in n}
+    for node in nodes:
+        if node.get("__loader__") == "TreeNode":
+            problem = _tree_problem(node, archive, by_id)
+            if problem:
+                return f"a decision tree is malformed: {problem}"
+    return None
 
 
 def _tree_arrays_problem(left: np.ndarray, right: np.ndarray, feature: np.ndarray,
@@ -304,7 +337,7 @@ def constructed_tree_problem(obj: Any, limit: int = 100_000) -> str | None:
     (forests, boosting stages, pipelines), as predict will walk it."""
     from sklearn.tree._tree import Tree
 
-    stack, seen = [obj], set()
+    stack, seen = [obj], set[int]()
     while stack and len(seen) < limit:
         item = stack.pop()
         if id(item) in seen or isinstance(item, (str, bytes, int, float, bool, type(None))):
@@ -359,43 +392,3 @@ def _tree_problem(node: dict, archive: zipfile.ZipFile, by_id: dict[Any, dict]) 
     if count == 0 or values.ndim != 3 or values.shape[0] != count or values.shape[1] != n_outputs:
         return "its node and value arrays do not agree"
     return _tree_arrays_problem(left, right, feature, n_features)
-
-
-# Until the shared exact allowlist (models_app.safe_pickle) is wired in: the scikit-learn,
-# numpy and scipy classes the registry's skops models need, by their defining module.
-LOCAL_CLASSES = frozenset(
-    {
-        ("sklearn.pipeline", "Pipeline"),
-        ("sklearn.compose._column_transformer", "ColumnTransformer"),
-        ("sklearn.preprocessing._data", "StandardScaler"),
-        ("sklearn.preprocessing._data", "MinMaxScaler"),
-        ("sklearn.preprocessing._data", "RobustScaler"),
-        ("sklearn.preprocessing._encoders", "OneHotEncoder"),
-        ("sklearn.preprocessing._function_transformer", "FunctionTransformer"),
-        ("sklearn.impute._base", "SimpleImputer"),
-        ("sklearn.linear_model._logistic", "LogisticRegression"),
-        ("sklearn.linear_model._base", "LinearRegression"),
-        ("sklearn.linear_model._ridge", "Ridge"),
-        ("sklearn.linear_model._coordinate_descent", "Lasso"),
-        ("sklearn.ensemble._forest", "RandomForestClassifier"),
-        ("sklearn.ensemble._forest", "RandomForestRegressor"),
-        ("sklearn.ensemble._gb", "GradientBoostingClassifier"),
-        ("sklearn.ensemble._gb", "GradientBoostingRegressor"),
-        ("sklearn.tree._classes", "DecisionTreeClassifier"),
-        ("sklearn.tree._classes", "DecisionTreeRegressor"),
-        ("sklearn.tree._tree", "Tree"),
-        ("sklearn.dummy", "DummyClassifier"),
-        ("sklearn.dummy", "DummyRegressor"),
-        ("sklearn._loss.link", "Interval"),
-        ("sklearn._loss.link", "LogitLink"),
-        ("sklearn._loss.link", "IdentityLink"),
-        ("sklearn._loss.loss", "HalfBinomialLoss"),
-        ("sklearn._loss.loss", "HalfSquaredError"),
-        ("sklearn._loss._loss", "CyHalfBinomialLoss"),
-        ("sklearn._loss._loss", "CyHalfSquaredError"),
-        ("numpy.random.mtrand", "RandomState"),
-        ("numpy.ma", "MaskedArray"),
-        ("scipy.sparse._csr", "csr_matrix"),
-        ("scipy.sparse._csc", "csc_matrix"),
-    }
-)

@@ -6,16 +6,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
 from axion_registry.errors import InvalidInput
 from models_app import artifacts, roles
 from models_app.choices import LoadCheckStatus, Stage
-from models_app.errors import ModelNotFound, VersionNotFound
+from models_app.errors import ModelNotFound, TransitionRefused, VersionNotFound
 from models_app.filtersets import ModelVersionFilterSet
 from models_app.gates import GateReport, evaluate_gates
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
+from models_app.roles import Actor
 
 
 def model_get(*, name: str) -> RegisteredModel:
@@ -77,12 +77,30 @@ def version_list(*, filters: dict[str, Any] | None = None) -> QuerySet[ModelVers
     return filterset.qs
 
 
+SEMVER_DESCENDING = ("-major", "-minor", "-patch")
+
+
 def version_latest(*, model: RegisteredModel) -> ModelVersion | None:
-    return model.versions.order_by("-major", "-minor", "-patch").first()
+    """The model's highest version in semver order, whatever its stage."""
+    return model.versions.order_by(*SEMVER_DESCENDING).first()
 
 
 def version_in_production(*, model: RegisteredModel) -> ModelVersion | None:
-    return ModelVersion.objects.filter(model=model, stage=Stage.PRODUCTION).first()
+    return production_versions().filter(model=model).first()
+
+
+def model_list() -> QuerySet[RegisteredModel]:
+    """Registered models with their production and latest version numbers annotated
+    (`production_version`, `latest_version`): a page of models in a constant number of
+    queries."""
+    versions = ModelVersion.objects.filter(model=OuterRef("pk"))
+    return RegisteredModel.objects.select_related("owner").prefetch_related(
+        "co_owners"
+    ).annotate(
+        production_version=Subquery(
+            versions.filter(stage=Stage.PRODUCTION).values("version")[:1]),
+        latest_version=Subquery(versions.order_by(*SEMVER_DESCENDING).values("version")[:1]),
+    )
 
 
 def production_history(*, model: RegisteredModel) -> list[int]:
@@ -131,6 +149,27 @@ def version_artifact_intact(*, version: ModelVersion) -> bool:
     return artifacts.artifact_sha256(version.artifact_path) == version.artifact_sha256
 
 
+@dataclass(frozen=True)
+class ArtifactCheck:
+    """A version's artifact hashed before any row lock is taken (hashing 2 GiB, maybe from
+    S3, takes seconds): what was hashed and whether it matched."""
+
+    version_id: int
+    path: str
+    sha256: str
+    intact: bool
+
+    def describes(self, version: ModelVersion) -> bool:
+        """The cheap re-check under the lock: still the same version and the same file."""
+        return (self.version_id, self.path, self.sha256) == (
+            version.pk, version.artifact_path, version.artifact_sha256)
+
+
+def version_artifact_check(*, version: ModelVersion) -> ArtifactCheck:
+    return ArtifactCheck(version.pk, version.artifact_path, version.artifact_sha256,
+                         version_artifact_intact(version=version))
+
+
 def version_load_check(*, version: ModelVersion) -> dict[str, Any]:
     """The latest load check's outcome, in the shape the gates read."""
     return {"status": version.load_check_status, "error": version.load_check.get("error"),
@@ -164,17 +203,48 @@ def gate_report(
     )
 
 
-def available_moves(*, version: ModelVersion, user: AbstractBaseUser | None) -> list[str]:
+def promotion_artifact_check(*, version: ModelVersion) -> ArtifactCheck | None:
+    """Hash the artifact before any lock when a promotion of `version` would need it (the
+    verify_artifact gate, a version that may still be promoted); read without a lock, so
+    the locked re-read confirms it describes the same file."""
+    version = ModelVersion.objects.select_related("model").get(pk=version.pk)
+    if not (version.model.gates or {}).get("verify_artifact", True):
+        return None
+    if version.stage not in (Stage.DRAFT, Stage.STAGING):
+        return None
+    return version_artifact_check(version=version)
+
+
+def promotion_gate_report(
+    *,
+    version: ModelVersion,
+    production: ModelVersion | None,
+    artifact: ArtifactCheck | None,
+) -> GateReport:
+    """The gate report under the model's lock, from the artifact hashed before it: the
+    lock is never held while an artifact is read."""
+    artifact_ok = None
+    if (version.model.gates or {}).get("verify_artifact", True):
+        if artifact is None or not artifact.describes(version):
+            raise TransitionRefused(
+                f"{version} changed while this promotion was under way; reload and try again."
+            )
+        artifact_ok = artifact.intact
+    return gate_report(version=version, production=production, artifact_ok=artifact_ok)
+
+
+def available_moves(*, version: ModelVersion, user: Actor) -> list[str]:
     """Stages the user may ask this version to move to (rollback is a model action)."""
     moves = []
     for t in version.get_available_stage_transitions():
+        target = str(t.target)
         if t.custom.get("rollback_only"):
             continue
-        if t.target == Stage.PRODUCTION and version.model.require_four_eyes:
+        if target == Stage.PRODUCTION and version.model.require_four_eyes:
             continue  # through a promotion request
-        if not roles.may_move(user, version, t.target):
+        if not roles.may_move(user, version, target):
             continue
-        moves.append(t.target)
+        moves.append(target)
     return sorted(set(moves))
 
 

@@ -53,8 +53,8 @@ def require_manager(test: ABTest, actor: Actor, action: str) -> None:
 def routes_production_traffic(test: ABTest) -> bool:
     """A running test answers part of the model's production traffic with the challenger
     (whenever the model has a production version), and auto_promote may promote it."""
-    return test.auto_promote or ModelVersion.objects.filter(
-        model_id=test.model_id, stage=Stage.PRODUCTION).exists()
+    return test.auto_promote or registry_selectors.production_versions().filter(
+        model_id=test.model_id).exists()
 
 
 def may_start(test: ABTest, user: Actor) -> bool:

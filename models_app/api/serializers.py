@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
+from models_app import selectors
 from models_app.choices import (
     ArtifactFormat,
     Bump,
@@ -19,8 +22,18 @@ from models_app.models import (
 )
 
 
+def _slug(slug_field: str, *, allow_null: bool = False) -> serializers.SlugRelatedField[Any]:
+    """A related row shown by one of its fields (a name, a username), read-only."""
+    return serializers.SlugRelatedField(slug_field=slug_field, read_only=True,
+                                        allow_null=allow_null)
+
+
+def _primary_key() -> serializers.PrimaryKeyRelatedField[Any]:
+    return serializers.PrimaryKeyRelatedField(read_only=True)
+
+
 class RegisteredModelSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    owner = _slug("username", allow_null=True)
     owners = serializers.SerializerMethodField(help_text="Every owner, the first owner first.")
     production_version = serializers.SerializerMethodField()
     latest_version = serializers.SerializerMethodField()
@@ -39,15 +52,16 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
         return model_owners(obj)
 
     def get_production_version(self, obj: RegisteredModel) -> str | None:
-        versions = getattr(obj, "production", None)
-        if versions is not None:
-            return versions[0].version if versions else None
-        row = obj.versions.filter(stage=Stage.PRODUCTION).values_list("version", flat=True)
-        return row.first()
+        if hasattr(obj, "production_version"):  # annotated by selectors.model_list
+            return obj.production_version
+        version = selectors.version_in_production(model=obj)
+        return version.version if version else None
 
     def get_latest_version(self, obj: RegisteredModel) -> str | None:
-        row = obj.versions.order_by("-major", "-minor", "-patch").values_list("version", flat=True)
-        return row.first()
+        if hasattr(obj, "latest_version"):
+            return obj.latest_version
+        version = selectors.version_latest(model=obj)
+        return version.version if version else None
 
 
 class RegisteredModelInputSerializer(serializers.Serializer):
@@ -72,9 +86,8 @@ class OwnerSerializer(serializers.Serializer):
 
 
 class ModelChangeSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    actor = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True)
+    model = _slug("name")
+    actor = _slug("username", allow_null=True)
 
     class Meta:
         model = ModelChange
@@ -90,13 +103,11 @@ class DecisionSerializer(serializers.Serializer):
 
 
 class PromotionRequestSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    version = serializers.SlugRelatedField(slug_field="version", read_only=True)
-    requested_by = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True)
-    decided_by = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True)
-    transition = serializers.PrimaryKeyRelatedField(read_only=True)
+    model = _slug("name")
+    version = _slug("version")
+    requested_by = _slug("username", allow_null=True)
+    decided_by = _slug("username", allow_null=True)
+    transition = _primary_key()
 
     class Meta:
         model = PromotionRequest
@@ -217,8 +228,8 @@ class VersionImportResultSerializer(ModelVersionDetailSerializer):
 
 
 class EvaluationDatasetSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    model = _slug("name")
+    created_by = _slug("username")
 
     class Meta:
         model = EvaluationDataset
@@ -242,9 +253,9 @@ class RollbackRequestSerializer(serializers.Serializer):
 
 
 class StageTransitionSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    version = serializers.SlugRelatedField(slug_field="version", read_only=True)
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    model = _slug("name")
+    version = _slug("version")
+    actor = _slug("username", allow_null=True)
 
     class Meta:
         model = StageTransition

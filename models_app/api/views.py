@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import orjson
 from django.conf import settings
-from django.db.models import Prefetch, Q
+from django.db.models import Q, QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -16,7 +16,6 @@ from axion_registry.filters import FilteredBySelector, query_params_valid
 from models_app import artifacts, roles, selectors, services
 from models_app.api import queries as q
 from models_app.api import serializers as s
-from models_app.choices import Stage
 from models_app.errors import ArtifactTooLarge, InvalidMetadata, NotAnUpload
 from models_app.filtersets import (
     ModelChangeFilterSet,
@@ -36,7 +35,7 @@ def version_detail(version: ModelVersion, request: Request) -> dict:
 
 def paginated_versions(view: viewsets.GenericViewSet, queryset) -> Response:
     page = view.paginate_queryset(selectors.version_values(queryset))
-    return view.get_paginated_response(selectors.version_rows(page))
+    return view.get_paginated_response(selectors.version_rows(page or []))
 
 
 class RegisteredModelViewSet(
@@ -49,15 +48,8 @@ class RegisteredModelViewSet(
     lookup_field = "name"
     lookup_value_regex = "[-a-zA-Z0-9_]+"
 
-    def get_queryset(self):
-        return RegisteredModel.objects.select_related("owner").prefetch_related(
-            "co_owners",
-            Prefetch(
-                "versions",
-                queryset=ModelVersion.objects.filter(stage=Stage.PRODUCTION),
-                to_attr="production",
-            )
-        )
+    def get_queryset(self) -> QuerySet[RegisteredModel]:
+        return selectors.model_list()
 
     def get_object(self) -> RegisteredModel:
         return selectors.model_get(name=self.kwargs["name"])

@@ -72,7 +72,7 @@ def open_joblib(stream: IO[bytes]) -> Iterator[IO[bytes]]:
     if name is None:
         yield stream
         return
-    with _decompressor(name, stream) as inner, io.BufferedReader(inner, BUFFER) as buffered:
+    with _decompressor(name, stream) as inner, io.BufferedReader(inner, BUFFER) as buffered:  # type: ignore[type-var]
         yield buffered
 
 

@@ -54,10 +54,10 @@ def _refuse(opcode: int) -> Any:
     return refuse
 
 
-class _RestrictedPyUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
+class _RestrictedPyUnpickler(pickle._Unpickler):
     """The pure-Python unpickler, restricted: it reads exactly to STOP (nested pickles)."""
 
-    dispatch = pickle._Unpickler.dispatch.copy()  # type: ignore[attr-defined]
+    dispatch = pickle._Unpickler.dispatch.copy()
     for _code in _REFUSED_OPCODES:
         dispatch[_code] = _refuse(_code)
 

@@ -46,7 +46,7 @@ def _literal_dtype(value: Any) -> np.dtype:
         raise UnsafePickle("a joblib array wrapper's dtype is not written as numpy writes it.")
     dtype = np.dtype(*value.args)
     if value.state is not None:
-        dtype.__setstate__(_literal(value.state))
+        dtype.__setstate__(_literal(value.state))  # type: ignore[attr-defined]
     return dtype
 
 

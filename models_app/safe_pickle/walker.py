@@ -13,7 +13,7 @@ import pickletools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from models_app.safe_pickle import container
 from models_app.safe_pickle.policy import UnsafePickle, canonical_global
@@ -32,6 +32,11 @@ MAX_LITERAL = 1024 * 1024  # longer strings are skipped, never held: no global i
 MAX_LINE = 64 * 1024
 _LENGTH = {-2: "<B", -3: "<i", -4: "<I", -5: "<Q"}
 _MARK = object()
+
+
+def _descriptor(op: pickletools.OpcodeInfo) -> pickletools.ArgumentDescriptor:
+    assert op.arg is not None  # only opcodes that take an argument come here
+    return op.arg
 
 
 class _Source:
@@ -112,7 +117,7 @@ class _Walk:
         return GlobalRef(module, name)
 
     def length_prefixed(self, op: pickletools.OpcodeInfo) -> bytes | None:
-        fmt = _LENGTH[op.arg.n]
+        fmt = _LENGTH[_descriptor(op).n]
         raw = self.src.read(struct.calcsize(fmt))
         if len(raw) < struct.calcsize(fmt):
             raise _unreadable(f"truncated inside {op.name}")
@@ -132,7 +137,7 @@ class _Walk:
             code = self.src.read(1)
             if not code:
                 raise _unreadable("it ends before the STOP opcode: truncated or not a pickle")
-            op = pickletools.code2op.get(code.decode("latin-1"))
+            op = pickletools.code2op.get(code.decode("latin-1"))  # type: ignore[attr-defined]
             if op is None:
                 raise _unreadable(f"unknown opcode {code!r} at byte {self.src.pos - 1}")
             self.opcodes += 1
@@ -146,7 +151,7 @@ class _Walk:
 
     # literals
     def _arg(self, op: pickletools.OpcodeInfo) -> Any:
-        return op.arg.reader(self.src)
+        return _descriptor(op).reader(cast(IO[bytes], self.src))  # a file-like reader
 
     def _push_arg(self, op: pickletools.OpcodeInfo) -> None:
         self.stack.append(self._arg(op))
@@ -160,7 +165,7 @@ class _Walk:
             self.stack.append(Opaque())
             return
         try:
-            text = data.decode("utf-8", "surrogatepass") if "unicode" in op.arg.name \
+            text = data.decode("utf-8", "surrogatepass") if "unicode" in _descriptor(op).name \
                 else data.decode("ascii")
         except UnicodeDecodeError as exc:
             raise _unreadable(f"{op.name} is not valid text") from exc

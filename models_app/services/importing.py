@@ -14,12 +14,12 @@ from typing import IO, Any
 
 import pandas as pd
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 
 from models_app import importing, roles
 from models_app.errors import ArtifactTooLarge, InvalidMetadata, ModelNotFound
 from models_app.importing import ImportProblem
 from models_app.models import ModelVersion, RegisteredModel
+from models_app.roles import Actor
 from models_app.services.registration import model_create, version_register
 
 logger = logging.getLogger(__name__)
@@ -90,13 +90,44 @@ def version_import(
     description: str = "",
     source_run_id: str = "",
     create_model: bool = False,
-    created_by: AbstractBaseUser | None = None,
+    created_by: Actor = None,
     signature_bundle: IO[bytes] | None = None,
 ) -> ImportResult:
     """Register `data` as a new version, with its signature from the input example, else
     from the model (feature names), else from the legacy metadata.json; a legacy folder's
     metrics, hyperparameters, training window and old version string come along. What is
     passed explicitly wins over what was inferred, key by key."""
+    artifact_format, legacy = _read_request(data, filename, artifact_format, legacy_metadata)
+    known = RegisteredModel.objects.filter(name=model_name).first()
+    if known is not None:  # refused before the file is even read here
+        roles.require_register(created_by, known)
+    notes: list[str] = []
+    inferred = _infer(data, artifact_format=artifact_format, label=f"{model_name} (import)",
+                      framework=framework, input_example=input_example,
+                      legacy_names=legacy.feature_names, notes=notes)
+    _model_ensure(model_name, create_model=create_model, created_by=created_by)
+    example = inferred.example
+    row = version_register(
+        model_name=model_name, artifact=io.BytesIO(data), framework=inferred.framework,
+        artifact_format=artifact_format, version=version, bump=bump,
+        metrics={**legacy.metrics, **(metrics or {})},
+        hyperparameters={**legacy.hyperparameters, **(hyperparameters or {})},
+        tags={**legacy.tags, **(tags or {})}, description=description,
+        signature=signature or inferred.signature,
+        input_example=importing.example_records(example) if example is not None else None,
+        source_run_id=source_run_id, created_by=created_by,
+        serving_input=inferred.serving_input, signature_bundle=signature_bundle,
+    )
+    if not row.signature:
+        notes.append("no signature: give an input example, or the model's feature names are "
+                     "unknown; serving will pass a float matrix")
+    return ImportResult(row, notes)
+
+
+def _read_request(
+    data: bytes, filename: str, artifact_format: str, legacy_metadata: Any
+) -> tuple[str, importing.LegacyMetadata]:
+    """The size limit, the format (from the extension unless given), the legacy metadata."""
     if len(data) > settings.MAX_ARTIFACT_BYTES:
         raise ArtifactTooLarge(
             f"The artifact is larger than the limit of {settings.MAX_ARTIFACT_BYTES} bytes.")
@@ -109,36 +140,47 @@ def version_import(
                   else importing.LegacyMetadata())
     except ImportProblem as exc:
         raise InvalidMetadata(str(exc)) from exc
-    known = RegisteredModel.objects.filter(name=model_name).first()
-    if known is not None:  # refused before the file is even read here
-        roles.require_register(created_by, known)
-    notes: list[str] = []
-    obj = _inspect(data, artifact_format, f"{model_name} (import)", notes)
+    return artifact_format, legacy
+
+
+@dataclass(frozen=True)
+class _Inferred:
+    framework: str
+    signature: dict[str, Any]
+    example: pd.DataFrame | None
+    serving_input: str | None
+
+
+def _infer(
+    data: bytes,
+    *,
+    artifact_format: str,
+    label: str,
+    framework: str,
+    input_example: pd.DataFrame | None,
+    legacy_names: list[str] | None,
+    notes: list[str],
+) -> _Inferred:
+    """What the model says about itself: feature names (so the signature), the framework,
+    whether it was fitted on a matrix."""
+    obj = _inspect(data, artifact_format, label, notes)
     names = importing.model_feature_names(obj) if obj is not None else None
-    inferred_signature, example = _signature(input_example, names, legacy.feature_names)
+    signature, example = _signature(input_example, names, legacy_names)
     serving_input = None
     if obj is not None and names is None and importing.is_library_estimator(obj):
         serving_input = "numpy"  # fitted on a matrix: a DataFrame would only draw warnings
     if not framework:
         framework = importing.infer_framework(obj) if obj is not None else "custom"
         notes.append(f"framework {framework} (inferred)")
-    if not RegisteredModel.objects.filter(name=model_name).exists():
-        if not create_model:
-            raise ModelNotFound(f"No registered model named '{model_name}'; create it first "
-                                "(POST /api/v1/models/).")
-        model_create(name=model_name, owner=created_by)
-    row = version_register(
-        model_name=model_name, artifact=io.BytesIO(data), framework=framework,
-        artifact_format=artifact_format, version=version, bump=bump,
-        metrics={**legacy.metrics, **(metrics or {})},
-        hyperparameters={**legacy.hyperparameters, **(hyperparameters or {})},
-        tags={**legacy.tags, **(tags or {})}, description=description,
-        signature=signature or inferred_signature,
-        input_example=importing.example_records(example) if example is not None else None,
-        source_run_id=source_run_id, created_by=created_by, serving_input=serving_input,
-        signature_bundle=signature_bundle,
-    )
-    if not row.signature:
-        notes.append("no signature: give an input example, or the model's feature names are "
-                     "unknown; serving will pass a float matrix")
-    return ImportResult(row, notes)
+    return _Inferred(framework, signature, example, serving_input)
+
+
+def _model_ensure(
+    model_name: str, *, create_model: bool, created_by: Actor
+) -> None:
+    if RegisteredModel.objects.filter(name=model_name).exists():
+        return
+    if not create_model:
+        raise ModelNotFound(f"No registered model named '{model_name}'; create it first "
+                            "(POST /api/v1/models/).")
+    model_create(name=model_name, owner=created_by)

@@ -17,21 +17,19 @@ from models_app.errors import (
     TransitionRefused,
 )
 from models_app.gates import GateReport, load_check_gate
-from models_app.models import ModelVersion, PromotionRequest, RegisteredModel, StageTransition
+from models_app.models import (
+    STAGE_MOVES,
+    ModelVersion,
+    PromotionRequest,
+    RegisteredModel,
+    StageTransition,
+)
+from models_app.roles import Actor
 from models_app.signals import version_deployed
 
 PROMOTE_PERMISSION = "models_app.promote_modelversion"
 RELEASE_MANAGERS = "release managers"
 SYSTEM_USERNAME = "axion-system"
-
-# target stage -> transition method name, for the moves a caller may ask for by target.
-MOVES = {
-    Stage.STAGING: "submit",
-    Stage.DRAFT: "reject",
-    Stage.PRODUCTION: "promote",
-    Stage.ARCHIVED: "archive",
-    Stage.DEPRECATED: "deprecate",
-}
 
 
 def system_user() -> AbstractBaseUser:
@@ -55,7 +53,7 @@ def release_managers() -> Group:
     return group
 
 
-def _require_promoter(actor: AbstractBaseUser | None, action: str) -> None:
+def _require_promoter(actor: Actor, action: str) -> None:
     if not roles.is_release_manager(actor):
         raise PromotionNotPermitted(
             f"You may not {action}: it needs the permission {PROMOTE_PERMISSION} "
@@ -68,7 +66,7 @@ def _record(
     version: ModelVersion,
     kind: str,
     from_stage: str,
-    actor: AbstractBaseUser | None,
+    actor: Actor,
     reason: str,
     source: str,
     gate_report: GateReport | None = None,
@@ -79,7 +77,7 @@ def _record(
         kind=kind,
         from_stage=from_stage,
         to_stage=version.stage,
-        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor=roles.audited_user(actor),
         reason=reason,
         source=source,
         gate_report=gate_report.as_list() if gate_report else [],
@@ -118,14 +116,14 @@ def version_transition(
     *,
     version: ModelVersion,
     to: str,
-    actor: AbstractBaseUser | None,
+    actor: Actor,
     reason: str = "",
     source: str = "",
 ) -> StageTransition:
     """Move a version to a stage by the one transition that leads there."""
     if to == Stage.PRODUCTION:
         return version_promote(version=version, actor=actor, reason=reason, source=source)
-    method = MOVES.get(to)
+    method = STAGE_MOVES.get(to)
     if method is None:
         raise TransitionRefused(
             f"Unknown stage '{to}'; use one of {', '.join(s.value for s in Stage)}."
@@ -154,7 +152,7 @@ def version_transition(
 
 
 def _refusal(version: ModelVersion, to: str) -> str:
-    allowed = sorted(t.target for t in version.get_available_stage_transitions()
+    allowed = sorted(str(t.target) for t in version.get_available_stage_transitions()
                      if not t.custom.get("rollback_only"))
     where = f"it may go to {', '.join(allowed)}" if allowed else "it can move nowhere"
     return f"{version} is {version.stage}; it cannot move to {to} ({where})."
@@ -163,38 +161,29 @@ def _refusal(version: ModelVersion, to: str) -> str:
 def version_promote(
     *,
     version: ModelVersion,
-    actor: AbstractBaseUser | None,
+    actor: Actor,
     reason: str = "",
     source: str = "",
     promotion_request: PromotionRequest | None = None,
+    artifact: selectors.ArtifactCheck | None = None,
 ) -> StageTransition:
     """Put a version in production, archiving the one there, in one transaction.
 
     A four-eyes model is promoted only through an approved request
-    (models_app.services.promotion_requests passes the pending request it approves).
+    (models_app.services.promotion_requests passes the pending request it approves, and the
+    artifact check it made before taking its lock).
     """
     _require_promoter(actor, "promote to production")
+    if artifact is None:
+        artifact = selectors.promotion_artifact_check(version=version)
     try:
         with transaction.atomic():
             model, version = _lock(version)
-            if model.require_four_eyes and not (
-                promotion_request is not None and PromotionRequest.objects.filter(
-                    pk=promotion_request.pk, version=version,
-                    status=PromotionRequest.Status.PENDING).exists()
-            ):
-                raise FourEyesRequired(
-                    f"{model.name} requires four-eyes promotion: file a promotion request "
-                    f"(POST /api/v1/models/{model.name}/versions/{version.version}/"
-                    "promotion-requests/) for another release manager to approve."
-                )
-            if version.stage == Stage.PRODUCTION:
-                raise TransitionRefused(f"{version} is already in production.")
-            if version.stage not in (Stage.DRAFT, Stage.STAGING):
-                raise TransitionRefused(_refusal(version, Stage.PRODUCTION))
+            _require_promotable(model, version, promotion_request)
             previous = selectors.version_in_production(model=model)
-            report = selectors.gate_report(version=version, production=previous)
-            version.gate_report = report
-            if not can_proceed(version.promote):
+            report = selectors.promotion_gate_report(version=version, production=previous,
+                                                     artifact=artifact)
+            if not report.passed:
                 raise GateRefused(
                     f"{version} may not enter production: {report.summary()}",
                     details={"gate_report": report.as_list()},
@@ -218,19 +207,46 @@ def version_promote(
         ) from exc
 
 
+def _require_promotable(
+    model: RegisteredModel, version: ModelVersion, promotion_request: PromotionRequest | None
+) -> None:
+    if model.require_four_eyes and not (
+        promotion_request is not None and PromotionRequest.objects.filter(
+            pk=promotion_request.pk, version=version,
+            status=PromotionRequest.Status.PENDING).exists()
+    ):
+        raise FourEyesRequired(
+            f"{model.name} requires four-eyes promotion: file a promotion request "
+            f"(POST /api/v1/models/{model.name}/versions/{version.version}/"
+            "promotion-requests/) for another release manager to approve."
+        )
+    if version.stage == Stage.PRODUCTION:
+        raise TransitionRefused(f"{version} is already in production.")
+    if version.stage not in (Stage.DRAFT, Stage.STAGING):
+        raise TransitionRefused(_refusal(version, Stage.PRODUCTION))
+
+
+def _rollback_artifact_check(model: RegisteredModel) -> selectors.ArtifactCheck | None:
+    """The would-be rollback target's artifact, hashed before the lock."""
+    target = selectors.rollback_target(
+        model=model, current=selectors.version_in_production(model=model))
+    return selectors.version_artifact_check(version=target) if target is not None else None
+
+
 def model_rollback(
     *,
     model: RegisteredModel,
-    actor: AbstractBaseUser | None,
+    actor: Actor,
     reason: str = "",
     source: str = "",
 ) -> StageTransition:
     """Restore the version that was in production before the current one.
 
     Metric gates are not re-applied (the version was trusted before), but its artifact
-    must still match its sha256.
+    must still match its sha256 (hashed before the lock, re-checked under it).
     """
     _require_promoter(actor, "roll back")
+    artifact = _rollback_artifact_check(model)
     with transaction.atomic():
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         current = selectors.version_in_production(model=model)
@@ -241,7 +257,11 @@ def model_rollback(
             raise RollbackRefused(
                 f"{model.name} has no earlier production version to roll back to."
             )
-        if not selectors.version_artifact_intact(version=target):
+        if artifact is None or not artifact.describes(target):
+            raise RollbackRefused(
+                f"{model.name} changed while this rollback was under way; reload and try again."
+            )
+        if not artifact.intact:
             raise RollbackRefused(
                 f"Cannot roll back to {target}: its artifact is missing or no longer matches "
                 "its sha256.",
@@ -262,7 +282,7 @@ def model_rollback(
 
 
 def versions_deprecate(
-    *, versions: list[ModelVersion], actor: AbstractBaseUser | None, reason: str = ""
+    *, versions: list[ModelVersion], actor: Actor, reason: str = ""
 ) -> list[StageTransition]:
     """Deprecate several versions; refuses all if any cannot be deprecated."""
     with transaction.atomic():

@@ -7,7 +7,6 @@ import io
 from typing import IO, Any
 
 import pandas as pd
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -15,6 +14,7 @@ from models_app import artifacts
 from models_app.choices import LoadCheckStatus
 from models_app.errors import DuplicateDataset, InvalidMetadata
 from models_app.models import EvaluationDataset, ModelVersion, RegisteredModel
+from models_app.roles import Actor, audited_user
 from models_app.signals import load_check_requested
 
 DATASET_FORMATS = {"csv": "csv", "parquet": "parquet", "pq": "parquet"}
@@ -67,7 +67,7 @@ def evaluation_dataset_register(
     file: IO[bytes],
     filename: str,
     label_column: str,
-    created_by: AbstractBaseUser | None = None,
+    created_by: Actor = None,
 ) -> EvaluationDataset:
     """Store a file of features and labels (CSV or Parquet) for the load check to score
     the model's versions on; its sha256 is checked every time it is read."""
@@ -95,8 +95,7 @@ def evaluation_dataset_register(
                 model=model, name=name, label_column=label_column, path=path,
                 file_format=file_format, sha256=hashlib.sha256(data).hexdigest(),
                 size=len(data), rows=len(frame),
-                created_by=created_by if created_by is not None and created_by.is_authenticated
-                else None,
+                created_by=audited_user(created_by),
             )
             artifacts.artifact_save(path, io.BytesIO(data))
     except IntegrityError as exc:

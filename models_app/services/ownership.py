@@ -5,25 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from models_app import roles
 from models_app.errors import InvalidMetadata, OwnerNotFound
 from models_app.models import ModelChange, RegisteredModel
+from models_app.roles import Actor
 
 
 def model_change_record(
     *,
     model: RegisteredModel,
-    actor: AbstractBaseUser | None,
+    actor: Actor,
     old: dict[str, Any],
     new: dict[str, Any],
     source: str = "",
 ) -> ModelChange:
     return ModelChange.objects.create(
         model=model,
-        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor=roles.audited_user(actor),
         changes={field: {"old": old[field], "new": new[field]} for field in new},
         source=source,
     )
@@ -31,13 +32,13 @@ def model_change_record(
 
 def model_owners(model: RegisteredModel) -> list[str]:
     """Usernames of every owner, the first owner first."""
-    names = [model.owner.get_username()] if model.owner_id else []
+    names = [model.owner.get_username()] if model.owner is not None else []
     names += sorted(u.get_username() for u in model.co_owners.all()
                     if u.pk != model.owner_id)
     return names
 
 
-def _user(username: str) -> AbstractBaseUser:
+def _user(username: str) -> User:
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
         raise OwnerNotFound(f"No active user named '{username}'.")
@@ -46,7 +47,7 @@ def _user(username: str) -> AbstractBaseUser:
 
 @transaction.atomic
 def model_owner_add(
-    *, model: RegisteredModel, username: str, actor: AbstractBaseUser | None, source: str = ""
+    *, model: RegisteredModel, username: str, actor: Actor, source: str = ""
 ) -> RegisteredModel:
     """Share ownership with a teammate (owners and release managers may)."""
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
@@ -67,7 +68,7 @@ def model_owner_add(
 
 @transaction.atomic
 def model_owner_remove(
-    *, model: RegisteredModel, username: str, actor: AbstractBaseUser | None, source: str = ""
+    *, model: RegisteredModel, username: str, actor: Actor, source: str = ""
 ) -> RegisteredModel:
     """Take an owner off the model; a co-owner takes over when the first owner leaves."""
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,6 +28,7 @@ from models_app.errors import (
     TransitionRefused,
 )
 from models_app.models import ModelVersion, PromotionRequest, RegisteredModel
+from models_app.roles import Actor
 from models_app.services.lifecycle import version_promote
 
 PENDING = PromotionRequest.Status.PENDING
@@ -40,8 +41,15 @@ def _reason(reason: str, what: str) -> str:
     return reason.strip()[:2000]
 
 
-def _actor(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
-    return user if user is not None and user.is_authenticated else None
+def _actor(user: Actor) -> User | None:
+    return roles.audited_user(user)
+
+
+def _request_get(request_id: int) -> PromotionRequest:
+    try:
+        return PromotionRequest.objects.select_related("version").get(pk=request_id)
+    except PromotionRequest.DoesNotExist as exc:
+        raise PromotionRequestNotFound(f"No promotion request with id {request_id}.") from exc
 
 
 def _locked(request_id: int) -> tuple[RegisteredModel, PromotionRequest]:
@@ -64,13 +72,14 @@ def _require_pending(request: PromotionRequest) -> None:
 
 
 def promotion_request_file(
-    *, version: ModelVersion, actor: AbstractBaseUser | None, reason: str, source: str = ""
+    *, version: ModelVersion, actor: Actor, reason: str, source: str = ""
 ) -> PromotionRequest:
     """Ask for `version` to go to production; another release manager decides."""
     reason = _reason(reason, "request this promotion")
     roles.require_release_manager(actor, "request a promotion to production")
     if actor is None:
         raise FourEyesViolation("A promotion request needs a requester.")
+    artifact = selectors.promotion_artifact_check(version=version)
     with transaction.atomic():
         model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
         version = ModelVersion.objects.select_related("model").get(pk=version.pk)
@@ -83,7 +92,9 @@ def promotion_request_file(
         request = PromotionRequest.objects.create(
             model=model, version=version, status=PENDING, reason=reason, source=source,
             requested_by=_actor(actor),
-            gate_report=selectors.gate_report(version=version).as_list(),
+            gate_report=selectors.promotion_gate_report(
+                version=version, production=selectors.version_in_production(model=model),
+                artifact=artifact).as_list(),
         )
         PromotionRequest.objects.filter(pk__in=superseded).update(
             decision_reason=f"superseded by request {request.pk}"
@@ -91,7 +102,7 @@ def promotion_request_file(
         return request
 
 
-def _supersede(model: RegisteredModel, actor: AbstractBaseUser | None) -> list[int]:
+def _supersede(model: RegisteredModel, actor: Actor) -> list[int]:
     """Withdraw the model's pending request (at most one), for a newer one."""
     now = timezone.now()
     superseded = []
@@ -105,7 +116,7 @@ def _supersede(model: RegisteredModel, actor: AbstractBaseUser | None) -> list[i
 
 
 def _require_other_release_manager(
-    request: PromotionRequest, actor: AbstractBaseUser | None, what: str
+    request: PromotionRequest, actor: Actor, what: str
 ) -> None:
     roles.require_release_manager(actor, f"{what} a promotion request")
     if actor is None or not actor.is_authenticated:
@@ -118,10 +129,14 @@ def _require_other_release_manager(
 
 
 def promotion_request_approve(
-    *, request_id: int, actor: AbstractBaseUser | None, reason: str = ""
+    *, request_id: int, actor: Actor, reason: str = ""
 ) -> PromotionRequest:
     """Approve: promote through the normal promotion service, gates and all."""
     refused: DomainError | None = None
+    pending = _request_get(request_id)  # hashed before the lock, and only for a decision
+    decidable = pending.status == PENDING and roles.is_release_manager(actor)
+    artifact = (selectors.promotion_artifact_check(version=pending.version) if decidable
+                else None)
     with transaction.atomic():
         _, request = _locked(request_id)
         _require_other_release_manager(request, actor, "approve")
@@ -134,6 +149,7 @@ def promotion_request_approve(
                     reason=f"four-eyes: requested by {_name(request)} ({request.reason}); "
                     f"approved. {reason}".strip()[:2000],
                     source=f"promotion-request:{request.pk}", promotion_request=request,
+                    artifact=artifact,
                 )
         except (GateRefused, TransitionRefused) as exc:
             refused = exc
@@ -161,7 +177,7 @@ def _name(request: PromotionRequest) -> str:
 
 @transaction.atomic
 def promotion_request_refuse(
-    *, request_id: int, actor: AbstractBaseUser | None, reason: str
+    *, request_id: int, actor: Actor, reason: str
 ) -> PromotionRequest:
     reason = _reason(reason, "refuse this promotion")
     _, request = _locked(request_id)
@@ -177,7 +193,7 @@ def promotion_request_refuse(
 
 @transaction.atomic
 def promotion_request_withdraw(
-    *, request_id: int, actor: AbstractBaseUser | None, reason: str = ""
+    *, request_id: int, actor: Actor, reason: str = ""
 ) -> PromotionRequest:
     """The requester (or any release manager) takes a pending request back."""
     _, request = _locked(request_id)

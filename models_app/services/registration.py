@@ -5,10 +5,9 @@ import tempfile
 from typing import IO, Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from models_app import artifacts, roles, safe_pickle, signing
+from models_app import artifacts, roles, safe_pickle, selectors, signing
 from models_app.artifact_checks import artifact_check
 from models_app.choices import ARTIFACT_FILENAMES, PICKLED_FORMATS, ArtifactFormat, Framework
 from models_app.errors import (
@@ -25,6 +24,7 @@ from models_app.errors import (
 from models_app.importing import choose_serving_input, signature_from_example
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.pickle_rules import pickle_policy
+from models_app.roles import Actor
 from models_app.services.signing import signature_check
 from models_app.signals import version_registered
 from models_app.validation import (
@@ -45,7 +45,7 @@ def model_create(
     *,
     name: str,
     description: str = "",
-    owner: AbstractBaseUser | None = None,
+    owner: Actor = None,
     tags: dict[str, str] | None = None,
     metric_directions: dict[str, str] | None = None,
     gates: dict[str, Any] | None = None,
@@ -63,7 +63,7 @@ def model_create(
             return RegisteredModel.objects.create(
                 name=name,
                 description=description,
-                owner=owner if owner is not None and owner.is_authenticated else None,
+                owner=roles.audited_user(owner),
                 tags=cleaned_tags,
                 metric_directions=directions,
                 gates=cleaned_gates,
@@ -75,7 +75,7 @@ def model_create(
 def model_update(
     *,
     model: RegisteredModel,
-    actor: AbstractBaseUser | None = None,
+    actor: Actor = None,
     description: str | None = None,
     tags: dict[str, str] | None = None,
     metric_directions: dict[str, str] | None = None,
@@ -162,13 +162,9 @@ def _choose_version(model: RegisteredModel, version: str | None, bump: str | Non
     try:
         if version:
             return str(parse_version(version))
-        latest = (
-            ModelVersion.objects.filter(model=model)
-            .order_by("-major", "-minor", "-patch")
-            .values_list("version", flat=True)
-            .first()
-        )
-        return str(next_version(parse_version(latest) if latest else None, bump or "minor"))
+        latest = selectors.version_latest(model=model)
+        return str(next_version(parse_version(latest.version) if latest else None,
+                                bump or "minor"))
     except VersionError as exc:
         raise InvalidVersion(str(exc)) from exc
 
@@ -188,7 +184,7 @@ def version_register(
     signature: dict[str, Any] | None = None,
     input_example: Any = None,
     source_run_id: str = "",
-    created_by: AbstractBaseUser | None = None,
+    created_by: Actor = None,
     signature_bundle: IO[bytes] | None = None,
     serving_input: str | None = None,
 ) -> ModelVersion:
@@ -201,6 +197,59 @@ def version_register(
     by `bump` (minor by default; a model's first version is 1.0.0), under a row lock on the
     registered model so concurrent registrations never share a number.
     """
+    fields = _validate(
+        framework=framework, artifact_format=artifact_format, version=version,
+        metrics=metrics, hyperparameters=hyperparameters, tags=tags, signature=signature,
+        input_example=input_example, serving_input=serving_input,
+    )
+    if artifact is None:
+        raise MissingArtifact("An artifact file is required to register a version.")
+    known = RegisteredModel.objects.filter(name=model_name).first()
+    if known is not None:  # refused before a byte is read; unknown names 404 below
+        roles.require_register(created_by, known)
+    bundle = _read_bundle(signature_bundle)
+    spooled, sha256, size = _spool(artifact)
+    written: list[str] = []
+    try:
+        _check_artifact(spooled, artifact_format=artifact_format, size=size)
+        with transaction.atomic():
+            row = _record(
+                model_name=model_name, version=version, bump=bump, spooled=spooled,
+                bundle=bundle, created_by=created_by, framework=framework,
+                artifact_format=artifact_format, description=description,
+                artifact_sha256=sha256, artifact_size=size, source_run_id=source_run_id,
+                **fields,
+            )
+            _store(row, spooled=spooled, bundle=bundle, written=written)
+            _announce_registered(row)
+    except IntegrityError as exc:
+        _remove(written)
+        raise DuplicateVersion(
+            f"{model_name} already has version {version or 'that number'}"
+            + ("." if version else "; another registration took it first, try again.")
+        ) from exc
+    except BaseException:
+        _remove(written)
+        raise
+    finally:
+        spooled.close()
+    return row
+
+
+def _validate(
+    *,
+    framework: str,
+    artifact_format: str,
+    version: str | None,
+    metrics: dict[str, float] | None,
+    hyperparameters: dict[str, Any] | None,
+    tags: dict[str, str] | None,
+    signature: dict[str, Any] | None,
+    input_example: Any,
+    serving_input: str | None,
+) -> dict[str, Any]:
+    """The metadata, checked and cleaned before a byte of the artifact is read: the row's
+    JSON fields and how serving hands it rows."""
     if framework not in Framework.values:
         raise InvalidMetadata(
             f"Unknown framework '{framework}'; use one of {', '.join(Framework.values)}."
@@ -233,66 +282,64 @@ def version_register(
         )
     except MetadataError as exc:
         raise InvalidMetadata(str(exc)) from exc
-    if artifact is None:
-        raise MissingArtifact("An artifact file is required to register a version.")
+    return fields
 
-    known = RegisteredModel.objects.filter(name=model_name).first()
-    if known is not None:  # refused before a byte is read; unknown names 404 below
-        roles.require_register(created_by, known)
-    bundle = _read_bundle(signature_bundle)
-    spooled, sha256, size = _spool(artifact)
-    written: list[str] = []
-    try:
-        if size == 0:
-            raise MissingArtifact("The artifact file is empty.")
-        if artifact_format in PICKLED_FORMATS:
-            _check_pickle(spooled, artifact_format)
-        artifact_check(artifact_format=artifact_format, stream=spooled, size=size)
-        with transaction.atomic():
-            model = _locked_model(model_name)
-            signed_with = signature_check(model=model, artifact=spooled, bundle=bundle)
-            chosen = _choose_version(model, version, bump)
-            parsed = parse_version(chosen)
-            folder = artifacts.version_folder(model.name, chosen)
-            row = ModelVersion.objects.create(
-                model=model,
-                version=chosen,
-                major=parsed.major,
-                minor=parsed.minor,
-                patch=parsed.patch,
-                framework=framework,
-                artifact_format=artifact_format,
-                description=description,
-                artifact_path=f"{folder}/{ARTIFACT_FILENAMES[artifact_format]}",
-                artifact_sha256=sha256,
-                artifact_size=size,
-                source_run_id=source_run_id,
-                signature_bundle=f"{folder}/{artifacts.SIGNATURE_BUNDLE}" if bundle else "",
-                signed_with=signed_with,
-                created_by=created_by if created_by is not None and created_by.is_authenticated
-                else None,
-                **fields,
-            )
-            written.append(row.artifact_path)
-            artifacts.artifact_save(row.artifact_path, spooled)
-            if bundle is not None:
-                written.append(row.signature_bundle)
-                artifacts.signature_save(folder, bundle)
-            written.append(f"{folder}/{artifacts.SIDECAR}")
-            artifacts.sidecar_write(folder, version_metadata(row))
-            _announce_registered(row)
-    except IntegrityError as exc:
-        _remove(written)
-        raise DuplicateVersion(
-            f"{model_name} already has version {version or 'that number'}"
-            + ("." if version else "; another registration took it first, try again.")
-        ) from exc
-    except BaseException:
-        _remove(written)
-        raise
-    finally:
-        spooled.close()
-    return row
+
+def _check_artifact(spooled: IO[bytes], *, artifact_format: str, size: int) -> None:
+    """Refuse an empty, unsafe or malformed artifact, executing nothing."""
+    if size == 0:
+        raise MissingArtifact("The artifact file is empty.")
+    if artifact_format in PICKLED_FORMATS:
+        _check_pickle(spooled, artifact_format)
+    artifact_check(artifact_format=artifact_format, stream=spooled, size=size)
+
+
+def _record(
+    *,
+    model_name: str,
+    version: str | None,
+    bump: str | None,
+    spooled: IO[bytes],
+    bundle: bytes | None,
+    created_by: Actor,
+    artifact_format: str,
+    **fields: Any,
+) -> ModelVersion:
+    """The row, under the registered model's lock: the signature verified, the version
+    number chosen, the storage paths fixed."""
+    model = _locked_model(model_name)
+    signed_with = signature_check(model=model, artifact=spooled, bundle=bundle)
+    chosen = _choose_version(model, version, bump)
+    parsed = parse_version(chosen)
+    folder = artifacts.version_folder(model.name, chosen)
+    return ModelVersion.objects.create(
+        model=model,
+        version=chosen,
+        major=parsed.major,
+        minor=parsed.minor,
+        patch=parsed.patch,
+        artifact_format=artifact_format,
+        artifact_path=f"{folder}/{ARTIFACT_FILENAMES[ArtifactFormat(artifact_format)]}",
+        signature_bundle=f"{folder}/{artifacts.SIGNATURE_BUNDLE}" if bundle else "",
+        signed_with=signed_with,
+        created_by=roles.audited_user(created_by),
+        **fields,
+    )
+
+
+def _store(
+    row: ModelVersion, *, spooled: IO[bytes], bundle: bytes | None, written: list[str]
+) -> None:
+    """The artifact, its signature bundle and the sidecar, in the version's folder; each
+    name joins `written` before its write, for the caller to remove on failure."""
+    folder = artifacts.version_folder(row.model.name, row.version)
+    written.append(row.artifact_path)
+    artifacts.artifact_save(row.artifact_path, spooled)
+    if bundle is not None:
+        written.append(row.signature_bundle)
+        artifacts.signature_save(folder, bundle)
+    written.append(f"{folder}/{artifacts.SIDECAR}")
+    artifacts.sidecar_write(folder, version_metadata(row))
 
 
 def _read_bundle(stream: IO[bytes] | None) -> bytes | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import IO
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from models_app import roles, signing
@@ -16,12 +15,13 @@ from models_app.errors import (
     SigningNotPermitted,
 )
 from models_app.models import RegisteredModel
+from models_app.roles import Actor
 from models_app.services.ownership import model_change_record
 
 logger = logging.getLogger(__name__)
 
 
-def may_change_signing(user: AbstractBaseUser | None, model: RegisteredModel) -> bool:
+def may_change_signing(user: Actor, model: RegisteredModel) -> bool:
     """The model's owners or a release manager, like its gates."""
     return roles.is_owner_or_release_manager(user, model)
 
@@ -29,7 +29,7 @@ def may_change_signing(user: AbstractBaseUser | None, model: RegisteredModel) ->
 def model_signing_update(
     *,
     model: RegisteredModel,
-    actor: AbstractBaseUser | None,
+    actor: Actor,
     require_signed_artifacts: bool | None = None,
     signing_keys: list[str] | None = None,
 ) -> RegisteredModel:

@@ -257,3 +257,41 @@ def test_comparison_needs_two_known_versions(api, ranking, sklearn_pickle):
     response = api.get("/api/v1/models/ranking/compare/?versions=1.0.0,3.0.0")
     assert response.status_code == 404
     assert "3.0.0" in response.json()["message"]
+
+
+class TestModelsList:
+    @pytest.fixture
+    def catalogue(self, researcher, register_version):
+        """Beside `ranking` (no versions), models `m00`, `m01`, ... up to `count`, each with
+        1.9.0 and 1.10.0; the even ones have 1.9.0 in production."""
+        from models_app.models import RegisteredModel
+        from models_app.services import model_create
+
+        def make(count):
+            for i in range(RegisteredModel.objects.filter(name__startswith="m").count(), count):
+                model = model_create(name=f"m{i:02}", owner=researcher)
+                production = register_version("1.9.0", model_name=model.name)
+                register_version("1.10.0", model_name=model.name)
+                if i % 2 == 0:
+                    ModelVersion.objects.filter(pk=production.pk).update(stage="production")
+
+        return make
+
+    def test_it_shows_each_models_production_and_latest_version(self, api, catalogue):
+        catalogue(4)
+        rows = {row["name"]: row for row in api.get("/api/v1/models/").json()["results"]}
+        assert [(rows[n]["production_version"], rows[n]["latest_version"])
+                for n in ("m00", "m01")] == [("1.9.0", "1.10.0"), (None, "1.10.0")]
+
+    def test_the_query_count_does_not_grow_with_the_number_of_models(
+            self, api, catalogue, django_assert_num_queries):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        catalogue(2)
+        api.get("/api/v1/models/")  # the token is cached from here on
+        with CaptureQueriesContext(connection) as two_models:
+            assert len(api.get("/api/v1/models/").json()["results"]) == 1 + 2
+        catalogue(12)
+        with django_assert_num_queries(len(two_models)):
+            assert len(api.get("/api/v1/models/").json()["results"]) == 1 + 12

@@ -125,3 +125,75 @@ def test_concurrent_requests_leave_one_pending(registered_model, sklearn_pickle,
     assert errors == [None] * 6
     assert PromotionRequest.objects.filter(status="pending").count() == 1
     assert PromotionRequest.objects.filter(status="withdrawn").count() == 5
+
+
+@pytest.fixture
+def lock_probe(monkeypatch, registered_model):
+    """While an artifact is hashed, another connection tries to lock the model's row
+    (NOWAIT): each entry of the returned list says whether it could."""
+    from django.db import transaction
+
+    from models_app import artifacts
+    from models_app.models import RegisteredModel
+
+    real_sha256 = artifacts.artifact_sha256
+    lockable: list[bool] = []
+
+    def try_lock():
+        try:
+            with transaction.atomic():
+                RegisteredModel.objects.select_for_update(nowait=True).get(
+                    pk=registered_model.pk)
+            lockable.append(True)
+        except Exception:  # noqa: BLE001 - DatabaseError: the row is locked
+            lockable.append(False)
+        finally:
+            connection.close()
+
+    def probing_sha256(path):
+        thread = threading.Thread(target=try_lock)
+        thread.start()
+        thread.join(30)
+        return real_sha256(path)
+
+    monkeypatch.setattr(artifacts, "artifact_sha256", probing_sha256)
+    return lockable
+
+
+def _promotable(registered_model, sklearn_pickle, **gates):
+    services.model_update(model=registered_model,
+                          gates={"require_staging": False, "load_check": False, **gates})
+    return services.version_register(
+        model_name="ranking", artifact=io.BytesIO(sklearn_pickle), framework="sklearn",
+        artifact_format="pickle", bump="major")
+
+
+def test_a_promotion_hashes_the_artifact_without_holding_the_models_lock(
+        registered_model, sklearn_pickle, release_manager, lock_probe):
+    version = _promotable(registered_model, sklearn_pickle)
+    services.version_promote(version=version, actor=release_manager)
+    assert lock_probe == [True]
+    assert ModelVersion.objects.get(pk=version.pk).stage == "production"
+
+
+def test_a_rollback_hashes_the_artifact_without_holding_the_models_lock(
+        registered_model, sklearn_pickle, release_manager, lock_probe):
+    first = _promotable(registered_model, sklearn_pickle, verify_artifact=False)
+    services.version_promote(version=first, actor=release_manager)
+    second = _promotable(registered_model, sklearn_pickle, verify_artifact=False)
+    services.version_promote(version=second, actor=release_manager)
+    assert lock_probe == []
+    services.model_rollback(model=registered_model, actor=release_manager)
+    assert lock_probe == [True]
+    assert ModelVersion.objects.get(pk=first.pk).stage == "production"
+
+
+def test_a_four_eyes_approval_hashes_the_artifact_without_holding_the_models_lock(
+        registered_model, sklearn_pickle, release_manager, second_release_manager, lock_probe):
+    services.model_update(model=registered_model, require_four_eyes=True)
+    version = _promotable(registered_model, sklearn_pickle)
+    request = services.promotion_request_file(version=version, actor=release_manager,
+                                              reason="ship")
+    services.promotion_request_approve(request_id=request.pk, actor=second_release_manager)
+    assert lock_probe == [True, True]  # filing and approving each hashed once, unlocked
+    assert ModelVersion.objects.get(pk=version.pk).stage == "production"

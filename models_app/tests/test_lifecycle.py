@@ -366,3 +366,50 @@ class TestAnnouncements:
         with django_capture_on_commit_callbacks(execute=True):
             to_staging(register_version("1.0.0"), release_manager)
         assert announced == []
+
+
+class TestArtifactVerification:
+    """The artifact (up to 2 GiB, maybe on S3) is hashed before the model's lock is taken;
+    under the lock only its path and sha256 are re-checked."""
+
+    @pytest.fixture
+    def hashing_in_transaction(self, monkeypatch):
+        from django.db import connection
+
+        from models_app import artifacts
+
+        real_sha256 = artifacts.artifact_sha256
+        seen: list[bool] = []
+
+        def recording_sha256(path):
+            seen.append(connection.in_atomic_block)
+            return real_sha256(path)
+
+        monkeypatch.setattr(artifacts, "artifact_sha256", recording_sha256)
+        return seen
+
+    @pytest.mark.django_db(transaction=True)
+    def test_promotion_and_rollback_hash_outside_any_transaction(
+            self, register_version, release_manager, hashing_in_transaction):
+        first, second = register_version("1.0.0"), register_version("1.1.0")
+        promote(first, release_manager)
+        promote(second, release_manager)
+        services.model_rollback(model=first.model, actor=release_manager)
+        assert hashing_in_transaction == [False, False, False]
+        assert stage_of(first) == "production"
+
+    def test_a_version_whose_artifact_changed_under_way_is_not_promoted(
+            self, register_version, release_manager, monkeypatch):
+        version = register_version("1.0.0")
+        to_staging(version, release_manager)
+        real_check = selectors.promotion_artifact_check
+
+        def check_then_change(*, version):
+            check = real_check(version=version)
+            ModelVersion.objects.filter(pk=version.pk).update(artifact_sha256="0" * 64)
+            return check
+
+        monkeypatch.setattr(selectors, "promotion_artifact_check", check_then_change)
+        with pytest.raises(TransitionRefused, match="changed while this promotion"):
+            services.version_promote(version=version, actor=release_manager)
+        assert stage_of(version) == "staging"

@@ -11,10 +11,55 @@ import numpy as np
 import pytest
 import skops.io as sio
 
-from models_app import safe_onnx, safe_skops
+from models_app import safe_onnx, safe_pickle, safe_skops
 from models_app.tests.hostile import formats
 
-LOCAL = safe_skops.exact_classes(safe_skops.LOCAL_CLASSES)
+# A small exact list of classes, by their defining module: the scikit-learn, numpy and
+# scipy classes these tests' skops files need (SVC left out on purpose).
+LOCAL_CLASSES = frozenset(
+    {
+        ("sklearn.pipeline", "Pipeline"),
+        ("sklearn.compose._column_transformer", "ColumnTransformer"),
+        ("sklearn.preprocessing._data", "StandardScaler"),
+        ("sklearn.preprocessing._data", "MinMaxScaler"),
+        ("sklearn.preprocessing._data", "RobustScaler"),
+        ("sklearn.preprocessing._encoders", "OneHotEncoder"),
+        ("sklearn.preprocessing._function_transformer", "FunctionTransformer"),
+        ("sklearn.impute._base", "SimpleImputer"),
+        ("sklearn.linear_model._logistic", "LogisticRegression"),
+        ("sklearn.linear_model._base", "LinearRegression"),
+        ("sklearn.linear_model._ridge", "Ridge"),
+        ("sklearn.linear_model._coordinate_descent", "Lasso"),
+        ("sklearn.ensemble._forest", "RandomForestClassifier"),
+        ("sklearn.ensemble._forest", "RandomForestRegressor"),
+        ("sklearn.ensemble._gb", "GradientBoostingClassifier"),
+        ("sklearn.ensemble._gb", "GradientBoostingRegressor"),
+        ("sklearn.tree._classes", "DecisionTreeClassifier"),
+        ("sklearn.tree._classes", "DecisionTreeRegressor"),
+        ("sklearn.tree._tree", "Tree"),
+        ("sklearn.dummy", "DummyClassifier"),
+        ("sklearn.dummy", "DummyRegressor"),
+        ("sklearn._loss.link", "Interval"),
+        ("sklearn._loss.link", "LogitLink"),
+        ("sklearn._loss.link", "IdentityLink"),
+        ("sklearn._loss.loss", "HalfBinomialLoss"),
+        ("sklearn._loss.loss", "HalfSquaredError"),
+        ("sklearn._loss._loss", "CyHalfBinomialLoss"),
+        ("sklearn._loss._loss", "CyHalfSquaredError"),
+        ("numpy.random.mtrand", "RandomState"),
+        ("numpy.ma", "MaskedArray"),
+        ("scipy.sparse._csr", "csr_matrix"),
+        ("scipy.sparse._csc", "csc_matrix"),
+    }
+)
+
+
+def exact_classes(classes):
+    allowed = frozenset(classes)
+    return lambda module, qualname: (module, qualname) in allowed
+
+
+LOCAL = exact_classes(LOCAL_CLASSES)
 
 
 def test_refused_types_admits_exact_classes_and_never_a_function_under_an_allowed_prefix():
@@ -50,7 +95,7 @@ def test_skops_default_trusted_estimators_still_need_the_exact_allowlist():
 
 
 def test_an_allowlist_that_names_functions_still_admits_only_classes_to_skops():
-    pickle_style = safe_skops.exact_classes({
+    pickle_style = exact_classes({
         ("numpy._core.multiarray", "_reconstruct"), ("copyreg", "_reconstructor"),
         ("numpy", "ndarray"), ("sklearn.tree._tree", "Tree"), ("numpy", "no_such_name"),
     })
@@ -74,7 +119,9 @@ def platform_package(tmp_path):
         "def helper(x):\n    return x\n"
     )
     sys.path.insert(0, str(root))
-    yield safe_skops.platform_classes("src.ml")
+    # The rule uploads and loads apply: the pickle allowlist's platform packages, classes only.
+    yield safe_skops.classes_only(
+        lambda module, qualname: safe_pickle.is_allowed_global(module, qualname, ("src.ml",)))
     sys.path.remove(str(root))
     for name in [n for n in sys.modules if n == "src" or n.startswith("src.")]:
         del sys.modules[name]
