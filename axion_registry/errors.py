@@ -126,10 +126,6 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
-def json_error(exc: DomainError) -> JsonResponse:
-    return JsonResponse(exc.as_dict(), status=exc.status)
-
-
 def handler404(request, exception=None) -> JsonResponse:
     return JsonResponse({"code": "not_found", "message": "No such resource."}, status=404)
 

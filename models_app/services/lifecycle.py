@@ -352,7 +352,3 @@ def available_moves(version: ModelVersion, user: AbstractBaseUser | None) -> lis
             continue
         moves.append(t.target)
     return sorted(set(moves))
-
-
-def describe_report(report: GateReport) -> dict[str, Any]:
-    return {"passed": report.passed, "gates": report.as_list()}
