@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test lint bench fuzz clean
+.PHONY: run test lint typecheck complexity bench fuzz clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,19 @@ test: $(VENV)/.dev
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
+
+# App code is what mypy checks: the packages in pyproject.toml's [tool.mypy] files.
+APP_PACKAGES = $(shell $(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["tool"]["mypy"]["files"])')
+
+typecheck: $(VENV)/.dev
+	$(VENV)/bin/mypy
+
+# No function in app code above grade C; radon prints each offender, and any line fails.
+complexity: $(VENV)/.dev
+	@offenders="$$($(VENV)/bin/radon cc -s -n D -i tests,migrations -e '*conftest.py' $(APP_PACKAGES))"; \
+	if [ -n "$$offenders" ]; then \
+	  echo "$$offenders"; echo "radon: functions above grade C (split them by idea)"; exit 1; \
+	fi
 
 # Schema fuzzing against a live server on a throwaway PostgreSQL database (longer than CI's).
 fuzz: $(VENV)/.dev

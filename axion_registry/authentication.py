@@ -49,7 +49,7 @@ def forget_tokens() -> None:
 
 
 class CachedTokenAuthentication(authentication.TokenAuthentication):
-    def authenticate_credentials(self, key: str):
+    def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
         user = token_user(key)
         if user is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))

@@ -11,7 +11,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, InterfaceError, OperationalError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -126,15 +126,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
-def json_error(exc: DomainError) -> JsonResponse:
-    return JsonResponse(exc.as_dict(), status=exc.status)
-
-
-def handler404(request, exception=None) -> JsonResponse:
+def handler404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse({"code": "not_found", "message": "No such resource."}, status=404)
 
 
-def handler500(request) -> JsonResponse:
+def handler500(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"code": "server_error", "message": "Internal error; it has been logged."}, status=500
     )

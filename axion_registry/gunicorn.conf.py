@@ -1,5 +1,12 @@
 # gthread workers: a few threads per process, keep-alive connections, no per-request fork.
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
@@ -18,7 +25,7 @@ if _own_prometheus_dir:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="axion-prometheus-")
 
 
-def on_starting(server):
+def on_starting(server: Arbiter) -> None:
     folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(folder, exist_ok=True)
     for name in os.listdir(folder):
@@ -26,7 +33,7 @@ def on_starting(server):
             os.remove(os.path.join(folder, name))
 
 
-def post_worker_init(worker):
+def post_worker_init(worker: Worker) -> None:
     # Load and warm every production version before this worker's first request.
     from django.conf import settings
 
@@ -39,13 +46,13 @@ def post_worker_init(worker):
             worker.log.exception("could not preload production; loading on demand")
 
 
-def child_exit(server, worker):
+def child_exit(server: Arbiter, worker: Worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
 
 
-def on_exit(server):
+def on_exit(server: Arbiter) -> None:
     if _own_prometheus_dir:
         import shutil
 

@@ -1,8 +1,10 @@
+from __future__ import annotations
+
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 
 
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up and its database answers."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")

@@ -6,7 +6,8 @@ NaN, Infinity and -Infinity tokens that Python's json.dumps writes. Anything nei
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import IO, Any
 
 import orjson
 from rest_framework.exceptions import ParseError
@@ -14,7 +15,8 @@ from rest_framework.parsers import JSONParser
 
 
 class ORJSONParser(JSONParser):
-    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+    def parse(self, stream: IO[Any] | None, media_type: str | None = None,
+              parser_context: Mapping[str, Any] | None = None) -> Any:
         raw = stream.read() if stream is not None else b""
         try:
             return orjson.loads(raw)

@@ -62,10 +62,6 @@ class RollbackRefused(Conflict):
     code = "rollback_refused"
 
 
-class ArtifactCorrupted(Conflict):
-    code = "artifact_corrupted"
-
-
 class PromotionNotPermitted(PermissionRefused):
     code = "promotion_not_permitted"
 

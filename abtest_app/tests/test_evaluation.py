@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import orjson
 import pytest
-from django.db import connection
 
 from abtest_app import selectors, services
 from abtest_app.assignment import assign_many
 from abtest_app.models import ABTest, ABTestSnapshot
 from abtest_app.tests.conftest import record, simulate
+from axion_registry.testing import run_concurrently
 from models_app.models import ModelVersion, StageTransition
 
 pytestmark = pytest.mark.django_db
@@ -222,21 +221,7 @@ class TestResults:
 def test_two_evaluations_at_once_conclude_and_promote_once(running_test, challenger):
     test = running_test(auto_promote=True, method="welch")
     record(test, simulate(test, 3000, champion_mean=1.0, challenger_mean=1.3))
-    barrier = threading.Barrier(2)
-    results: list[object] = []
-
-    def evaluate() -> None:
-        try:
-            barrier.wait()
-            results.append(services.abtest_evaluate(test_id=test.pk))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=evaluate) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently([lambda: services.abtest_evaluate(test_id=test.pk)] * 2)
     assert sorted(r is None for r in results) == [False, True]
     assert ABTestSnapshot.objects.filter(test=test, concluded=True).count() == 1
     assert StageTransition.objects.filter(version=challenger, kind="promote").count() == 1

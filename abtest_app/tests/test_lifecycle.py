@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import threading
+import functools
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from abtest_app import services
 from abtest_app.errors import (
@@ -14,6 +14,7 @@ from abtest_app.errors import (
     InvalidABTest,
 )
 from abtest_app.models import ABTest, ArmStats
+from axion_registry.testing import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -206,23 +207,14 @@ class TestOneRunningTestPerModel:
 def test_concurrent_starts_of_two_tests_of_one_model_let_exactly_one_run(make_test,
                                                                         release_manager):
     tests = [make_test(), make_test(name="another")]
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
 
-    def start(test: ABTest) -> None:
+    def start(test: ABTest) -> str:
         try:
-            barrier.wait()
             services.abtest_start(test=test, actor=release_manager)
-            outcomes.append("started")
         except AnotherTestRunning:
-            outcomes.append("refused")
-        finally:
-            connection.close()
+            return "refused"
+        return "started"
 
-    threads = [threading.Thread(target=start, args=(t,)) for t in tests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_concurrently([functools.partial(start, t) for t in tests])
     assert sorted(outcomes) == ["refused", "started"]
     assert ABTest.objects.filter(state="running").count() == 1

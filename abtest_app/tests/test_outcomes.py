@@ -1,18 +1,18 @@
 from __future__ import annotations
 
+import functools
 import math
-import threading
 
 import numpy as np
 import orjson
 import pytest
-from django.db import connection
 
 from abtest_app import services
 from abtest_app.assignment import assign_arm
 from abtest_app.errors import ABTestNotCollecting, InvalidOutcomes, OutcomeBatchTooLarge
 from abtest_app.models import ABTest, ArmStats, Outcome
 from abtest_app.tests.conftest import record, simulate
+from axion_registry.testing import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -258,28 +258,13 @@ def test_concurrent_posts_of_the_same_ids_count_once(running_test):
     # Each thread sends all 4000 (in its own order), so every id races four ways.
     rng = np.random.default_rng(3)
     orders = [rng.permutation(len(items)) for _ in range(4)]
-    barrier = threading.Barrier(4)
-    errors: list[BaseException] = []
-    recorded: list[int] = []
+    batches = [[items[i] for i in order] for order in orders]
 
-    def send(order) -> None:
-        try:
-            batch = [items[i] for i in order]
-            barrier.wait()
-            receipt = services.abtest_record_outcomes(test=ABTest.objects.get(pk=test.pk),
-                                                      outcomes=batch)
-            recorded.append(receipt.recorded)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def send(batch) -> int:
+        return services.abtest_record_outcomes(test=ABTest.objects.get(pk=test.pk),
+                                               outcomes=batch).recorded
 
-    threads = [threading.Thread(target=send, args=(order,)) for order in orders]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    recorded = run_concurrently([functools.partial(send, batch) for batch in batches])
     assert sum(recorded) == 4000
     assert Outcome.objects.filter(test=test).count() == 4000
     stored, raw = stats_of(test), stats_from_raw(test)

@@ -7,6 +7,7 @@ shared one, and its own gunicorn against it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -23,6 +24,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from axion_registry.testing import run_concurrently
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -201,19 +204,21 @@ def test_a_database_restart_under_load_fails_fast_recovers_and_loses_no_accepted
                     assert took < 10, f"a 503 took {took:.1f} s: not failing fast"
             time.sleep(0.005)
 
-    threads = [threading.Thread(target=load, args=(kind,))
-               for kind in ("metric", "metric", "outcome", "outcome")]
-    for thread in threads:
-        thread.start()
-    time.sleep(2)
-    before = len(accepted["metric"]) + len(accepted["outcome"])
-    cluster.stop()
-    time.sleep(3)  # the gap: every request now meets a database that is not there
-    cluster.start()
-    time.sleep(4)
-    stop.set()
-    for thread in threads:
-        thread.join(60)
+    def restart() -> int:
+        """The timeline: load, stop the database, a gap, start it again, more load."""
+        try:
+            time.sleep(2)
+            before = len(accepted["metric"]) + len(accepted["outcome"])
+            cluster.stop()
+            time.sleep(3)  # the gap: every request now meets a database that is not there
+            cluster.start()
+            time.sleep(4)
+            return before
+        finally:
+            stop.set()
+
+    loads = [functools.partial(load, kind) for kind in ("metric", "metric", "outcome", "outcome")]
+    *_, before = run_concurrently([*loads, restart], timeout=120)
     total = len(accepted["metric"]) + len(accepted["outcome"])
 
     import psycopg

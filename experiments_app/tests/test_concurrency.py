@@ -1,12 +1,13 @@
 """Guarantees under concurrent requests, on PostgreSQL (SQLite runs one writer at a time)."""
 
+import functools
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
+from axion_registry.testing import run_concurrently
 from experiments_app import services
 from experiments_app.errors import ParamConflict, RunNotActive
 from experiments_app.models import LatestMetric, Metric, Run
@@ -16,68 +17,68 @@ from experiments_app.services.tracking import _write_metrics
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def in_thread(target):
-    def run(*args):
-        try:
-            return target(*args)
-        finally:
-            connection.close()
-
-    return run
-
-
 @pytest.fixture
 def run(researcher):
     return services.run_create(experiment="concurrency", user=researcher)
 
 
 def test_ending_a_run_waits_for_a_logger_in_flight(run):
-    locked, release = threading.Event(), threading.Event()
+    locked, release, ended = threading.Event(), threading.Event(), threading.Event()
 
     def logger():
         with transaction.atomic():
             _write_metrics(run_for_logging(run.run_id), [("loss", 0.5, False, 0, 1)])
             locked.set()
-            release.wait(10)
+            assert release.wait(10)
 
     def ender():
-        services.run_end(run=run)
-
-    with ThreadPoolExecutor(2) as pool:
-        logging = pool.submit(in_thread(logger))
         assert locked.wait(10)
-        ending = pool.submit(in_thread(ender))
+        services.run_end(run=run)
+        ended.set()
+
+    def observer():
+        """While the logger holds its transaction open, the ender must still be waiting."""
+        assert locked.wait(10)
         time.sleep(0.3)
-        assert not ending.done()  # blocked behind the logger's share lock
+        blocked = not ended.is_set()  # behind the logger's share lock
         release.set()
-        logging.result(10)
-        ending.result(10)
+        return blocked
+
+    _, _, ender_was_blocked = run_concurrently([logger, ender, observer], timeout=30)
+    assert ender_was_blocked
     assert Run.objects.get(pk=run.pk).status == "finished"
     assert Metric.objects.filter(run=run).count() == 1
 
 
 def test_a_logger_that_waited_on_the_end_is_refused(run):
-    ended, release = threading.Event(), threading.Event()
+    ended, release, logged = threading.Event(), threading.Event(), threading.Event()
 
     def ender():
         with transaction.atomic():
             services.run_end(run=run)
             ended.set()
-            release.wait(10)
+            assert release.wait(10)
 
     def logger():
-        services.metric_log(run_id=run.run_id, key="loss", value=0.1)
-
-    with ThreadPoolExecutor(2) as pool:
-        ending = pool.submit(in_thread(ender))
         assert ended.wait(10)
-        logging = pool.submit(in_thread(logger))
+        try:
+            services.metric_log(run_id=run.run_id, key="loss", value=0.1)
+        finally:
+            logged.set()
+
+    def observer():
+        """While the ender holds its transaction open, the logger must still be waiting."""
+        assert ended.wait(10)
         time.sleep(0.3)
-        assert not logging.done()
+        blocked = not logged.is_set()
         release.set()
-        ending.result(10)
-        with pytest.raises(RunNotActive):
-            logging.result(10)
+        return blocked
+
+    ending, logging, logger_was_blocked = run_concurrently(
+        [ender, logger, observer], timeout=30, return_exceptions=True)
+    assert ending is None
+    assert logger_was_blocked is True
+    assert isinstance(logging, RunNotActive)
     assert not Metric.objects.filter(run=run).exists()
 
 
@@ -89,27 +90,23 @@ def test_concurrent_batches_leave_the_highest_step_as_latest(run):
                 for step in range(start, start + 10)
             ])
 
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(in_thread(log), [0, 10, 20, 30]))
+    run_concurrently([functools.partial(log, offset) for offset in [0, 10, 20, 30]])
     assert Metric.objects.filter(run=run).count() == 400
     latest = LatestMetric.objects.get(run=run, key="loss")
     assert (latest.step, latest.value) == (399, 399.0)
 
 
 def test_concurrent_writes_of_one_param_keep_one_value(run):
-    barrier = threading.Barrier(4)
+    sent = ["0.1", "0.1", "0.2", "0.2"]
 
     def log(value):
-        barrier.wait(10)
         try:
             services.params_log(run_id=run.run_id, params={"lr": value})
             return "ok"
         except ParamConflict:
             return "conflict"
 
-    with ThreadPoolExecutor(4) as pool:
-        outcomes = list(pool.map(in_thread(log), ["0.1", "0.1", "0.2", "0.2"]))
+    outcomes = run_concurrently([functools.partial(log, value) for value in sent])
     stored = run.params.get(key="lr").value
     assert outcomes.count("ok") == 2 and outcomes.count("conflict") == 2
-    sent = ["0.1", "0.1", "0.2", "0.2"]
     assert [o for o, v in zip(outcomes, sent, strict=True) if v == stored] == ["ok", "ok"]

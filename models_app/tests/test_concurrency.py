@@ -1,11 +1,11 @@
 """Guarantees under real concurrency: threads, each with its own PostgreSQL connection."""
 
+import functools
 import io
-import threading
 
 import pytest
-from django.db import connection
 
+from axion_registry.testing import run_concurrently
 from models_app import services
 from models_app.errors import TransitionRefused
 from models_app.models import ModelVersion, StageTransition
@@ -13,36 +13,13 @@ from models_app.models import ModelVersion, StageTransition
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def run_together(count, work):
-    """Start `count` threads that begin `work(i)` at the same instant; collect results."""
-    barrier = threading.Barrier(count)
-    results, errors = [None] * count, [None] * count
-
-    def target(i):
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - every outcome is inspected below
-            errors[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results, errors
-
-
 def test_concurrent_registrations_never_share_a_version(registered_model, sklearn_pickle):
-    def register(i):
+    def register():
         return services.version_register(
             model_name="ranking", artifact=io.BytesIO(sklearn_pickle), framework="sklearn",
             artifact_format="pickle", bump="minor").version
 
-    results, errors = run_together(12, register)
-    assert errors == [None] * 12
+    results = run_concurrently([register] * 12)  # raises if any registration failed
     assert sorted(results, key=lambda v: tuple(map(int, v.split(".")))) == [
         f"1.{i}.0" for i in range(12)]
     assert ModelVersion.objects.count() == 12
@@ -65,8 +42,11 @@ def test_twenty_concurrent_promoters_leave_exactly_one_production_version(
             return services.version_promote(version=versions[i], actor=release_manager,
                                             reason=f"race {repetition}")
 
-        results, errors = run_together(20, promote)
-        unexpected = [e for e in errors if e is not None and not isinstance(e, TransitionRefused)]
+        outcomes = run_concurrently([functools.partial(promote, i) for i in range(20)],
+                                    return_exceptions=True)
+        results = [None if isinstance(o, BaseException) else o for o in outcomes]
+        unexpected = [o for o in outcomes
+                      if isinstance(o, BaseException) and not isinstance(o, TransitionRefused)]
         assert unexpected == []
         production = ModelVersion.objects.filter(model=registered_model, stage="production")
         assert production.count() == 1, f"repetition {repetition}"
@@ -101,9 +81,12 @@ def test_concurrent_approvals_of_one_request_promote_once(
     def approve(i):
         return services.promotion_request_approve(request_id=request.pk, actor=approvers[i])
 
-    results, errors = run_together(6, approve)
-    assert sum(r is not None for r in results) == 1
-    assert all(isinstance(e, PromotionRequestClosed) for e in errors if e is not None)
+    outcomes = run_concurrently([functools.partial(approve, i) for i in range(6)],
+                                return_exceptions=True)
+    approved = [o for o in outcomes if not isinstance(o, BaseException)]
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(approved) == 1 and approved[0] is not None
+    assert all(isinstance(e, PromotionRequestClosed) for e in errors)
     assert StageTransition.objects.filter(kind="promote").count() == 1
     assert PromotionRequest.objects.get().status == "approved"
 
@@ -121,8 +104,7 @@ def test_concurrent_requests_leave_one_pending(registered_model, sklearn_pickle,
         return services.promotion_request_file(version=versions[i], actor=requesters[i],
                                                reason=f"request {i}")
 
-    results, errors = run_together(6, file)
-    assert errors == [None] * 6
+    run_concurrently([functools.partial(file, i) for i in range(6)])  # raises if any failed
     assert PromotionRequest.objects.filter(status="pending").count() == 1
     assert PromotionRequest.objects.filter(status="withdrawn").count() == 5
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
+from axion_registry.testing import run_concurrently
 from serving_app.cache import ModelCache
 
 
@@ -53,50 +53,27 @@ def test_pinned_entries_may_exceed_the_bounds_alone():
 def test_concurrent_misses_for_one_key_load_it_once():
     cache = ModelCache(max_entries=4, max_bytes=10**9)
     calls = []
-    start = threading.Barrier(8)
 
     def slow_loader():
         calls.append(1)
         time.sleep(0.2)
         return object(), 1
 
-    results = []
-
-    def ask():
-        start.wait()
-        results.append(cache.get_or_load("v1", slow_loader))
-
-    threads = [threading.Thread(target=ask) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_concurrently([lambda: cache.get_or_load("v1", slow_loader)] * 8)
     assert len(calls) == 1
     assert len(results) == 8 and all(r is results[0] for r in results)
 
 
 def test_a_failed_load_reaches_every_waiter_and_is_not_cached():
     cache = ModelCache(max_entries=4, max_bytes=10**9)
-    start = threading.Barrier(3)
-    errors = []
 
     def failing():
         time.sleep(0.1)
         raise ValueError("corrupted")
 
-    def ask():
-        start.wait()
-        try:
-            cache.get_or_load("v1", failing)
-        except ValueError as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=ask) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(errors) == 3
+    errors = run_concurrently([lambda: cache.get_or_load("v1", failing)] * 3,
+                              return_exceptions=True)
+    assert len(errors) == 3 and all(isinstance(e, ValueError) for e in errors)
     assert "v1" not in cache
     assert cache.get_or_load("v1", loaded("fixed")) == "fixed"
 

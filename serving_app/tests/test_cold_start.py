@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import sys
-import threading
 
 import pytest
-from django.db import connection
 
+from axion_registry.testing import run_concurrently
 from models_app.services import model_create
 from serving_app.runtime import ServingRuntime, reset_runtime
 from serving_app.tests.mock_models import ConstantModel
@@ -28,29 +28,14 @@ def frequent_thread_switches():
     sys.setswitchinterval(before)
 
 
-def first_requests(runtime: ServingRuntime) -> tuple[list, list]:
-    """REQUESTS first requests spread over the models, in waves that start together."""
-    barrier = threading.Barrier(REQUESTS // MODELS)
-    errors: list[BaseException] = []
-    answers: list[tuple[int, float]] = []
+def first_requests(runtime: ServingRuntime) -> list[tuple[int, float]]:
+    """REQUESTS first requests spread over the models, all released at once."""
+    def first_request(i: int) -> tuple[int, float]:
+        model = i % MODELS
+        rows = [{"f0": 0.0, "f1": 0.0, "f2": 0.0, "f3": 0.0}]
+        return model, runtime.predict(f"cold-{model}", rows).predictions[0]
 
-    def first_request(i: int) -> None:
-        try:
-            barrier.wait()
-            model = i % MODELS
-            rows = [{"f0": 0.0, "f1": 0.0, "f2": 0.0, "f3": 0.0}]
-            answers.append((model, runtime.predict(f"cold-{model}", rows).predictions[0]))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=first_request, args=(i,)) for i in range(REQUESTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors, answers
+    return run_concurrently([functools.partial(first_request, i) for i in range(REQUESTS)])
 
 
 def test_concurrent_first_requests_across_models_never_fail(deploy, frequent_thread_switches):
@@ -61,8 +46,9 @@ def test_concurrent_first_requests_across_models_never_fail(deploy, frequent_thr
     for _ in range(RESTARTS):
         runtime = ServingRuntime(background=True, check_interval_ms=0)
         reset_runtime(runtime)
-        errors, answers = first_requests(runtime)
-        runtime.wait_idle()
-        reset_runtime(None)
-        assert errors == []
+        try:
+            answers = first_requests(runtime)  # raises if any request failed
+        finally:
+            runtime.wait_idle()
+            reset_runtime(None)
         assert sorted(answers) == sorted((i % MODELS, float(i % MODELS)) for i in range(REQUESTS))

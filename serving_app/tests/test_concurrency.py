@@ -3,11 +3,11 @@ minute, and several deciders (guardrails, warm-ups) want to roll back the same v
 
 from __future__ import annotations
 
-import threading
+import functools
 
 import pytest
-from django.db import connection
 
+from axion_registry.testing import run_concurrently
 from models_app.models import StageTransition
 from serving_app import services
 from serving_app.metrics import LatencyRecorder
@@ -15,28 +15,6 @@ from serving_app.models import LatencyMinute
 from serving_app.tests.mock_models import ConstantModel
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_together(work, n: int) -> list:
-    barrier = threading.Barrier(n)
-    results, errors = [], []
-
-    def one(i: int) -> None:
-        try:
-            barrier.wait()
-            results.append(work(i))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
-    return results
 
 
 def test_concurrent_flushes_into_one_minute_add_up(deploy):
@@ -49,7 +27,8 @@ def test_concurrent_flushes_into_one_minute_add_up(deploy):
         recorder.record("ranking", version.pk, "1.0.0", "fallback", 900_000, "boom")
         snapshots.append(recorder.drain())
     services.latency_flush(snapshot=snapshots.pop())  # the row exists: every flush updates it
-    run_together(lambda i: services.latency_flush(snapshot=snapshots[i]), 5)
+    run_concurrently([functools.partial(services.latency_flush, snapshot=snapshots[i])
+                      for i in range(5)])
     (row,) = LatencyMinute.objects.filter(version=version)
     assert row.count == sum(10 + i for i in range(6)) + 6
     assert row.fallbacks == 6 and sum(row.buckets) == row.count
@@ -59,9 +38,10 @@ def test_only_one_of_several_deciders_rolls_a_version_back(deploy):
     deploy(ConstantModel(1.0), "1.0.0")
     deploy(ConstantModel(2.0), "1.1.0")
     current = deploy(ConstantModel(3.0), "1.2.0")
-    results = run_together(
-        lambda i: services.rollback_if_current(version=current, reason=f"decider {i}",
-                                               source="guardrail"), 5)
+    results = run_concurrently([
+        functools.partial(services.rollback_if_current, version=current,
+                          reason=f"decider {i}", source="guardrail")
+        for i in range(5)])
     assert sum(r is not None for r in results) == 1
     rollbacks = StageTransition.objects.filter(kind="rollback")
     assert [r.version.version for r in rollbacks] == ["1.1.0"]  # not walked back to 1.0.0

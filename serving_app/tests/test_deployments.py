@@ -6,8 +6,8 @@ import threading
 import time
 
 import pytest
-from django.db import connection
 
+from axion_registry.testing import run_concurrently
 from models_app import services as registry
 from models_app.models import StageTransition
 from serving_app.generation import generations_read
@@ -59,32 +59,28 @@ def test_another_process_notices_a_promotion_and_a_rollback_without_restart(
     deploy(ConstantModel(1.0), "1.0.0")
     other = ServingRuntime(background=True, check_interval_ms=20)
     answers: list[tuple[str, bool]] = []
-    failures: list[BaseException] = []
     stop = threading.Event()
 
-    def traffic():
+    def traffic() -> None:
         while not stop.is_set():
-            try:
-                result = other.predict("ranking", ROWS)
-                answers.append((result.version, result.predictions[0]))
-            except BaseException as exc:  # noqa: BLE001 - any failure fails the test
-                failures.append(exc)
+            result = other.predict("ranking", ROWS)  # any failure fails the test
+            answers.append((result.version, result.predictions[0]))
             time.sleep(0.002)
-        connection.close()
 
-    thread = threading.Thread(target=traffic)
-    thread.start()
+    def deployments() -> None:
+        try:
+            wait_for(lambda: answers)
+            second = deploy(ConstantModel(2.0), "1.1.0")
+            wait_for(lambda: answers[-1] == ("1.1.0", 2.0))
+            registry.model_rollback(model=second.model, actor=release_manager, reason="back")
+            wait_for(lambda: answers[-1] == ("1.0.0", 1.0))
+        finally:
+            stop.set()
+
     try:
-        wait_for(lambda: answers)
-        second = deploy(ConstantModel(2.0), "1.1.0")
-        wait_for(lambda: answers[-1] == ("1.1.0", 2.0))
-        registry.model_rollback(model=second.model, actor=release_manager, reason="back")
-        wait_for(lambda: answers[-1] == ("1.0.0", 1.0))
+        run_concurrently([traffic, deployments])
     finally:
-        stop.set()
-        thread.join()
         other.close()
-    assert not failures
     versions = [v for v, _ in answers]
     swap = versions.index("1.1.0")
     assert set(versions[:swap]) == {"1.0.0"}  # old answers until the swap, then new ones
@@ -139,22 +135,6 @@ def test_a_failed_warm_up_rolls_the_promotion_back(purged_queue, celery_worker, 
 def test_concurrent_first_requests_load_the_model_once(deploy):
     deploy(ConstantModel(1.0), "1.0.0")
     cold = ServingRuntime(background=False, check_interval_ms=60_000)
-    barrier = threading.Barrier(6)
-    versions, failures = [], []
-
-    def first_request():
-        try:
-            barrier.wait()
-            versions.append(cold.predict("ranking", ROWS).version)
-        except BaseException as exc:  # noqa: BLE001
-            failures.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=first_request) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not failures and versions == ["1.0.0"] * 6
+    versions = run_concurrently([lambda: cold.predict("ranking", ROWS).version] * 6)
+    assert versions == ["1.0.0"] * 6
     assert cold.cache.loads == 1

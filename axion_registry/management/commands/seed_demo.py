@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from abtest_app import assignment
 from abtest_app import services as abtests
@@ -61,7 +61,7 @@ class Command(BaseCommand):
     help = "Create the demo data (models, versions, experiments, an A/B test) if absent."
     _worker: bool | None = None
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--outcomes", type=int, default=1200,
                             help="Simulated A/B outcomes to record at seeding.")
 
@@ -229,6 +229,9 @@ class Command(BaseCommand):
             return
         model = registry_selectors.model_get(name=ABTEST_MODEL)
         champion = registry_selectors.version_in_production(model=model)
+        if champion is None:
+            self.say("A/B test: no production champion, skipped")
+            return
         challenger = model.versions.exclude(pk=champion.pk).filter(stage=Stage.STAGING).first()
         if challenger is None:
             self.say("A/B test: no staging challenger, skipped")
