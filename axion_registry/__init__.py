@@ -1,14 +1,6 @@
-# The Celery app is loaded lazily: importing kombu pulls in django.utils, and
-# axion_registry.client must import on a training machine without Django. Django processes
-# load it in AxionRegistryConfig.ready(); `celery -A axion_registry` finds axion_registry.celery.
+# The Celery app loads with Django, so @shared_task uses it (Celery's Django guide).
+from __future__ import annotations
 
-
-def __getattr__(name: str):
-    if name == "celery_app":
-        from .celery import app
-
-        return app
-    raise AttributeError(f"module 'axion_registry' has no attribute {name!r}")
-
+from .celery import app as celery_app
 
 __all__ = ("celery_app",)

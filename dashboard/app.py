@@ -15,8 +15,8 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:  # `streamlit run` puts dashboard/ on the path, not the project
     sys.path.insert(0, ROOT)
 
-from axion_registry.client import AxionAPIError  # noqa: E402
-from dashboard.api import TTL_SECONDS, APIUnreachable, Registry, describe_error  # noqa: E402
+from axion_client import APIUnreachable, AxionAPIError  # noqa: E402
+from dashboard.api import TTL_SECONDS, Registry, describe_error  # noqa: E402
 from dashboard.tabs import abtests, deployment, experiments, registry  # noqa: E402
 
 TABS = [

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import requests
 
-from axion_registry.client import AxionAPIError, AxionClient
+from axion_client import AxionAPIError, AxionClient
 from demo import synthetic
 
 MODELS = list(synthetic.GENERATORS)

@@ -35,7 +35,10 @@ def render(api: Registry) -> None:
         "ended": (t.get("ended_at") or "")[:19].replace("T", " "),
     } for t in tests]), hide_index=True, width="stretch")
     labels = {t["id"]: f"#{t['id']} {t['name']} ({t['state']})" for t in tests}
-    test_id = st.selectbox("Test", list(labels), format_func=labels.get, key="ab_test")
+    test_id = st.selectbox("Test", list(labels), format_func=lambda key: labels[key],
+                           key="ab_test")
+    if test_id is None:  # only for an empty list of options
+        return
     _results(api.abtest_results(test_id))
 
 

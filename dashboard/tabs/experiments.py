@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from axion_registry.client import AxionAPIError
+from axion_client import AxionAPIError
 from dashboard import charts
 from dashboard.api import Registry, guarded
 
@@ -17,11 +17,13 @@ CURVE_POINTS = 400
 def render(api: Registry) -> None:
     experiments = api.experiments()
     if not experiments:
-        st.info("No experiment yet. Log runs with axion_registry.client.AxionClient.")
+        st.info("No experiment yet. Log runs with axion_client.AxionClient.")
         return
     labels = {e["id"]: f"{e['name']} ({e.get('run_count', 0)} runs)" for e in experiments}
-    experiment_id = st.selectbox("Experiment", list(labels), format_func=labels.get,
+    experiment_id = st.selectbox("Experiment", list(labels), format_func=lambda key: labels[key],
                                  key="exp_experiment")
+    if experiment_id is None:  # only for an empty list of options
+        return
     runs = api.runs(experiment_id)
     if not runs:
         st.info("This experiment has no runs yet.")
@@ -32,7 +34,7 @@ def render(api: Registry) -> None:
     metric_keys = sorted({k for r in runs for k in (r.get("metrics") or {})})
     with guarded(api):
         _best_run(api, experiment_id, metric_keys, names)
-    chosen = st.multiselect("Runs to compare", list(names), format_func=names.get,
+    chosen = st.multiselect("Runs to compare", list(names), format_func=lambda key: names[key],
                             default=list(names)[:MAX_COMPARED], max_selections=MAX_COMPARED,
                             key=f"exp_runs_{experiment_id}")
     if not chosen:

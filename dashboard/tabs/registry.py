@@ -3,13 +3,18 @@ and promote / rollback for users the API allows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
-from axion_registry.client import AxionAPIError
+from axion_client import APIUnreachable, AxionAPIError
 from dashboard import charts
-from dashboard.api import APIUnreachable, Registry, describe_error, guarded
+from dashboard.api import Registry, describe_error, guarded
 from dashboard.tabs import load_check
+
+Change = Callable[[], dict[str, Any]]  # a write through the API; its answer
 
 STAGES = ["production", "staging", "draft", "archived", "deprecated"]
 FRAMEWORKS = ["sklearn", "lightgbm", "xgboost", "pytorch", "tensorflow", "onnx", "custom"]
@@ -156,14 +161,14 @@ def _decision_form(api: Registry, request: dict) -> None:
         reason = st.text_input("Reason (required to refuse)", key=f"reg_pr_reason_{number}")
         approve, refuse = st.columns(2)
         if approve.form_submit_button("Approve", key=f"reg_pr_approve_{number}"):
-            _decide(api, lambda: api.decide_promotion(number, "approve", reason), "ok",
+            _decide(api, lambda: api.approve_promotion(number, reason), "ok",
                     f"Request {number} approved: {request['version']} is in production.")
         if refuse.form_submit_button("Refuse", key=f"reg_pr_refuse_{number}"):
-            _decide(api, lambda: api.decide_promotion(number, "refuse", reason), reason,
+            _decide(api, lambda: api.refuse_promotion(number, reason), reason,
                     f"Request {number} refused.")
 
 
-def _decide(api: Registry, action, reason: str, done: str) -> None:
+def _decide(api: Registry, action: Change, reason: str, done: str) -> None:
     if _attempt(api, action, reason) is not None:
         st.session_state["reg_pr_flash"] = done
         st.rerun()
@@ -223,7 +228,7 @@ def _actions(api: Registry, model: str, versions: list[dict]) -> None:
             _apply(api, lambda: api.rollback(model, reason), reason, f"{model} rolled back.")
 
 
-def _apply(api: Registry, action, reason: str, done: str) -> None:
+def _apply(api: Registry, action: Change, reason: str, done: str) -> None:
     record = _attempt(api, action, reason)
     if record is not None:
         st.session_state["reg_flash"] = (
@@ -232,7 +237,7 @@ def _apply(api: Registry, action, reason: str, done: str) -> None:
         st.rerun()
 
 
-def _attempt(api: Registry, action, reason: str) -> dict | None:
+def _attempt(api: Registry, action: Change, reason: str) -> dict[str, Any] | None:
     """Run a change that needs a reason; its answer, or None after showing why it failed
     (with the gate report when a gate refused it)."""
     if not reason.strip():

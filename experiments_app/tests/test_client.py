@@ -1,4 +1,4 @@
-"""axion_registry.client against a live server: what a training script and the dashboard do."""
+"""axion_client against a live server: what a training script and the dashboard do."""
 
 import math
 import subprocess
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from axion_registry.client import AxionAPIError, AxionClient
+from axion_client import AxionAPIError, AxionClient
 from experiments_app.models import Run
 from models_app.models import ModelVersion
 
@@ -27,7 +27,7 @@ def client(live_server, researcher):
 
 
 def test_the_client_imports_without_django():
-    code = ("import sys, axion_registry.client; "
+    code = ("import sys, axion_client; "
             "print(sorted(m for m in sys.modules if m == 'django' or m.startswith('django.')))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, env={"PATH": "/usr/bin:/bin"}, check=True)

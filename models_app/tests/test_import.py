@@ -14,7 +14,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from sklearn.linear_model import LogisticRegression
 
-from axion_registry.client import AxionAPIError, AxionClient
+from axion_client import AxionAPIError, AxionClient
 from models_app.models import ModelVersion
 
 COLUMNS = ["momentum", "value", "quality"]

@@ -275,7 +275,7 @@ def test_import_model_takes_a_signature_bundle(tmp_path, signed_model, sklearn_p
 def axion_client(live_server, researcher):
     from rest_framework.authtoken.models import Token
 
-    from axion_registry.client import AxionClient
+    from axion_client import AxionClient
 
     client = AxionClient(live_server.url, Token.objects.get_or_create(user=researcher)[0].key)
     yield client
@@ -284,7 +284,7 @@ def axion_client(live_server, researcher):
 
 def test_the_python_client_uploads_a_signed_version(axion_client, signed_model, sklearn_pickle,
                                                     tmp_path):
-    from axion_registry.client import AxionAPIError
+    from axion_client import AxionAPIError
 
     path = tmp_path / "model.pkl"
     path.write_bytes(sklearn_pickle)

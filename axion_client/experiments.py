@@ -1,11 +1,5 @@
-"""A small HTTP client for the Axion registry, for training scripts and the dashboard.
+"""Experiment tracking: experiments, runs, logging, run artifacts and the run reads.
 
-Needs only `requests`: it imports neither Django nor the project's settings, so it runs on
-any machine that can reach the API.
-
-    from axion_registry.client import AxionClient
-
-    client = AxionClient("http://127.0.0.1:8000", token)   # or AxionClient.from_env()
     with client.start_run("ranking-lgbm", name="lr sweep") as run:
         run.log_params({"lr": 0.1, "depth": 6})
         for step, loss in enumerate(losses):
@@ -21,32 +15,23 @@ the read helpers turn them back into floats.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import os
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 import requests
+
+from axion_client.http import AxionAPIError, Transport
 
 MAX_BATCH_METRICS = 1000
 MAX_BATCH_PARAMS = 100
 MAX_BATCH_TAGS = 100
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
-class AxionAPIError(Exception):
-    """An answer other than 2xx: the HTTP status, the API's error code and its message."""
-
-    def __init__(self, status: int, code: str, message: str, details: Any = None):
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
 
 
 def to_json_number(value: Any) -> Any:
@@ -70,73 +55,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class AxionClient:
-    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 60.0,
-                 session: requests.Session | None = None):
-        base = base_url.rstrip("/")
-        if not base.endswith("/api/v1"):
-            base += "/api/v1"
-        self.base_url = base
-        self.timeout = timeout
-        self.session = session or requests.Session()
-        if token:
-            self.session.headers["Authorization"] = f"Token {token}"
-
-    @classmethod
-    def from_env(cls, **kwargs: Any) -> AxionClient:
-        """AXION_API_URL and AXION_API_TOKEN, as `make run` exports them."""
-        return cls(os.environ.get("AXION_API_URL", "http://127.0.0.1:8000"),
-                   os.environ.get("AXION_API_TOKEN"), **kwargs)
-
-    # -- generic HTTP ---------------------------------------------------------------------
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
-        kwargs.setdefault("timeout", self.timeout)
-        response = self.session.request(method, url, **kwargs)
-        if response.status_code >= 400:
-            raise self._error(response)
-        if kwargs.get("stream"):
-            return response
-        if not response.content:
-            return None
-        if "json" in response.headers.get("Content-Type", ""):
-            return response.json()
-        return response.content
-
-    @staticmethod
-    def _error(response: requests.Response) -> AxionAPIError:
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if not isinstance(body, dict):
-            body = {}
-        return AxionAPIError(
-            response.status_code,
-            str(body.get("code") or "http_error"),
-            str(body.get("message") or body.get("detail") or response.reason or "error"),
-            body.get("details"),
-        )
-
-    def get(self, path: str, /, **params: Any) -> Any:
-        return self.request("GET", path, params=_query(params))
-
-    def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
-        return self.request("POST", path, json=json, **kwargs)
-
-    def patch(self, path: str, json: Any = None, **kwargs: Any) -> Any:
-        return self.request("PATCH", path, json=json, **kwargs)
-
-    def paginate(self, path: str, /, **params: Any) -> Iterator[Any]:
-        """Every item of a paginated list, page after page."""
-        page = self.get(path, **params)
-        while True:
-            yield from page["results"]
-            if not page.get("next"):
-                return
-            page = self.request("GET", page["next"])
-
+class ExperimentsAPI(Transport):
     # -- experiments and runs -------------------------------------------------------------
 
     def create_experiment(self, name: str, description: str = "",
@@ -144,8 +63,9 @@ class AxionClient:
         return self.post("experiments/", {"name": name, "description": description,
                                           "tags": dict(tags or {})})
 
-    def list_experiments(self, **filters: Any) -> list[dict[str, Any]]:
-        return list(self.paginate("experiments/", **filters))
+    def list_experiments(self, *, max_results: int | None = None,
+                         **filters: Any) -> list[dict[str, Any]]:
+        return self.collect("experiments/", max_results=max_results, **filters)
 
     def get_experiment(self, experiment_id: int) -> dict[str, Any]:
         return self.get(f"experiments/{experiment_id}/")
@@ -272,26 +192,6 @@ class AxionClient:
                 handle.write(chunk)
         return local_path
 
-    def upload_version(self, model: str, local_path: str, *, framework: str,
-                       artifact_format: str, signature: str | None = None,
-                       input_signature: Mapping[str, Any] | None = None,
-                       **fields: Any) -> dict[str, Any]:
-        """Register a version of `model` by uploading a local artifact file. `signature` is
-        the path of its model-signing bundle (needed when the model requires signed
-        artifacts); `input_signature` the model's input schema. Fields: version or bump,
-        metrics, hyperparameters, tags, description, input_example."""
-        metadata = {"framework": framework, "artifact_format": artifact_format, **fields}
-        if input_signature is not None:
-            metadata["signature"] = dict(input_signature)
-        with contextlib.ExitStack() as stack:
-            files = {"artifact": (os.path.basename(local_path),
-                                  stack.enter_context(open(local_path, "rb")))}
-            if signature:
-                files["signature"] = (os.path.basename(signature),
-                                      stack.enter_context(open(signature, "rb")))
-            return self.post(f"models/{model}/versions/", files=files,
-                             data={"metadata": json.dumps(metadata)})
-
     def register_version(self, run_id: str, model: str, artifact_path: str, *,
                          framework: str, artifact_format: str, **fields: Any) -> dict[str, Any]:
         """Register a model version from a file in the run's artifacts (lineage kept).
@@ -302,51 +202,7 @@ class AxionClient:
             "artifact_format": artifact_format, **fields,
         })
 
-    # -- importing real models -----------------------------------------------------------
-
-    def import_model(self, model: str, path: str, *, input_example: str | None = None,
-                     metrics: Mapping[str, float] | None = None,
-                     hyperparameters: Mapping[str, Any] | None = None,
-                     tags: Mapping[str, str] | None = None, framework: str | None = None,
-                     **fields: Any) -> dict[str, Any]:
-        """Import a model file (pickle, joblib, skops, ONNX) or a legacy folder (model.pkl +
-        metadata.json) as a new version of `model`, as `manage.py import_model` does.
-        `input_example`: a CSV or Parquet file of rows (the signature comes from it, else
-        from the model). Fields: version or bump, artifact_format, description, signature."""
-        if os.path.isdir(path):
-            artifact, legacy = os.path.join(path, "model.pkl"), os.path.join(path, "metadata.json")
-        else:
-            artifact, legacy = path, None
-        metadata = {**fields, "metrics": dict(metrics or {}),
-                    "hyperparameters": dict(hyperparameters or {}), "tags": dict(tags or {})}
-        if framework:
-            metadata["framework"] = framework
-        with ExitStack() as stack:
-            files = {"artifact": (os.path.basename(artifact),
-                                  stack.enter_context(open(artifact, "rb")))}
-            if legacy and os.path.exists(legacy):
-                files["legacy_metadata"] = ("metadata.json",
-                                            stack.enter_context(open(legacy, "rb")))
-            if input_example:
-                files["input_example"] = (os.path.basename(input_example),
-                                          stack.enter_context(open(input_example, "rb")))
-            return self.post(f"models/{model}/versions/import/", files=files,
-                             data={"metadata": json.dumps(metadata)})
-
-    def add_evaluation_dataset(self, model: str, path: str, *, name: str,
-                               label_column: str) -> dict[str, Any]:
-        """Register a CSV or Parquet file of features and labels; every version's load check
-        scores the model on it (its verified metrics)."""
-        with open(path, "rb") as handle:
-            return self.post(f"models/{model}/datasets/",
-                             files={"file": (os.path.basename(path), handle)},
-                             data={"name": name, "label_column": label_column})
-
-    def get_version(self, model: str, version: str) -> dict[str, Any]:
-        """A version with its load check and verified metrics."""
-        return self.get(f"models/{model}/versions/{version}/")
-
-    # -- reads for the dashboard ----------------------------------------------------------
+    # -- reads ----------------------------------------------------------------------------
 
     def search_runs(self, *, experiment: str | int | None = None,
                     status: str | list[str] | None = None,
@@ -364,12 +220,8 @@ class AxionClient:
             "metric": list(metrics), "order_by": order_by, "desc": 1 if desc else None,
             **filters,
         }
-        runs = []
-        for run in self.paginate("runs/", **query):
-            runs.append(_metrics_to_float(run))
-            if max_results is not None and len(runs) >= max_results:
-                break
-        return runs
+        return [_metrics_to_float(run)
+                for run in self.paginate("runs/", max_results=max_results, **query)]
 
     def compare_runs(self, run_ids: Iterable[str]) -> dict[str, Any]:
         data = self.get("runs/compare/", run_ids=",".join(run_ids))
@@ -379,7 +231,7 @@ class AxionClient:
 
     def metric_history(self, run_id: str, key: str,
                        max_points: int | None = None) -> dict[str, Any]:
-        series = self.get(f"runs/{run_id}/metrics/{requests.utils.quote(key, safe='')}/history/",
+        series = self.get(f"runs/{run_id}/metrics/{quote(key, safe='')}/history/",
                           max_points=max_points)
         return _series_to_float(series)
 
@@ -405,7 +257,7 @@ class AxionClient:
 class ActiveRun:
     """The run of a `with client.start_run(...)` block; logging methods need no run_id."""
 
-    def __init__(self, client: AxionClient, data: dict[str, Any]):
+    def __init__(self, client: ExperimentsAPI, data: dict[str, Any]):
         self.client = client
         self.data = data
         self.run_id: str = data["run_id"]
@@ -457,11 +309,6 @@ def _param(value: Any) -> str:
     return str(value)
 
 
-def _query(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop None and empty lists: requests would send them as empty parameters."""
-    return {k: v for k, v in params.items() if v is not None and v != []}
-
-
 def _metrics_to_float(run: dict[str, Any]) -> dict[str, Any]:
     if isinstance(run.get("metrics"), dict):
         run["metrics"] = {k: from_json_number(v) for k, v in run["metrics"].items()}
@@ -474,6 +321,4 @@ def _series_to_float(series: dict[str, Any]) -> dict[str, Any]:
 
 
 def _default_source() -> str:
-    import sys
-
     return os.path.abspath(sys.argv[0])[-500:] if sys.argv and sys.argv[0] else ""
