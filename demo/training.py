@@ -105,7 +105,7 @@ def platform_classes() -> dict[str, Any]:
     """The demo platform package's classes (put on sys.path here, as serving does)."""
     if str(PLATFORM_PATH) not in sys.path:
         sys.path.append(str(PLATFORM_PATH))
-    from src.ml import (  # type: ignore[import-not-found]
+    from src.ml import (
         EarningsSurpriseModel,
         FactorTimingModel,
         MarketRegimeModel,

@@ -41,14 +41,14 @@ class ExperimentAdmin(admin.ModelAdmin):
 
 class ParamInline(ReadOnlyInline):
     model = Param
-    fields = ["key", "value"]
+    fields = ("key", "value")
     readonly_fields = fields
 
 
 class LatestMetricInline(ReadOnlyInline):
     model = LatestMetric
     verbose_name_plural = "latest metrics"
-    fields = ["key", "number", "step", "timestamp"]
+    fields = ("key", "number", "step", "timestamp")
     readonly_fields = fields
 
 
@@ -59,8 +59,8 @@ class RunAdmin(admin.ModelAdmin):
     search_fields = ["run_id", "name", "experiment__name"]
     list_select_related = ["experiment", "user"]
     inlines = [ParamInline, LatestMetricInline]
-    fields = ["run_id", "experiment", "name", "status", "start_time", "end_time", "parent",
-              "source", "user", "tags"]
+    fields = ("run_id", "experiment", "name", "status", "start_time", "end_time", "parent",
+              "source", "user", "tags")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

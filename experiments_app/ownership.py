@@ -7,22 +7,22 @@ archived (a team's runs often share one experiment).
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
-
 from experiments_app.errors import ExperimentNotPermitted, RunNotPermitted
 from experiments_app.models import Experiment
+from models_app.roles import Actor, audited_user
 
 
-def may_change(actor: AbstractBaseUser | None, owner_id: int | None) -> bool:
+def may_change(actor: Actor, owner_id: int | None) -> bool:
     if actor is None:
         return True
-    if not actor.is_authenticated or not actor.is_active:
+    user = audited_user(actor)
+    if user is None or not user.is_active:
         return False
-    return actor.is_superuser or (owner_id is not None and actor.pk == owner_id)
+    return user.is_superuser or (owner_id is not None and user.pk == owner_id)
 
 
 def require_run_owner(
-    actor: AbstractBaseUser | None, *, run_id: str, owner_id: int | None, action: str
+    actor: Actor, *, run_id: str, owner_id: int | None, action: str
 ) -> None:
     if not may_change(actor, owner_id):
         raise RunNotPermitted(
@@ -32,7 +32,7 @@ def require_run_owner(
 
 
 def require_experiment_owner(
-    actor: AbstractBaseUser | None, experiment: Experiment, action: str
+    actor: Actor, experiment: Experiment, action: str
 ) -> None:
     if not may_change(actor, experiment.owner_id):
         raise ExperimentNotPermitted(

@@ -193,7 +193,7 @@ def clean_metrics(metrics: Any, *, default_timestamp: int | None = None) -> list
             )
         key = item.get("key")
         if type(key) is not str or key not in known:
-            clean_key(key, "metric key")
+            key = clean_key(key, "metric key")
             known.add(key)
         value = item.get("value")
         if type(value) is not float:

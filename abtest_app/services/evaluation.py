@@ -16,11 +16,11 @@ from abtest_app.choices import Decision, PromotionStatus, SnapshotKind, TestStat
 from abtest_app.decision import Evaluation
 from abtest_app.errors import InvalidABTest
 from abtest_app.models import ABTest, ABTestSnapshot
-from abtest_app.services.actors import Actor, signed_in
 from abtest_app.services.lifecycle import apply_transition, lock_test, refusal, require_manager
 from axion_registry.errors import DomainError
 from models_app import services as registry
 from models_app.models import ModelVersion
+from models_app.roles import Actor, audited_user
 
 
 def _json_safe(value: Any) -> Any:
@@ -174,7 +174,7 @@ def abtest_conclude(
         _snapshot(test, evaluation, now=now, kind=SnapshotKind.MANUAL, concluded=True)
         test.decision = evaluation.decision
         test.conclusion_reason = reason.strip()
-        test.ended_by = signed_in(actor)
+        test.ended_by = audited_user(actor)
         if evaluation.srm_mismatch:
             test.srm_flagged = True
         return apply_transition(test, "conclude", now)

@@ -21,13 +21,13 @@ from abtest_app.errors import (
     InvalidABTest,
 )
 from abtest_app.models import ABTest, ArmStats
-from abtest_app.services.actors import Actor, signed_in
 from abtest_app.signals import abtest_routing_changed
 from models_app import roles
 from models_app import selectors as registry_selectors
 from models_app.choices import Stage
 from models_app.errors import VersionNotFound
 from models_app.models import ModelVersion, RegisteredModel
+from models_app.roles import Actor, audited_user
 from models_app.vocabulary import Vocabulary
 
 NAME = re.compile(r"^[A-Za-z0-9_][-A-Za-z0-9_.]{0,99}$")
@@ -37,7 +37,7 @@ CHAMPION_STAGES = (Stage.DRAFT, Stage.STAGING, Stage.PRODUCTION)
 
 def can_manage(test: ABTest, user: Actor) -> bool:
     """Start, pause, conclude and cancel: the test's creator or a release manager."""
-    signed = signed_in(user)
+    signed = audited_user(user)
     if signed is None:
         return False
     return signed.pk == test.created_by_id or roles.is_release_manager(signed)
@@ -62,7 +62,7 @@ def may_start(test: ABTest, user: Actor) -> bool:
     production version on the model, no auto-promotion)."""
     if not can_manage(test, user):
         return False
-    return roles.is_release_manager(signed_in(user)) or not routes_production_traffic(test)
+    return roles.is_release_manager(audited_user(user)) or not routes_production_traffic(test)
 
 
 def require_starter(test: ABTest, actor: Actor) -> None:
@@ -273,7 +273,7 @@ def abtest_create(
         min_effect_kind=min_effect_kind,
         max_duration=max_duration,
         auto_promote=auto_promote,
-        created_by=signed_in(created_by),
+        created_by=audited_user(created_by),
     )
     ArmStats.objects.bulk_create(
         ArmStats(test=test, arm=arm, metric=metric)
@@ -361,5 +361,5 @@ def abtest_cancel(*, test: ABTest, actor: Actor, reason: str = "") -> ABTest:
     test = lock_test(test.pk)
     require_manager(test, actor, "cancel")
     test.conclusion_reason = reason
-    test.ended_by = signed_in(actor)
+    test.ended_by = audited_user(actor)
     return apply_transition(test, "cancel", timezone.now())

@@ -25,8 +25,8 @@ from abtest_app.assignment import assign_many
 from abtest_app.choices import Arm, MetricType, TestState
 from abtest_app.errors import ABTestNotCollecting, InvalidOutcomes, OutcomeBatchTooLarge
 from abtest_app.models import ABTest, ArmStats, Outcome, OutcomeToken
-from abtest_app.services.actors import Actor
 from abtest_app.services.tokens import require_outcome_poster
+from models_app.roles import Actor
 
 MAX_BATCH = 10_000
 COLUMNS = ("test_id", "arm", "unit_id", "value", "outcome_id", "metrics", "created_at")

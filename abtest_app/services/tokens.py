@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from abtest_app.errors import OutcomesNotPermitted, OutcomeTokenNotFound
 from abtest_app.models import ABTest, OutcomeToken
-from abtest_app.services.actors import Actor, signed_in
 from abtest_app.services.lifecycle import require_manager
 from axion_registry.errors import InvalidInput
 from models_app import roles
+from models_app.roles import Actor, audited_user
 
 KEY_PREFIX = "axo_"
 
@@ -41,7 +41,7 @@ def outcome_token_create(
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     token = OutcomeToken.objects.create(
         test=test, name=name, key_hash=key_hash(key), prefix=key[:12],
-        created_by=signed_in(actor),
+        created_by=audited_user(actor),
     )
     return IssuedToken(token=token, key=key)
 
@@ -56,7 +56,7 @@ def outcome_token_revoke(
         raise OutcomeTokenNotFound(f"{test} has no outcome token with id {token_id}.")
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
-        token.revoked_by = signed_in(actor)
+        token.revoked_by = audited_user(actor)
         token.save(update_fields=["revoked_at", "revoked_by"])
     return token
 
@@ -83,7 +83,7 @@ def require_outcome_poster(
         )
     if actor is None:
         return
-    user = signed_in(actor)
+    user = audited_user(actor)
     if user is not None and (
         user.pk == test.created_by_id or roles.is_release_manager(user)
     ):

@@ -28,7 +28,7 @@ METRIC_VALUE_HELP = (
 
 class ExperimentSerializer(serializers.ModelSerializer):
     run_count = serializers.SerializerMethodField()
-    owner = serializers.SlugRelatedField(
+    owner: serializers.SlugRelatedField = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
@@ -54,10 +54,12 @@ class ExperimentUpdateSerializer(serializers.Serializer):
 
 
 class RunSerializer(serializers.ModelSerializer):
-    experiment = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    experiment: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="name", read_only=True)
     experiment_id = serializers.IntegerField(read_only=True)
     parent_run_id = serializers.SerializerMethodField()
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    user: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True)
     params = serializers.DictField(source="param_values", child=serializers.CharField(),
                                    read_only=True)
     metrics = serializers.DictField(
@@ -73,7 +75,7 @@ class RunSerializer(serializers.ModelSerializer):
         ]
 
     def get_parent_run_id(self, obj: Run) -> str | None:
-        return obj.parent.run_id if obj.parent_id else None
+        return obj.parent.run_id if obj.parent is not None else None
 
 
 class ProducedVersionSerializer(serializers.Serializer):
@@ -99,8 +101,9 @@ class RunCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=250, required=False, allow_blank=True, default="")
     parent_run_id = serializers.RegexField(r"^[0-9a-f]{32}$", required=False, allow_null=True,
                                            default=None)
-    source = serializers.CharField(max_length=500, required=False, allow_blank=True,
-                                   default="")
+    # DRF's metaclass takes declared fields off the class, so this does not shadow Field.source
+    source = serializers.CharField(  # type: ignore[assignment]
+        max_length=500, required=False, allow_blank=True, default="")
     tags = serializers.JSONField(required=False, default=dict)
     params = serializers.JSONField(required=False, default=dict)
     start_time = serializers.DateTimeField(required=False, allow_null=True, default=None)

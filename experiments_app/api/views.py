@@ -107,7 +107,7 @@ class RunViewSet(
     def list(self, request: Request) -> Response:
         """Search runs by experiment, status, params, tags and metric thresholds."""
         page = self.paginate_queryset(self.get_queryset())
-        runs = selectors.runs_load_data(page)
+        runs = selectors.runs_load_data(page or [])
         return self.get_paginated_response(s.RunSerializer(runs, many=True).data)
 
     @extend_schema(responses=s.RunDetailSerializer)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import IO
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 
 from experiments_app.errors import RunArtifactTooLarge
 from experiments_app.models import Run
 from experiments_app.selectors.artifacts import run_artifact_name, run_artifact_root
 from experiments_app.services.runs import run_for_logging
 from models_app import artifacts
+from models_app.roles import Actor
 
 
 def run_artifact_save(
@@ -20,7 +20,7 @@ def run_artifact_save(
     path: str,
     stream: IO[bytes],
     size: int | None = None,
-    actor: AbstractBaseUser | None = None,
+    actor: Actor = None,
 ) -> str:
     """Store a file at `path` inside the run's artifacts (replacing one already there).
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, User
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from experiments_app.errors import (
@@ -13,6 +13,7 @@ from experiments_app.errors import (
 from experiments_app.models import Experiment
 from experiments_app.ownership import require_experiment_owner
 from experiments_app.tracking_input import TrackingInputError, as_id, clean_tags
+from models_app.roles import Actor
 
 
 def _tags(tags: Any) -> dict[str, str]:
@@ -38,7 +39,7 @@ def experiment_create(
     name: str,
     description: str = "",
     tags: dict[str, str] | None = None,
-    owner: AbstractBaseUser | None = None,
+    owner: Actor = None,
 ) -> Experiment:
     name = _name(name)
     cleaned = _tags(tags)
@@ -59,7 +60,7 @@ def experiment_update(
     description: str | None = None,
     tags: dict[str, str] | None = None,
     archived: bool | None = None,
-    actor: AbstractBaseUser | None = None,
+    actor: Actor = None,
 ) -> Experiment:
     """Tags given replace the experiment's tags; archiving refuses new runs, keeps the old.
     Only its owner (or a superuser) changes it."""
@@ -75,7 +76,7 @@ def experiment_update(
 
 
 def experiment_resolve(
-    *, reference: int | str, create: bool = False, owner: AbstractBaseUser | None = None
+    *, reference: int | str, create: bool = False, owner: Actor = None
 ) -> Experiment:
     """An experiment by id (an int, or a string of digits) or by name; a name that does not
     exist yet is created when `create` (like mlflow.set_experiment)."""

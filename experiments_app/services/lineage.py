@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
-
 from experiments_app.errors import ArtifactNotFound
 from experiments_app.models import LatestMetric, Param, Run
 from experiments_app.selectors.artifacts import run_artifact_name
 from models_app import artifacts
 from models_app import services as registry
 from models_app.models import ModelVersion
+from models_app.roles import Actor
 
 
 def run_register_version(
@@ -30,7 +29,7 @@ def run_register_version(
     description: str = "",
     signature: dict[str, Any] | None = None,
     input_example: Any = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: Actor = None,
 ) -> ModelVersion:
     """Register `model`'s next version from the file at `artifact_path` in the run's artifacts.
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, User
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -18,10 +18,11 @@ from experiments_app.models import Experiment, Run
 from experiments_app.ownership import require_run_owner
 from experiments_app.services.experiments import experiment_resolve
 from experiments_app.tracking_input import TrackingInputError, clean_params, clean_tags
+from models_app.roles import Actor
 
 
 def run_for_logging(
-    run_id: str, *, exclusive: bool = False, actor: AbstractBaseUser | None = None
+    run_id: str, *, exclusive: bool = False, actor: Actor = None
 ) -> int:
     """The primary key of a running run, for a logging transaction (call inside one).
 
@@ -52,7 +53,7 @@ def run_create(
     *,
     experiment: Experiment | int | str,
     name: str = "",
-    user: AbstractBaseUser | None = None,
+    user: Actor = None,
     parent_run_id: str | None = None,
     source: str = "",
     tags: dict[str, str] | None = None,
@@ -112,7 +113,7 @@ def run_end(
     run: Run,
     status: str = RunStatus.FINISHED,
     end_time: datetime | None = None,
-    actor: AbstractBaseUser | None = None,
+    actor: Actor = None,
 ) -> Run:
     """Mark a running run finished, failed or killed; an ended run stays as it ended (409)."""
     require_run_owner(actor, run_id=run.run_id, owner_id=run.user_id, action="end")
@@ -137,7 +138,7 @@ def run_end(
 
 @transaction.atomic
 def run_update(
-    *, run: Run, name: str | None = None, actor: AbstractBaseUser | None = None
+    *, run: Run, name: str | None = None, actor: Actor = None
 ) -> Run:
     require_run_owner(actor, run_id=run.run_id, owner_id=run.user_id, action="rename")
     if name is not None:

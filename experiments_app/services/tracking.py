@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 
 from experiments_app.errors import (
@@ -32,6 +31,7 @@ from experiments_app.tracking_input import (
     latest_per_key,
     metric_row,
 )
+from models_app.roles import Actor
 
 UPSERT_CHUNK = 150  # rows per upsert statement: 6 parameters each, under SQLite's 999
 
@@ -124,7 +124,7 @@ def metric_log(
     value: Any,
     step: Any = None,
     timestamp: Any = None,
-    actor: AbstractBaseUser | None = None,
+    actor: Actor = None,
 ) -> MetricRow:
     """Log one metric point; returns the stored row (key, value, is_nan, step, timestamp)."""
     try:
@@ -137,7 +137,7 @@ def metric_log(
 
 @transaction.atomic
 def metrics_log(
-    *, run_id: str, metrics: list[dict[str, Any]], actor: AbstractBaseUser | None = None
+    *, run_id: str, metrics: list[dict[str, Any]], actor: Actor = None
 ) -> int:
     """Log many points of one or more metrics (MLflow's metric objects); returns the count."""
     try:
@@ -153,7 +153,7 @@ def params_log(
     *,
     run_id: str,
     params: dict[str, Any] | list[dict[str, Any]],
-    actor: AbstractBaseUser | None = None,
+    actor: Actor = None,
 ) -> dict[str, str]:
     try:
         cleaned = clean_params(params)
@@ -164,7 +164,7 @@ def params_log(
 
 
 @transaction.atomic
-def batch_log(*, run_id: str, body: Any, actor: AbstractBaseUser | None = None) -> Batch:
+def batch_log(*, run_id: str, body: Any, actor: Actor = None) -> Batch:
     """Metrics, params and tags in one transaction: all of it is logged, or none."""
     try:
         batch = clean_batch(body)
@@ -182,7 +182,7 @@ def tags_set(
     *,
     run: Run,
     tags: dict[str, Any] | list[dict[str, Any]],
-    actor: AbstractBaseUser | None = None,
+    actor: Actor = None,
 ) -> dict[str, str]:
     """Set (or overwrite) tags. Tags annotate, so an ended run may still be tagged."""
     require_run_owner(actor, run_id=run.run_id, owner_id=run.user_id, action="tag")
@@ -197,7 +197,7 @@ def tags_set(
 
 
 @transaction.atomic
-def tag_delete(*, run: Run, key: str, actor: AbstractBaseUser | None = None) -> dict[str, str]:
+def tag_delete(*, run: Run, key: str, actor: Actor = None) -> dict[str, str]:
     require_run_owner(actor, run_id=run.run_id, owner_id=run.user_id, action="untag")
     locked = Run.objects.select_for_update().get(pk=run.pk)
     if key not in locked.tags:

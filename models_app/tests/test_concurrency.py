@@ -2,8 +2,10 @@
 
 import functools
 import io
+import threading
 
 import pytest
+from django.db import connection
 
 from axion_registry.testing import run_concurrently
 from models_app import services
