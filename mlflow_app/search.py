@@ -18,6 +18,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    TextField,
     Value,
 )
 from django.db.models.expressions import Combinable, OrderBy
@@ -36,6 +37,11 @@ RUN_COLUMNS = {"run_id": "run_id", "run_name": "name", "status": "status",
 TAG_COLUMNS = {shapes.RUN_NAME_TAG: "name", shapes.PARENT_TAG: "parent__run_id"}
 EXPERIMENT_COLUMNS = {"name": "name", "experiment_id": "pk", "creation_time": "created_at",
                       "last_update_time": "created_at"}
+
+
+def _tag_text(key: str) -> Cast:
+    """A tag's value as plain text (a JSON key lookup would compare JSON, not text)."""
+    return Cast(KeyTextTransform(key, "tags"), TextField())
 
 
 def string_q(field: str, comparator: str, value: Any) -> Q:
@@ -100,7 +106,7 @@ def _tag_q(condition: Condition, alias: str, queryset: QuerySet) -> tuple[Q, Que
             present = Q(tags__has_key=condition.key)
         return (present if condition.comparator == "IS NOT NULL" else ~present), queryset
     if column is None:
-        queryset = queryset.alias(**{alias: KeyTextTransform(condition.key, "tags")})
+        queryset = queryset.alias(**{alias: _tag_text(condition.key)})
         column = alias
     return string_q(column, condition.comparator, condition.value), queryset
 
@@ -109,7 +115,7 @@ def _dataset_q(condition: Condition) -> Q:
     if condition.key == "context":
         field = "_context"
         rows = RunInput.objects.filter(run=OuterRef("pk")).alias(
-            _context=KeyTextTransform("mlflow.data.context", "tags"))
+            _context=_tag_text("mlflow.data.context"))
     else:
         field = f"dataset__{condition.key}"
         rows = RunInput.objects.filter(run=OuterRef("pk"))
@@ -144,7 +150,7 @@ def _run_order_expression(order: OrderKey) -> Combinable:
                         .values("value")[:1])
     if order.kind == "tag":
         column = TAG_COLUMNS.get(order.key)
-        return F(column) if column else KeyTextTransform(order.key, "tags")
+        return F(column) if column else _tag_text(order.key)
     return F(RUN_COLUMNS[order.key] if order.key != "artifact_uri" else "run_id")
 
 
@@ -192,7 +198,7 @@ def experiments_order(queryset: QuerySet[Experiment],
                       orders: list[OrderKey]) -> QuerySet[Experiment]:
     clauses = []
     for order in orders:
-        expression: Combinable = (KeyTextTransform(order.key, "tags") if order.kind == "tag"
+        expression: Combinable = (_tag_text(order.key) if order.kind == "tag"
                                   else F(EXPERIMENT_COLUMNS[order.key]))
         clauses.append(_ordered(expression, order.ascending))
     return queryset.order_by(*clauses, F("created_at").desc(), "-pk")

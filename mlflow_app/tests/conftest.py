@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 
@@ -10,6 +12,8 @@ def _reset_mlflow() -> None:
     while mlflow.active_run() is not None:
         mlflow.end_run()
     fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)  # set_experiment sets it
+    os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)
     mlflow.set_tracking_uri("")
 
 
