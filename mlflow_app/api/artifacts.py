@@ -12,7 +12,8 @@ import mimetypes
 from typing import Any
 
 from django.conf import settings
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest
+from django.http.response import HttpResponseBase
 
 from experiments_app import selectors as tracking
 from experiments_app import services as tracking_services
@@ -69,7 +70,7 @@ def _upload(call: Call, path: str) -> dict[str, Any]:
     return {}
 
 
-def _download(path: str) -> HttpResponse:
+def _download(path: str) -> HttpResponseBase:
     run, relative = selectors.artifact_run(path)
     stream = tracking.run_artifact_open(run=run, path=relative)
     kind = mimetypes.guess_type(relative)[0] or "application/octet-stream"
@@ -77,7 +78,7 @@ def _download(path: str) -> HttpResponse:
 
 
 @endpoint("GET", "PUT", read_body=False)
-def artifact_file(call: Call) -> dict[str, Any] | HttpResponse:
+def artifact_file(call: Call) -> dict[str, Any] | HttpResponseBase:
     path = call.kwargs["artifact_path"]
     if call.request.method == "PUT":
         return _upload(call, path)

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from mlflow_app import shapes
@@ -25,8 +26,8 @@ class Call:
     kwargs: dict[str, Any]
 
 
-Handler = Callable[[Call], "dict[str, Any] | HttpResponse"]
-View = Callable[..., HttpResponse]
+Handler = Callable[[Call], "dict[str, Any] | HttpResponseBase"]
+View = Callable[..., HttpResponseBase]
 
 
 def error_response(error: MlflowError) -> JsonResponse:
@@ -59,7 +60,7 @@ def endpoint(*methods: str, anonymous: bool = False,
     def wrap(handler: Handler) -> View:
         @csrf_exempt
         @wraps(handler)
-        def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        def view(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
             try:
                 if request.method not in methods:
                     raise MlflowError(ENDPOINT_NOT_FOUND, f"{request.method} is not allowed "
@@ -77,7 +78,7 @@ def endpoint(*methods: str, anonymous: bool = False,
                 if error is None:
                     raise
                 return error_response(error)
-            return answer if isinstance(answer, HttpResponse) else json_answer(answer)
+            return answer if isinstance(answer, HttpResponseBase) else json_answer(answer)
 
         return view
 

@@ -28,6 +28,7 @@ tracking = [
     path("runs/log-inputs", views.run_log_inputs),
     path("metrics/get-history", views.metric_history),
     path("artifacts/list", views.artifact_list),
+    path("logged-models/search", views.logged_model_search),
     re_path(r"^.*$", views.not_supported),
 ]
 
