@@ -102,7 +102,12 @@ def test_only_the_runs_owner_uploads_but_anyone_signed_in_reads(
     as_user(researcher)  # she ends her run
 
 
-def test_a_missing_artifact_is_a_404(client, run_id, tmp_path):
-    with pytest.raises(CLIENT_ERRORS) as caught:
+def test_a_missing_artifact_is_a_404(client, run_id, tmp_path, live_server, token_for,
+                                     researcher):
+    with pytest.raises(CLIENT_ERRORS):
         client.download_artifacts(run_id, "nope.txt", str(tmp_path))
-    assert "404" in str(caught.value) or "RESOURCE_DOES_NOT_EXIST" in str(caught.value)
+    response = requests.get(
+        f"{live_server.url}/api/2.0/mlflow-artifacts/artifacts/runs/{run_id}/nope.txt",
+        headers={"Authorization": f"Bearer {token_for(researcher)}"}, timeout=10)
+    assert response.status_code == 404
+    assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
