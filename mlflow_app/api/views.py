@@ -239,8 +239,8 @@ def run_log_inputs(call: Call) -> dict[str, Any]:
 
 @endpoint("GET")
 def metric_history(call: Call) -> dict[str, Any]:
-    run = selectors.run_by_id(_run_id(call.body))
-    points = selectors.metric_points(run, shapes.text(call.body, "metric_key", required=True))
+    key = shapes.text(call.body, "metric_key", required=True)
+    points = selectors.metric_points(selectors.run_by_id(_run_id(call.body)), key)
     limit = shapes.integer(call.body, "max_results")
     if limit is None:
         return {"metrics": points}
