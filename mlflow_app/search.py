@@ -21,7 +21,7 @@ from django.db.models import (
     TextField,
     Value,
 )
-from django.db.models.expressions import Combinable, OrderBy
+from django.db.models.expressions import Expression, OrderBy
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Concat
 
@@ -30,6 +30,7 @@ from mlflow_app import shapes
 from mlflow_app.grammar import Condition, OrderKey, like_to_regex
 from mlflow_app.models import RunInput
 
+Orderable = F | Expression | Subquery
 NUMERIC_LOOKUPS = {"=": "exact", ">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
 RUN_COLUMNS = {"run_id": "run_id", "run_name": "name", "status": "status",
                "user_id": "user__username", "start_time": "start_time",
@@ -67,16 +68,22 @@ def numeric_q(field: str, comparator: str, value: Any) -> Q:
 
 
 def _status_value(condition: Condition) -> Any:
-    if condition.comparator in ("IN", "NOT IN"):
-        return tuple(str(item).lower() for item in condition.value or ())
+    if isinstance(condition.value, tuple):
+        return tuple(item.lower() for item in condition.value)
     return str(condition.value).lower()
+
+
+def _moment(condition: Condition) -> Any:
+    """A time attribute's bound (milliseconds in the filter) as a datetime."""
+    if not isinstance(condition.value, float):
+        raise ValueError(condition.value)  # the grammar checks that times are numbers
+    return shapes.from_ms(int(condition.value))
 
 
 def _attribute_q(condition: Condition) -> Q:
     field = RUN_COLUMNS[condition.key]
     if condition.key in ("start_time", "end_time"):
-        return numeric_q(field, condition.comparator,
-                         shapes.from_ms(int(condition.value)))  # type: ignore[arg-type]
+        return numeric_q(field, condition.comparator, _moment(condition))
     if condition.key == "status":
         comparator = {"LIKE": "ILIKE"}.get(condition.comparator, condition.comparator)
         return string_q(field, comparator, _status_value(condition))
@@ -112,6 +119,7 @@ def _tag_q(condition: Condition, alias: str, queryset: QuerySet) -> tuple[Q, Que
 
 
 def _dataset_q(condition: Condition) -> Q:
+    rows: QuerySet[Any]
     if condition.key == "context":
         field = "_context"
         rows = RunInput.objects.filter(run=OuterRef("pk")).alias(
@@ -141,7 +149,7 @@ def runs_filter(queryset: QuerySet[Run], conditions: list[Condition]) -> QuerySe
     return queryset
 
 
-def _run_order_expression(order: OrderKey) -> Combinable:
+def _run_order_expression(order: OrderKey) -> Orderable:
     if order.kind == "metric":
         return Subquery(LatestMetric.objects.filter(
             run=OuterRef("pk"), key=order.key, is_nan=False).values("value")[:1])
@@ -154,7 +162,7 @@ def _run_order_expression(order: OrderKey) -> Combinable:
     return F(RUN_COLUMNS[order.key] if order.key != "artifact_uri" else "run_id")
 
 
-def _ordered(expression: Combinable, ascending: bool) -> OrderBy:
+def _ordered(expression: Orderable, ascending: bool) -> OrderBy:
     return expression.asc(nulls_last=True) if ascending else expression.desc(nulls_last=True)
 
 
@@ -173,8 +181,8 @@ def experiments_filter(queryset: QuerySet[Experiment],
             continue
         field = EXPERIMENT_COLUMNS[condition.key]
         if condition.key in ("creation_time", "last_update_time"):
-            moment = shapes.from_ms(int(condition.value))  # type: ignore[arg-type]
-            queryset = queryset.filter(numeric_q(field, condition.comparator, moment))
+            queryset = queryset.filter(numeric_q(field, condition.comparator,
+                                                 _moment(condition)))
         elif condition.key == "experiment_id":
             if condition.comparator in ("LIKE", "ILIKE"):
                 queryset = queryset.alias(_id_text=Cast("pk", CharField()))
@@ -185,8 +193,8 @@ def experiments_filter(queryset: QuerySet[Experiment],
 
 
 def _experiment_id_q(condition: Condition) -> Q:
-    values = condition.value if isinstance(condition.value, tuple) else (condition.value,)
-    ids = [int(value) for value in values if str(value).isdigit()]
+    values = condition.value if isinstance(condition.value, tuple) else (str(condition.value),)
+    ids = [int(value) for value in values if value.isascii() and value.isdigit()]
     if condition.comparator in ("=", "IN"):
         return Q(pk__in=ids)
     if condition.comparator in ("!=", "NOT IN"):
@@ -198,7 +206,7 @@ def experiments_order(queryset: QuerySet[Experiment],
                       orders: list[OrderKey]) -> QuerySet[Experiment]:
     clauses = []
     for order in orders:
-        expression: Combinable = (_tag_text(order.key) if order.kind == "tag"
+        expression: Orderable = (_tag_text(order.key) if order.kind == "tag"
                                   else F(EXPERIMENT_COLUMNS[order.key]))
         clauses.append(_ordered(expression, order.ascending))
     return queryset.order_by(*clauses, F("created_at").desc(), "-pk")

@@ -21,9 +21,9 @@ def runs_params(run_pks: list[int]) -> dict[int, dict[str, str]]:
 
 def runs_latest_points(run_pks: list[int]) -> dict[int, list[LatestPoint]]:
     found: dict[int, list[LatestPoint]] = defaultdict(list)
-    for run_pk, *point in (
+    for run_pk, key, value, is_nan, step, timestamp in (
         LatestMetric.objects.filter(run_id__in=run_pks).order_by("key")
         .values_list("run_id", "key", "value", "is_nan", "step", "timestamp")
     ):
-        found[run_pk].append((point[0], point[1], point[2], point[3], point[4]))
+        found[run_pk].append((key, value, is_nan, step, timestamp))
     return found
