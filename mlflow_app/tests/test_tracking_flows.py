@@ -160,3 +160,42 @@ def test_a_run_name_set_by_tag_renames_the_axion_run(tracking, client, api):
     client.set_tag(run.info.run_id, "scratch", "1")
     client.delete_tag(run.info.run_id, "scratch")
     assert "scratch" not in axion_run(api, run.info.run_id)["tags"]
+
+
+def test_rename_delete_and_restore_an_experiment(tracking, client, api):
+    experiment_id = client.create_experiment("regime")
+    client.rename_experiment(experiment_id, "regime-v2")
+    assert api.get(f"/api/v1/experiments/{experiment_id}/").json()["name"] == "regime-v2"
+    client.delete_experiment(experiment_id)
+    assert api.get(f"/api/v1/experiments/{experiment_id}/").json()["archived"] is True
+    assert client.get_experiment(experiment_id).lifecycle_stage == "deleted"
+    assert [e.name for e in client.search_experiments(view_type=2)] == ["regime-v2"]
+    client.restore_experiment(experiment_id)
+    assert client.get_experiment(experiment_id).lifecycle_stage == "active"
+
+
+def test_logging_metrics_to_an_ended_run_is_refused(tracking, client):
+    import pytest
+    from mlflow.exceptions import MlflowException
+
+    run_id = client.create_run(client.create_experiment("regime")).info.run_id
+    client.set_terminated(run_id)
+    client.set_terminated(run_id)  # ending it again the same way is accepted
+    with pytest.raises(MlflowException) as caught:
+        client.log_metric(run_id, "loss", 1.0)
+    assert caught.value.error_code == "INVALID_STATE"
+    client.set_tag(run_id, "note", "tags still annotate an ended run")
+
+
+def test_log_artifacts_and_log_text(tracking, client, api, tmp_path):
+    folder = tmp_path / "plots"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("a")
+    (folder / "sub" / "b.txt").write_text("b")
+    tracking.set_experiment("regime")
+    with tracking.start_run() as run:
+        tracking.log_artifacts(str(folder), artifact_path="plots")
+        tracking.log_text("hello", "notes/hello.txt")
+    files = api.get(f"/api/v1/runs/{run.info.run_id}/artifacts/").json()["files"]
+    assert [f["path"] for f in files] == ["notes/hello.txt", "plots/a.txt", "plots/sub/b.txt"]
+    assert tracking.artifacts.load_text(f"runs:/{run.info.run_id}/notes/hello.txt") == "hello"
