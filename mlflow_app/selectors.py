@@ -58,10 +58,10 @@ def run_is_deleted(run: Run) -> bool:
 
 def run_require_active(run_id: str) -> None:
     """Writes to a deleted run are refused, as on `mlflow server`."""
-    row = Run.objects.filter(run_id=run_id).values_list("mlflow_deletion", flat=True).first()
-    if row is None and not Run.objects.filter(run_id=run_id).exists():
+    row = Run.objects.filter(run_id=run_id).values_list("pk", "mlflow_deletion").first()
+    if row is None:
         raise RunNotFound(f"No run with id '{run_id}'.")
-    if row is not None:
+    if row[1] is not None:
         raise invalid(f"The run {run_id} is deleted; restore it before writing to it.")
 
 

@@ -18,9 +18,11 @@ from django.http.response import HttpResponseBase
 from experiments_app import selectors as tracking
 from experiments_app import services as tracking_services
 from experiments_app.errors import RunArtifactTooLarge
+from experiments_app.selectors.artifacts import run_artifact_name
 from mlflow_app import selectors
 from mlflow_app.api.dispatch import Call, endpoint
 from mlflow_app.errors import invalid
+from models_app import artifacts
 
 
 class UploadStream:
@@ -57,16 +59,24 @@ def _upload(call: Call, path: str) -> dict[str, Any]:
     if not relative:
         raise invalid("Give the file's path inside the run: runs/<run_id>/<path>.")
     selectors.run_require_active(run.run_id)
-    size = int(call.request.META.get("CONTENT_LENGTH") or 0)
+    length = call.request.META.get("CONTENT_LENGTH") or ""
+    if not length.isdigit():
+        raise invalid("Send the file with a Content-Length header (chunked uploads are not "
+                      "taken).")
+    size = int(length)
     limit = settings.MAX_ARTIFACT_BYTES
     if size > limit:
         raise RunArtifactTooLarge(
             f"The file is {size} bytes, over the limit of {limit} bytes (MAX_ARTIFACT_BYTES)."
         )
+    stream = UploadStream(call.request, size, limit)
     tracking_services.run_artifact_save(
-        run=run, path=relative, stream=UploadStream(call.request, size, limit),  # type: ignore[arg-type]
+        run=run, path=relative, stream=stream,  # type: ignore[arg-type]
         size=size, actor=call.user,
     )
+    if stream.read_so_far != size:  # the client went away mid-upload: keep no torn file
+        artifacts.artifact_delete(run_artifact_name(run.run_id, relative))
+        raise invalid(f"The upload ended after {stream.read_so_far} of {size} bytes.")
     return {}
 
 

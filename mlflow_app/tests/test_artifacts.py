@@ -111,3 +111,13 @@ def test_a_missing_artifact_is_a_404(client, run_id, tmp_path, live_server, toke
         headers={"Authorization": f"Bearer {token_for(researcher)}"}, timeout=10)
     assert response.status_code == 404
     assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_an_upload_without_content_length_is_refused(live_server, run_id, token_for,
+                                                      researcher, artifact_root):
+    url = f"{live_server.url}/api/2.0/mlflow-artifacts/artifacts/runs/{run_id}/chunked.bin"
+    response = requests.put(url, data=iter([b"abc", b"def"]), timeout=10,
+                            headers={"Authorization": f"Bearer {token_for(researcher)}"})
+    assert response.status_code == 400
+    assert "Content-Length" in response.json()["message"]
+    assert not list(artifact_root.rglob("chunked.bin"))
