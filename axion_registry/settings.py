@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "experiments_app",
     "abtest_app",
     "serving_app",
+    "mlflow_app",
 ]
 
 MIDDLEWARE = [

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from axion_registry import health
+from mlflow_app.api import urls as mlflow_urls
 
 handler404 = "axion_registry.errors.handler404"
 handler500 = "axion_registry.errors.handler500"
@@ -21,5 +22,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", health.healthz, name="healthz"),
+    path("api/2.0/mlflow/", include(mlflow_urls.tracking)),
+    path("ajax-api/2.0/mlflow/", include(mlflow_urls.tracking)),
+    path("api/2.0/mlflow-artifacts/", include(mlflow_urls.proxied_artifacts)),
+    path("api/3.0/mlflow/", include(mlflow_urls.server_info)),
+    path("ajax-api/3.0/mlflow/", include(mlflow_urls.server_info)),
     path("", include("serving_app.urls")),
 ]

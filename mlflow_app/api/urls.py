@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from mlflow_app.api import artifacts, views
+
+tracking = [
+    path("experiments/create", views.experiment_create),
+    path("experiments/get", views.experiment_get),
+    path("experiments/get-by-name", views.experiment_get_by_name),
+    path("experiments/search", views.experiment_search),
+    path("experiments/delete", views.experiment_delete),
+    path("experiments/restore", views.experiment_restore),
+    path("experiments/update", views.experiment_update),
+    path("experiments/set-experiment-tag", views.experiment_set_tag),
+    path("experiments/delete-experiment-tag", views.experiment_delete_tag),
+    path("runs/create", views.run_create),
+    path("runs/get", views.run_get),
+    path("runs/update", views.run_update),
+    path("runs/delete", views.run_delete),
+    path("runs/restore", views.run_restore),
+    path("runs/search", views.run_search),
+    path("runs/log-metric", views.run_log_metric),
+    path("runs/log-parameter", views.run_log_param),
+    path("runs/log-batch", views.run_log_batch),
+    path("runs/set-tag", views.run_set_tag),
+    path("runs/delete-tag", views.run_delete_tag),
+    path("runs/log-inputs", views.run_log_inputs),
+    path("metrics/get-history", views.metric_history),
+    path("artifacts/list", views.artifact_list),
+    path("logged-models/search", views.logged_model_search),
+    re_path(r"^.*$", views.not_supported),
+]
+
+proxied_artifacts = [
+    path("artifacts", artifacts.artifact_list),
+    path("artifacts/<path:artifact_path>", artifacts.artifact_file),
+]
+
+server_info = [path("server-info", views.server_info)]

@@ -1,0 +1,76 @@
+"""Who is calling: the mlflow client sends `Authorization: Bearer <token>` (from
+MLFLOW_TRACKING_TOKEN) or Basic (MLFLOW_TRACKING_USERNAME / PASSWORD).
+
+Bearer (and Axion's own `Token <key>`) take an Axion API token, through the same per-process
+token cache as the REST API. Basic takes an Axion username and password; a successful check
+is remembered for TOKEN_CACHE_SECONDS under a keyed hash of the header (never the password),
+since password hashing costs far more than a logged metric.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.http import HttpRequest
+
+from axion_registry.authentication import token_user
+from mlflow_app.errors import MlflowError, unauthenticated
+
+_basic_cache: dict[str, tuple[Any, float]] = {}
+_MAX_ENTRIES = 10_000
+
+
+def _basic_user(request: HttpRequest, credentials: str) -> Any | None:
+    digest = hmac.new(settings.SECRET_KEY.encode(), credentials.encode(),
+                      hashlib.sha256).hexdigest()
+    now = time.monotonic()
+    hit = _basic_cache.get(digest)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, sep, password = decoded.partition(":")
+    if not sep:
+        return None
+    user = authenticate(request, username=username, password=password)
+    if user is None or not user.is_active:
+        _basic_cache.pop(digest, None)
+        return None
+    if len(_basic_cache) >= _MAX_ENTRIES:
+        _basic_cache.clear()
+    _basic_cache[digest] = (user, now + settings.TOKEN_CACHE_SECONDS)
+    return user
+
+
+def forget_credentials() -> None:
+    _basic_cache.clear()
+
+
+def request_user(request: HttpRequest) -> Any:
+    """The authenticated user of an MLflow call; anyone else is a 401 in MLflow's shape."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, credentials = header.partition(" ")
+    credentials = credentials.strip()
+    user = None
+    if scheme.lower() in ("bearer", "token") and credentials:
+        user = token_user(credentials)
+    elif scheme.lower() == "basic" and credentials:
+        user = _basic_user(request, credentials)
+    elif not header:
+        raise unauthenticated(
+            "Authentication required: set MLFLOW_TRACKING_TOKEN to an Axion API token (or "
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an Axion login)."
+        )
+    if user is None:
+        raise MlflowError("UNAUTHENTICATED", "The credentials were not accepted: the token "
+                          "is unknown or the username or password is wrong.", 401)
+    return user
