@@ -77,8 +77,10 @@ def version_list(*, filters: dict[str, Any] | None = None) -> QuerySet[ModelVers
     return filterset.qs
 
 
-def version_latest(*, model: RegisteredModel) -> ModelVersion | None:
-    return model.versions.order_by("-major", "-minor", "-patch").first()
+def version_latest(*, model: RegisteredModel, stage: str | None = None) -> ModelVersion | None:
+    """The newest version in semver order (in `stage`, when given)."""
+    versions = model.versions.all() if stage is None else model.versions.filter(stage=stage)
+    return versions.order_by("-major", "-minor", "-patch").first()
 
 
 def version_in_production(*, model: RegisteredModel) -> ModelVersion | None:

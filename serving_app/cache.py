@@ -69,9 +69,12 @@ class ModelCache:
         future.set_result(value)
         return value
 
-    def put(self, key: Hashable, value: Any, size: int) -> None:
+    def forget(self, key: Hashable) -> None:
+        """Drop a cached value (loaded under settings that changed since)."""
         with self._lock:
-            self._put(key, value, size)
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old.size
 
     def _put(self, key: Hashable, value: Any, size: int) -> None:
         old = self._entries.pop(key, None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -15,7 +14,7 @@ from models_app import services as registry
 from models_app.errors import RollbackRefused
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
 from serving_app import generation, histogram, loadcheck, loader, selectors
-from serving_app.exercise import exercise
+from serving_app.loaded import WarmUp
 from serving_app.metrics import ERROR, FALLBACK, Snapshot
 from serving_app.models import DeploymentEvent, LatencyMinute
 
@@ -100,19 +99,15 @@ def deployment_warm_up(*, event_id: int, version_id: int) -> DeploymentEvent | N
     if event is None or not started_runs:
         return event
     record = loader.VersionRecord.from_row(event.version)
-    load_ms = predict_ms = None
+    warm = WarmUp(record)
     error = ""
     try:
-        started = time.perf_counter()
-        artifact = loader.load(record)
-        load_ms = (time.perf_counter() - started) * 1000
-        done = exercise(artifact.predict, artifact.spec, signature=record.signature,
-                        input_example=record.input_example)
-        predict_ms = done.first_predict_ms if done is not None else None
+        warm.run()
     except Exception as exc:  # any failure of the version (a time limit too) is the outcome
         error = f"{type(exc).__name__}: {exc}"[:2000]
         logger.exception("warm-up of %s failed", record.label)
-    return _warm_up_finish(event, load_ms=load_ms, predict_ms=predict_ms, error=error)
+    predict_ms = warm.exercised.first_predict_ms if warm.exercised is not None else None
+    return _warm_up_finish(event, load_ms=warm.load_ms, predict_ms=predict_ms, error=error)
 
 
 def _warm_up_finish(event: DeploymentEvent, *, load_ms: float | None,
