@@ -8,6 +8,7 @@ within that time.
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -22,7 +23,8 @@ _MAX_ENTRIES = 10_000
 
 
 def token_user(key: str) -> Any | None:
-    """The active user behind a token key, or None."""
+    """The active user behind a token key, or None: the one cached instance, shared by
+    every thread of the process, so hand requests a copy (CachedTokenAuthentication does)."""
     now = time.monotonic()
     hit = _cache.get(key)
     if hit is not None and hit[1] > now:
@@ -37,22 +39,18 @@ def token_user(key: str) -> Any | None:
     return token.user
 
 
-def header_user(authorization: str) -> Any | None:
-    """The user of an `Authorization: Token <key>` header, or None."""
-    if not authorization.startswith("Token "):
-        return None
-    return token_user(authorization[6:].strip())
-
-
 def forget_tokens() -> None:
     _cache.clear()
 
 
 class CachedTokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key: str):
-        user = token_user(key)
-        if user is None:
+        cached = token_user(key)
+        if cached is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
+        # Each request its own instance: concurrent requests of one token (a prediction
+        # load, say) must not share attributes set on request.user (a backend, a cache).
+        user = copy.copy(cached)
         return user, Token(key=key, user=user)
 
 

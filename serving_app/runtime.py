@@ -293,4 +293,9 @@ def _forget_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
-atexit.register(lambda: _runtime is not None and _runtime.close())
+def _close_at_exit() -> None:
+    if _runtime is not None:
+        _runtime.close()
+
+
+atexit.register(_close_at_exit)

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
-from django.utils import timezone
 
+from axion_registry.errors import InvalidInput
 from models_app import selectors as registry
 from models_app.choices import Stage
 from models_app.errors import VersionNotFound
 from models_app.models import ModelVersion, RegisteredModel
 from serving_app.errors import NotDeployed
+from serving_app.filtersets import LatencyMinuteFilterSet
 from serving_app.loader import VersionRecord
 from serving_app.models import DeploymentEvent, LatencyMinute, ServingPolicy
 
@@ -69,14 +72,15 @@ def production_records() -> list[VersionRecord]:
     return [VersionRecord.from_row(row) for row in registry.production_versions()]
 
 
-def latency_minutes(*, model: RegisteredModel, minutes: int,
-                    now: datetime | None = None) -> QuerySet[LatencyMinute]:
-    since = (now or timezone.now()) - timedelta(minutes=minutes)
-    return (
-        LatencyMinute.objects.filter(model=model, minute__gte=since)
-        .select_related("version").order_by("minute", "version__major", "version__minor",
-                                            "version__patch")
-    )
+def latency_minutes(*, model: RegisteredModel,
+                    filters: Mapping[str, Any] | None = None) -> QuerySet[LatencyMinute]:
+    """The model's minutes, filtered by LatencyMinuteFilterSet (the last 60 by default)."""
+    filterset = LatencyMinuteFilterSet(filters, LatencyMinute.objects.filter(model=model))
+    if not filterset.is_valid():
+        field, messages = next(iter(filterset.errors.items()))
+        raise InvalidInput(f"{field}: {' '.join(messages)}", details=filterset.errors)
+    return filterset.qs.select_related("version").order_by(
+        "minute", "version__major", "version__minor", "version__patch")
 
 
 def deployment_events() -> QuerySet[DeploymentEvent]:

@@ -195,16 +195,16 @@ def latency_flush(*, snapshot: Snapshot) -> list[int]:
         if version is None:
             continue
         at = _minute(minute)
-        row = _locked_minute(version, at)
-        counts = histogram.merge(list(row.buckets) or histogram.empty(), delta["counts"])
-        row.buckets = counts
-        row.count = sum(counts)
-        row.errors += delta["errors"]
-        row.fallbacks += delta["fallbacks"]
-        row.p50_ms, row.p95_ms, row.p99_ms = histogram.percentiles(counts)
+        stored = _locked_minute(version, at)
+        counts = histogram.merge(list(stored.buckets) or histogram.empty(), delta["counts"])
+        stored.buckets = counts
+        stored.count = sum(counts)
+        stored.errors += delta["errors"]
+        stored.fallbacks += delta["fallbacks"]
+        stored.p50_ms, stored.p95_ms, stored.p99_ms = histogram.percentiles(counts)
         if delta["last_error"]:
-            row.last_error = delta["last_error"][:2000]
-        row.save()
+            stored.last_error = delta["last_error"][:2000]
+        stored.save()
         if delta["fallbacks"]:
             _fallback_event(version, at, delta["fallbacks"], delta["last_error"])
     return sorted({version_id for _, version_id in merged if version_id in versions})
