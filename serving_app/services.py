@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from models_app import selectors as registry_reads
 from models_app import services as registry
 from models_app.errors import RollbackRefused
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
@@ -71,7 +72,7 @@ def rollback_if_current(
     try:
         with transaction.atomic():
             model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
-            current = ModelVersion.objects.filter(model=model, stage="production").first()
+            current = registry_reads.version_in_production(model=model)
             if current is None or current.pk != version.pk:
                 return None
             return registry.model_rollback(
@@ -253,9 +254,7 @@ def guardrail_check(
     model's threshold with at least the minimum number of requests (source "guardrail")."""
     now = now or timezone.now()
     rollbacks = []
-    rows = ModelVersion.objects.select_related("model").filter(
-        pk__in=version_ids, stage="production"
-    )
+    rows = registry_reads.production_versions().filter(pk__in=version_ids)
     for version in rows:
         policy = selectors.guardrail_policy(model=version.model)
         if not policy.enabled:

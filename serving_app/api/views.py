@@ -1,3 +1,19 @@
+"""Serving's endpoints: predict, status, latency, deployments.
+
+A prediction, from URL to model, in eight files:
+
+1. serving_app/api/urls.py        serve/<model>/predict/ -> PredictView
+2. serving_app/api/views.py       PredictView: DRF authentication, the body, access, predict()
+3. axion_registry/authentication.py  the token (cached per process), a copy of its user
+4. serving_app/runtime.py         ServingRuntime.predict: route -> version -> answer, fallback
+5. serving_app/route.py           the Route, read from the registry and the running A/B test
+                                  (serving_plan), the arm (choose_arm), the RouteTable that
+                                  builds routes and swaps them on a deployment
+6. serving_app/loaded.py          LoadedVersion.answer/call, Prediction, the one warm-up
+7. serving_app/inputs.py          rows -> the model's input (InputSpec), answers -> JSON
+8. serving_app/loader.py          the artifact -> a callable (verified, restricted loading)
+"""
+
 from __future__ import annotations
 
 from typing import Any, NoReturn
