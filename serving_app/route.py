@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import itertools
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -202,11 +203,18 @@ class RouteTable:
             self._check_lock.release()
 
     def _in_background(self, work: Callable[[], None]) -> None:
+        # While this thread reads plans and loads models, request threads may get the GIL
+        # back sooner than the default 5 ms switch interval (SERVING_SWAP_SWITCH_INTERVAL_US).
+        interval = sys.getswitchinterval()
+        wanted = settings.SERVING_SWAP_SWITCH_INTERVAL_US / 1e6
+        if wanted > 0:
+            sys.setswitchinterval(min(interval, wanted))
         try:
             work()
         except Exception:
             logger.exception("serving background work failed; serving the routes it has")
         finally:
+            sys.setswitchinterval(interval)
             self._busy = False
             close_old_connections()  # this thread's connection is kept like a request's
 
@@ -227,7 +235,15 @@ class RouteTable:
         """Read the model's plan, load and warm what it needs beside the old route, swap."""
         self.refreshing.add(model_name)
         try:
-            self._install(self._build(serving_plan(model_name=model_name), generation))
+            route = self._build(serving_plan(model_name=model_name), generation)
+            current = self._routes.get(model_name)
+            settle = settings.SERVING_SWAP_SETTLE_MS / 1000
+            if settle > 0 and self._swapper is not None and current is not None \
+                    and current.primary is not route.primary:
+                # Requests slowed by the loading above finish before the new version takes
+                # traffic, so its first requests do not share the GIL with us.
+                time.sleep(settle)
+            self._install(route)
         except ModelNotFound:
             self._routes.pop(model_name, None)
         except Exception:

@@ -258,11 +258,26 @@ def get_runtime() -> ServingRuntime:
     with _runtime_lock:
         if _runtime is None or _runtime.pid != os.getpid():
             _runtime = ServingRuntime()
+            if settings.SERVING_WARM_PUBLISHER:
+                threading.Thread(target=_warm_publisher, name="serving-warm-publisher",
+                                 daemon=True).start()
             if settings.SERVING_FLUSH_SECONDS > 0:
                 from serving_app.flusher import start_flusher
 
                 start_flusher(_runtime, settings.SERVING_FLUSH_SECONDS)
         return _runtime
+
+
+def _warm_publisher() -> None:
+    """Set up the Celery producer off the request path: otherwise the first deployment
+    announced from this process pays for it while holding the GIL."""
+    try:
+        from serving_app.tasks import deployment_warm_up
+
+        with deployment_warm_up.app.producer_or_acquire():
+            pass
+    except Exception:
+        logger.warning("could not reach the Celery broker yet", exc_info=True)
 
 
 def reset_runtime(runtime: ServingRuntime | None = None) -> None:
