@@ -22,7 +22,8 @@ _MAX_ENTRIES = 10_000
 
 
 def token_user(key: str) -> Any | None:
-    """The active user behind a token key, or None."""
+    """The active user behind a token key, or None: the one cached instance, shared by
+    every thread of the process, so hand requests a copy (CachedTokenAuthentication does)."""
     now = time.monotonic()
     hit = _cache.get(key)
     if hit is not None and hit[1] > now:
@@ -37,23 +38,27 @@ def token_user(key: str) -> Any | None:
     return token.user
 
 
-def header_user(authorization: str) -> Any | None:
-    """The user of an `Authorization: Token <key>` header, or None."""
-    if not authorization.startswith("Token "):
-        return None
-    return token_user(authorization[6:].strip())
-
-
 def forget_tokens() -> None:
     _cache.clear()
 
 
 class CachedTokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
-        user = token_user(key)
-        if user is None:
+        cached = token_user(key)
+        if cached is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
+        # Each request its own instance: concurrent requests of one token (a prediction
+        # load, say) must not share attributes set on request.user (a backend, a cache).
+        user = _own_copy(cached)
         return user, Token(key=key, user=user)
+
+
+def _own_copy(user: Any) -> Any:
+    """A copy as pickling makes it (Model.__getstate__ copies _state and its caches), at
+    half the cost of copy.copy, which goes through __reduce_ex__."""
+    clone = user.__class__.__new__(user.__class__)
+    clone.__dict__.update(user.__getstate__())
+    return clone
 
 
 # drf-spectacular describes it as DRF's own "tokenAuth" scheme: same name, same definition.

@@ -235,6 +235,12 @@ SERVING_GENERATION_CHECK_MS = env_int("SERVING_GENERATION_CHECK_MS", 500)
 SERVING_ROUTE_REFRESH_SECONDS = env_int("SERVING_ROUTE_REFRESH_SECONDS", 30)
 SERVING_PRELOAD = env_bool("SERVING_PRELOAD", True)  # each gunicorn worker, at start
 SERVING_GC_FREEZE = env_bool("SERVING_GC_FREEZE", True)  # loaded models out of the GC's sight
+# While the swap thread builds a route: the interpreter's switch interval (0: leave its 5 ms),
+# a pause before the new route takes traffic (0: none), and the Celery producer set up at
+# start. bench/serving.py --broker redis://... with each at 0 / off (README, Serving).
+SERVING_SWAP_SWITCH_INTERVAL_US = env_int("SERVING_SWAP_SWITCH_INTERVAL_US", 200)
+SERVING_SWAP_SETTLE_MS = env_int("SERVING_SWAP_SETTLE_MS", 10)
+SERVING_WARM_PUBLISHER = env_bool("SERVING_WARM_PUBLISHER", True)
 
 SERVING_DEFAULT_TIMEOUT_MS = env_int("SERVING_DEFAULT_TIMEOUT_MS", 0)  # 0: no timeout
 SERVING_FLUSH_SECONDS = env_int("SERVING_FLUSH_SECONDS", 10)  # 0: no flush thread

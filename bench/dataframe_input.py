@@ -33,8 +33,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
+from serving_app.loaded import LoadedVersion  # noqa: E402
 from serving_app.loader import VersionRecord, input_spec  # noqa: E402
-from serving_app.versions import LoadedVersion  # noqa: E402
 
 FEATURES = [f"x{i}" for i in range(10)]
 SIGNATURE = {"inputs": [{"name": n, "type": "double"} for n in FEATURES]}

@@ -14,6 +14,7 @@ staging. Measures, several runs each, and prints medians against the targets:
   p50 before (target <= 2x).
 
 Usage: .venv/bin/python bench/serving.py [--runs 3] [--seconds 4] [--fit-on dataframe]
+       [--broker redis://127.0.0.1:6379/2]
 """
 
 from __future__ import annotations
@@ -246,6 +247,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
     parser.add_argument("--fit-on", choices=["matrix", "dataframe"], default="matrix",
                         help="what the benchmark's LogisticRegression is fitted on")
+    parser.add_argument("--broker", default="memory://",
+                        help="the Celery broker the server announces deployments to (a "
+                             "redis:// URL makes a promotion pay for a real publish)")
     parser.add_argument("--seed", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -265,7 +269,7 @@ def main() -> int:
         "AXION_VAR_DIR": str(folder),
         "DATABASE_URL": f"sqlite:///{folder / 'bench.sqlite3'}",
         "ARTIFACT_ROOT": str(folder / "artifacts"),
-        "CELERY_BROKER_URL": "memory://",
+        "CELERY_BROKER_URL": args.broker,
         "REDIS_URL": "",
         "WEB_CONCURRENCY": "2",
         "WEB_THREADS": str(args.threads),

@@ -80,9 +80,12 @@ def version_list(*, filters: dict[str, Any] | None = None) -> QuerySet[ModelVers
 SEMVER_DESCENDING = ("-major", "-minor", "-patch")
 
 
-def version_latest(*, model: RegisteredModel) -> ModelVersion | None:
-    """The model's highest version in semver order, whatever its stage."""
-    return model.versions.order_by(*SEMVER_DESCENDING).first()
+def version_latest(
+    *, model: RegisteredModel, stage: Stage | None = None
+) -> ModelVersion | None:
+    """The model's highest version in semver order (in `stage`, when given)."""
+    versions = model.versions.all() if stage is None else model.versions.filter(stage=stage)
+    return versions.order_by(*SEMVER_DESCENDING).first()
 
 
 def version_in_production(*, model: RegisteredModel) -> ModelVersion | None:

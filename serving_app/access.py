@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 
+from abtest_app.selectors import running_test_for_model
 from models_app import roles
+from models_app import selectors as registry
 from models_app.choices import Stage
-from models_app.models import ModelVersion
-from serving_app import routing
+from models_app.errors import VersionNotFound
 from serving_app.errors import VersionNotPermitted
 
 OPEN_STAGES = (Stage.STAGING, Stage.PRODUCTION)
@@ -30,13 +31,14 @@ def require_version_access(
             f"Serving the {version} version of {model_name} by stage needs the 'release "
             "managers' group; ask for staging or production, or a version number."
         )
-    row = (ModelVersion.objects.filter(model__name=model_name, version=version)
-           .values_list("pk", "stage", "model_id").first())
-    if row is None:
+    try:
+        row = registry.version_get(model_name=model_name, version=version)
+    except VersionNotFound:
         return  # the runtime answers the 404
-    pk, stage, model_id = row
-    test = routing.running_test(model_id)
-    in_test = test is not None and pk in (test.champion_version_id, test.challenger_version_id)
+    stage = row.stage
+    test = running_test_for_model(row.model_id)
+    in_test = test is not None and row.pk in (test.champion_version_id,
+                                              test.challenger_version_id)
     if roles.may_serve(user, stage=stage, in_ab_test=in_test):
         return
     raise VersionNotPermitted(

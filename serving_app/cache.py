@@ -49,12 +49,12 @@ class ModelCache:
             if entry is not None:
                 self._entries.move_to_end(key)
                 return entry.value
-            future = self._inflight.get(key)
-            owner = future is None
-            if owner:
-                future = self._inflight[key] = Future()
-        if not owner:
-            return future.result()
+            waiting = self._inflight.get(key)
+            if waiting is None:
+                future: Future[Any] = Future()
+                self._inflight[key] = future
+        if waiting is not None:
+            return waiting.result()
         try:
             value, size = loader()
         except BaseException as exc:
@@ -69,9 +69,12 @@ class ModelCache:
         future.set_result(value)
         return value
 
-    def put(self, key: Hashable, value: Any, size: int) -> None:
+    def forget(self, key: Hashable) -> None:
+        """Drop a cached value (loaded under settings that changed since)."""
         with self._lock:
-            self._put(key, value, size)
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old.size
 
     def _put(self, key: Hashable, value: Any, size: int) -> None:
         old = self._entries.pop(key, None)

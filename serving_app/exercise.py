@@ -1,8 +1,8 @@
 """Exercising a loaded version on its example, and saying what to do when loading fails.
 
-One function for the three places that do it: a serving process warming a version before it
-takes traffic, the warm-up task after a deployment, and the load check before a version
-leaves draft. No Django here.
+`exercise` is the predicting half of the one warm-up, serving_app.loaded.version_warm_up
+(load, then predict on the example), which a serving process, the warm-up task and the load
+check all run. No Django here.
 """
 
 from __future__ import annotations

@@ -145,28 +145,36 @@ def _evaluate(artifact: Any, datasets: list[dict[str, Any]]) -> dict[str, Any]:
     return {"datasets": per_dataset, "metrics": pooled}
 
 
+def _loaded(warm: Any) -> dict[str, Any]:
+    if warm.artifact is None or warm.load_ms is None:
+        return {}
+    obj = warm.artifact.obj
+    return {"load_ms": round(warm.load_ms, 3),
+            "object_type": f"{type(obj).__module__}.{type(obj).__qualname__}",
+            "input": "dataframe" if warm.artifact.spec.dataframe else "numpy"}
+
+
 def run(payload: dict) -> dict[str, Any]:
     """Load, exercise and score one version here; the result as JSON-ready data."""
     from django.conf import settings
 
     from serving_app import loader
-    from serving_app.exercise import NothingToPredict, exercise, failure_hint
+    from serving_app.exercise import NothingToPredict, failure_hint
+    from serving_app.loaded import WarmUp
 
     record = loader.VersionRecord(**payload["record"])
+    warm = WarmUp(record)
     before = set(sys.modules)
     rss_before = _rss_mb()
     result: dict[str, Any] = {"status": "failed", "artifact_sha256": record.artifact_sha256,
                               "python": sys.version.split()[0]}
-    obj = None
     try:
-        started = time.perf_counter()
-        artifact = loader.load(record)
-        obj = artifact.obj
-        result["load_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        result["object_type"] = f"{type(obj).__module__}.{type(obj).__qualname__}"
-        result["input"] = "dataframe" if artifact.spec.dataframe else "numpy"
-        done = exercise(artifact.predict, artifact.spec, signature=record.signature,
-                        input_example=record.input_example, rounds=3)
+        try:
+            warm.run(rounds=3)
+        finally:  # what loaded, also when its prediction then failed
+            result.update(_loaded(warm))
+        done, artifact = warm.exercised, warm.artifact
+        assert artifact is not None
         if done is None:
             raise NothingToPredict(f"{record.label} has no input example and no signature: "
                                    "there is nothing to predict on")
@@ -184,6 +192,7 @@ def run(payload: dict) -> dict[str, Any]:
     result["peak_rss_mb"] = round(after.get("VmHWM", 0.0), 1)
     result["model_rss_mb"] = round(after.get("VmRSS", 0.0) - rss_before.get("VmRSS", 0.0), 1)
     try:
+        obj = warm.artifact.obj if warm.artifact is not None else None
         result.update(_packages(set(sys.modules) - before, obj,
                                 settings.PLATFORM_MODEL_PACKAGE))
     except Exception as exc:  # the list is informative; never fail the check on it

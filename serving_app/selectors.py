@@ -1,33 +1,22 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
-from django.utils import timezone
 
+from axion_registry.errors import InvalidInput
 from models_app import selectors as registry
 from models_app.choices import Stage
 from models_app.errors import VersionNotFound
 from models_app.models import ModelVersion, RegisteredModel
-from serving_app import routing
+from serving_app.errors import NotDeployed
+from serving_app.filtersets import LatencyMinuteFilterSet
 from serving_app.loader import VersionRecord
 from serving_app.models import DeploymentEvent, LatencyMinute, ServingPolicy
-
-
-@dataclass(frozen=True)
-class ServingPlan:
-    """Which versions a model's traffic goes to, read from the database in one place."""
-
-    model_id: int
-    model_name: str
-    production: VersionRecord | None
-    fallback: VersionRecord | None
-    abtest: routing.ABRoute | None
-    champion: VersionRecord | None
-    challenger: VersionRecord | None
-    timeout: float | None
 
 
 @dataclass(frozen=True)
@@ -36,10 +25,6 @@ class GuardrailPolicy:
     window_minutes: int
     min_requests: int
     max_failure_rate: float
-
-
-def _record(row: ModelVersion | None) -> VersionRecord | None:
-    return VersionRecord.from_row(row) if row is not None else None
 
 
 def policy_get(*, model: RegisteredModel) -> ServingPolicy:
@@ -64,69 +49,38 @@ def guardrail_policy(*, model: RegisteredModel) -> GuardrailPolicy:
     )
 
 
-def serving_plan(*, model_name: str) -> ServingPlan:
-    model = registry.model_get(name=model_name)
-    production = (
-        ModelVersion.objects.select_related("model")
-        .filter(model=model, stage=Stage.PRODUCTION).first()
-    )
-    fallback = registry.rollback_target(model=model, current=production)
-    test = routing.running_test(model.pk)
-    champion = challenger = None
-    if test is not None:
-        rows = ModelVersion.objects.select_related("model").in_bulk(
-            [test.champion_version_id, test.challenger_version_id]
-        )
-        champion = rows.get(test.champion_version_id)
-        challenger = rows.get(test.challenger_version_id)
-        if champion is None or challenger is None:
-            test = None
-    return ServingPlan(
-        model_id=model.pk,
-        model_name=model.name,
-        production=_record(production),
-        fallback=_record(fallback),
-        abtest=test,
-        champion=_record(champion),
-        challenger=_record(challenger),
-        timeout=policy_get(model=model).timeout_seconds,
-    )
-
-
 def version_record(*, model_name: str, version: str) -> VersionRecord:
     """A version by number, or the newest version in a stage ("staging", "production")."""
-    if version in Stage.values:
-        row = (
-            ModelVersion.objects.select_related("model")
-            .filter(model__name=model_name, stage=version)
-            .order_by("-major", "-minor", "-patch").first()
+    if version not in Stage.values:
+        return VersionRecord.from_row(registry.version_get(model_name=model_name,
+                                                           version=version))
+    model = registry.model_get(name=model_name)
+    row = (registry.version_in_production(model=model) if version == Stage.PRODUCTION
+           else registry.version_latest(model=model, stage=version))
+    if row is None:
+        if version == Stage.PRODUCTION:
+            raise NotDeployed(f"{model_name} has no version in production to serve.")
+        raise VersionNotFound(
+            f"{model_name} has no version in {version}; ask for a version number or "
+            "production."
         )
-        if row is None:
-            registry.model_get(name=model_name)
-            if version == Stage.PRODUCTION:
-                from serving_app.errors import NotDeployed
-
-                raise NotDeployed(f"{model_name} has no version in production to serve.")
-            raise VersionNotFound(
-                f"{model_name} has no version in {version}; ask for a version number or "
-                "production."
-            )
-        return VersionRecord.from_row(row)
-    return VersionRecord.from_row(registry.version_get(model_name=model_name, version=version))
+    row.model = model
+    return VersionRecord.from_row(row)
 
 
 def production_records() -> list[VersionRecord]:
     return [VersionRecord.from_row(row) for row in registry.production_versions()]
 
 
-def latency_minutes(*, model: RegisteredModel, minutes: int,
-                    now: datetime | None = None) -> QuerySet[LatencyMinute]:
-    since = (now or timezone.now()) - timedelta(minutes=minutes)
-    return (
-        LatencyMinute.objects.filter(model=model, minute__gte=since)
-        .select_related("version").order_by("minute", "version__major", "version__minor",
-                                            "version__patch")
-    )
+def latency_minutes(*, model: RegisteredModel,
+                    filters: Mapping[str, Any] | None = None) -> QuerySet[LatencyMinute]:
+    """The model's minutes, filtered by LatencyMinuteFilterSet (the last 60 by default)."""
+    filterset = LatencyMinuteFilterSet(filters, LatencyMinute.objects.filter(model=model))
+    if not filterset.is_valid():
+        field, messages = next(iter(filterset.errors.items()))
+        raise InvalidInput(f"{field}: {' '.join(messages)}", details=filterset.errors)
+    return filterset.qs.select_related("version").order_by(
+        "minute", "version__major", "version__minor", "version__patch")
 
 
 def deployment_events() -> QuerySet[DeploymentEvent]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -11,11 +10,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from models_app import selectors as registry_reads
 from models_app import services as registry
 from models_app.errors import RollbackRefused
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
 from serving_app import generation, histogram, loadcheck, loader, selectors
-from serving_app.exercise import exercise
+from serving_app.loaded import WarmUp
 from serving_app.metrics import ERROR, FALLBACK, Snapshot
 from serving_app.models import DeploymentEvent, LatencyMinute
 
@@ -72,7 +72,7 @@ def rollback_if_current(
     try:
         with transaction.atomic():
             model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
-            current = ModelVersion.objects.filter(model=model, stage="production").first()
+            current = registry_reads.version_in_production(model=model)
             if current is None or current.pk != version.pk:
                 return None
             return registry.model_rollback(
@@ -100,19 +100,15 @@ def deployment_warm_up(*, event_id: int, version_id: int) -> DeploymentEvent | N
     if event is None or not started_runs:
         return event
     record = loader.VersionRecord.from_row(event.version)
-    load_ms = predict_ms = None
+    warm = WarmUp(record)
     error = ""
     try:
-        started = time.perf_counter()
-        artifact = loader.load(record)
-        load_ms = (time.perf_counter() - started) * 1000
-        done = exercise(artifact.predict, artifact.spec, signature=record.signature,
-                        input_example=record.input_example)
-        predict_ms = done.first_predict_ms if done is not None else None
+        warm.run()
     except Exception as exc:  # any failure of the version (a time limit too) is the outcome
         error = f"{type(exc).__name__}: {exc}"[:2000]
         logger.exception("warm-up of %s failed", record.label)
-    return _warm_up_finish(event, load_ms=load_ms, predict_ms=predict_ms, error=error)
+    predict_ms = warm.exercised.first_predict_ms if warm.exercised is not None else None
+    return _warm_up_finish(event, load_ms=warm.load_ms, predict_ms=predict_ms, error=error)
 
 
 def _warm_up_finish(event: DeploymentEvent, *, load_ms: float | None,
@@ -200,16 +196,16 @@ def latency_flush(*, snapshot: Snapshot) -> list[int]:
         if version is None:
             continue
         at = _minute(minute)
-        row = _locked_minute(version, at)
-        counts = histogram.merge(list(row.buckets) or histogram.empty(), delta["counts"])
-        row.buckets = counts
-        row.count = sum(counts)
-        row.errors += delta["errors"]
-        row.fallbacks += delta["fallbacks"]
-        row.p50_ms, row.p95_ms, row.p99_ms = histogram.percentiles(counts)
+        stored = _locked_minute(version, at)
+        counts = histogram.merge(list(stored.buckets) or histogram.empty(), delta["counts"])
+        stored.buckets = counts
+        stored.count = sum(counts)
+        stored.errors += delta["errors"]
+        stored.fallbacks += delta["fallbacks"]
+        stored.p50_ms, stored.p95_ms, stored.p99_ms = histogram.percentiles(counts)
         if delta["last_error"]:
-            row.last_error = delta["last_error"][:2000]
-        row.save()
+            stored.last_error = delta["last_error"][:2000]
+        stored.save()
         if delta["fallbacks"]:
             _fallback_event(version, at, delta["fallbacks"], delta["last_error"])
     return sorted({version_id for _, version_id in merged if version_id in versions})
@@ -258,9 +254,7 @@ def guardrail_check(
     model's threshold with at least the minimum number of requests (source "guardrail")."""
     now = now or timezone.now()
     rollbacks = []
-    rows = ModelVersion.objects.select_related("model").filter(
-        pk__in=version_ids, stage="production"
-    )
+    rows = registry_reads.production_versions().filter(pk__in=version_ids)
     for version in rows:
         policy = selectors.guardrail_policy(model=version.model)
         if not policy.enabled:

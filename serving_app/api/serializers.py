@@ -13,7 +13,7 @@ from serving_app.models import DeploymentEvent, LatencyMinute
 
 class DataframeSplitSerializer(serializers.Serializer):
     columns = serializers.ListField(child=serializers.CharField())
-    data = serializers.ListField(child=serializers.ListField())
+    data = serializers.ListField(child=serializers.ListField())  # type: ignore[assignment]  # the field MLflow names 'data'
 
 
 class PredictRequestSerializer(serializers.Serializer):

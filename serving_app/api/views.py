@@ -1,35 +1,46 @@
+"""Serving's endpoints: predict, status, latency, deployments.
+
+A prediction, from URL to model, in eight files:
+
+1. serving_app/api/urls.py        serve/<model>/predict/ -> PredictView
+2. serving_app/api/views.py       PredictView: DRF authentication, the body, access, predict()
+3. axion_registry/authentication.py  the token (cached per process), a copy of its user
+4. serving_app/runtime.py         ServingRuntime.predict: route -> version -> answer, fallback
+5. serving_app/route.py           the Route, read from the registry and the running A/B test
+                                  (serving_plan), the arm (choose_arm), the RouteTable that
+                                  builds routes and swaps them on a deployment
+6. serving_app/loaded.py          LoadedVersion.answer/call, Prediction, the one warm-up
+7. serving_app/inputs.py          rows -> the model's input (InputSpec), answers -> JSON
+8. serving_app/loader.py          the artifact -> a callable (verified, restricted loading)
+"""
+
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
+from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
+from rest_framework.exceptions import MethodNotAllowed, NotAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from axion_registry.authentication import header_user
-from axion_registry.errors import DomainError, InvalidInput
+from axion_registry.errors import InvalidInput
 from models_app import selectors as registry
 from serving_app import selectors
 from serving_app.access import require_version_access
 from serving_app.api import serializers as s
-from serving_app.filtersets import DeploymentEventFilterSet
+from serving_app.filtersets import DeploymentEventFilterSet, LatencyMinuteFilterSet
 from serving_app.runtime import get_runtime, predict
 
 JSON = "application/json"
-_UNAUTHENTICATED = orjson.dumps(
-    {"code": "not_authenticated", "message": "Authentication credentials were not provided: "
-     "send 'Authorization: Token <key>'."}
-)
-
-
-def _answer(body: Any, status: int = 200) -> HttpResponse:
-    return HttpResponse(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status=status,
-                        content_type=JSON)
+MINUTES_HELP = str(LatencyMinuteFilterSet.base_filters["minutes"].extra["help_text"])
+_UNAUTHENTICATED = ("Authentication credentials were not provided: send 'Authorization: "
+                    "Token <key>'.")
 
 
 def _payload(raw: bytes) -> tuple[Any, str | None, str | None]:
@@ -50,13 +61,18 @@ def _payload(raw: bytes) -> tuple[Any, str | None, str | None]:
     return body, None if unit_id is None else str(unit_id), version
 
 
+def _user(request: Request) -> AbstractBaseUser | None:
+    user = request.user
+    return user if isinstance(user, AbstractBaseUser) else None
+
+
 class PredictView(APIView):
     """Predictions from a model's production version (or the A/B arm of `unit_id`).
 
-    The class is DRF's for the schema and the shared error shape; requests skip DRF's
-    per-request machinery (this is the hot path): a cached token check, orjson in and out.
+    A DRF view with the project's authentication, permission and error handling like every
+    other endpoint; the body is read and the answer written with orjson directly (this is
+    the hot path: no parser or renderer negotiation per request).
     """
-
 
     @extend_schema(
         request=s.PredictRequestSerializer,
@@ -66,26 +82,24 @@ class PredictView(APIView):
                    404: OpenApiTypes.OBJECT,
                    503: OpenApiTypes.OBJECT},
     )
-    def post(self, request: Request, model: str) -> Response:  # pragma: no cover - schema only
-        raise NotImplementedError
+    def post(self, request: Request, model: str) -> HttpResponse:
+        rows, unit_id, version = _payload(request.body)
+        version = version or request.query_params.get("version") or None
+        if version is not None:
+            require_version_access(_user(request), model_name=model, version=version)
+        result = predict(model, rows, version=version, unit_id=unit_id)
+        return HttpResponse(orjson.dumps(result.as_dict(), option=orjson.OPT_SERIALIZE_NUMPY),
+                            content_type=JSON)
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method != "POST":
-            return _answer({"code": "method_not_allowed", "message": "Use POST."}, 405)
-        user = header_user(request.META.get("HTTP_AUTHORIZATION", ""))
-        if user is None:
-            response = HttpResponse(_UNAUTHENTICATED, status=401, content_type=JSON)
-            response["WWW-Authenticate"] = "Token"
-            return response
-        try:
-            rows, unit_id, version = _payload(request.body)
-            version = version or request.GET.get("version") or None
-            if version is not None:
-                require_version_access(user, model_name=kwargs["model"], version=version)
-            result = predict(kwargs["model"], rows, version=version, unit_id=unit_id)
-        except DomainError as exc:
-            return _answer(exc.as_dict(), exc.status)
-        return _answer(result.as_dict())
+    def permission_denied(self, request: Request, message: str | None = None,
+                          code: str | None = None) -> NoReturn:
+        if request.authenticators and not request.successful_authenticator:
+            raise NotAuthenticated(_UNAUTHENTICATED)
+        super().permission_denied(request, message, code)
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any,
+                                **kwargs: Any) -> Response:
+        raise MethodNotAllowed(request.method or "", detail="Use POST.")
 
 
 class ServingStatusView(APIView):
@@ -117,17 +131,12 @@ class LatencyView(APIView):
     """Per-minute latency and outcome counts of the model's versions, all processes summed."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("minutes", int, description="How far back (default 60).")],
+        parameters=[OpenApiParameter("minutes", int, description=MINUTES_HELP)],
         responses=s.LatencyMinuteSerializer(many=True),
     )
     def get(self, request: Request, model: str) -> Response:
-        try:
-            minutes = int(request.query_params.get("minutes", 60))
-        except ValueError as exc:
-            raise InvalidInput("minutes must be a whole number, e.g. ?minutes=60.") from exc
-        if not 1 <= minutes <= 60 * 24 * 31:
-            raise InvalidInput("minutes must be between 1 and 44640 (31 days).")
-        rows = selectors.latency_minutes(model=registry.model_get(name=model), minutes=minutes)
+        rows = selectors.latency_minutes(model=registry.model_get(name=model),
+                                         filters=request.query_params)
         return Response(s.LatencyMinuteSerializer(rows, many=True).data)
 
 

@@ -88,6 +88,67 @@ def test_anonymous_and_unknown_tokens_get_401(runtime, deploy, sklearn_model, an
     assert anon_api.post(URL, {"records": ROWS}, format="json").status_code == 401
 
 
+def test_it_authenticates_like_every_other_endpoint(runtime, deploy, sklearn_model, researcher,
+                                                    anon_api):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    deploy(sklearn_model, "1.0.0")
+    key = Token.objects.get_or_create(user=researcher)[0].key
+    anon_api.credentials(HTTP_AUTHORIZATION=f"token {key}")
+    assert anon_api.post(URL, {"records": ROWS}, format="json").status_code == 200
+    unknown = APIClient()
+    unknown.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    answer = unknown.post(URL, {"records": ROWS}, format="json")
+    models = unknown.get("/api/v1/models/")
+    assert answer.status_code == models.status_code == 401
+    assert answer.json()["code"] == models.json()["code"] == "authentication_failed"
+
+
+def test_a_session_needs_its_csrf_token_as_everywhere(runtime, deploy, sklearn_model,
+                                                      researcher):
+    from rest_framework.test import APIClient
+
+    deploy(sklearn_model, "1.0.0")
+    session = APIClient(enforce_csrf_checks=True)
+    session.force_login(researcher)
+    refused = session.post(URL, {"records": ROWS}, format="json")
+    assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
+    from django.middleware.csrf import get_token
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    token = get_token(request)  # what a page would hand the browser, and its cookie
+    session.cookies["csrftoken"] = request.META["CSRF_COOKIE"]
+    answer = session.post(URL, {"records": ROWS}, format="json", HTTP_X_CSRFTOKEN=token)
+    assert answer.status_code == 200 and answer.json()["predictions"] == [1, 0]
+
+
+def test_each_request_gets_its_own_user_instance(researcher):
+    from rest_framework.authtoken.models import Token
+
+    from axion_registry.authentication import CachedTokenAuthentication, token_user
+
+    key = Token.objects.get_or_create(user=researcher)[0].key
+    first, _ = CachedTokenAuthentication().authenticate_credentials(key)
+    second, _ = CachedTokenAuthentication().authenticate_credentials(key)
+    assert first.pk == second.pk == researcher.pk
+    assert first is not second and first is not token_user(key)
+    first.backend = "set by one request"
+    assert not hasattr(second, "backend")
+
+
+def test_the_error_bodies_keep_their_codes_and_sentences(runtime, anon_api, api):
+    missing = anon_api.post(URL, {"records": ROWS}, format="json")
+    assert missing.json() == {
+        "code": "not_authenticated",
+        "message": "Authentication credentials were not provided: send 'Authorization: "
+                   "Token <key>'."}
+    assert api.get(URL).json() == {"code": "method_not_allowed", "message": "Use POST."}
+    bad = api.post(URL, b"{not json", content_type="application/json")
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_json"
+
+
 def test_a_deactivated_user_loses_access_once_the_token_cache_expires(
         runtime, deploy, sklearn_model, api, settings):
     from axion_registry.authentication import forget_tokens

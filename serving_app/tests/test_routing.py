@@ -6,12 +6,13 @@ import pytest
 
 from abtest_app import services as abtests
 from abtest_app.assignment import assign_arm
+from abtest_app.selectors import RunningTest
 from models_app import services as registry
-from serving_app.routing import ABRoute, choose_arm
+from serving_app.route import choose_arm
 from serving_app.runtime import predict
 from serving_app.tests.mock_models import ConstantModel, RaisingModel
 
-TEST = ABRoute(test_id=1, seed="seed-42", champion_version_id=1, challenger_version_id=2,
+TEST = RunningTest(test_id=1, seed="seed-42", champion_version_id=1, challenger_version_id=2,
                challenger_share=30.0)
 UNITS = [f"user-{i}" for i in range(400)]
 ROWS = [{"f0": 1.0, "f1": 0.0, "f2": 0.0, "f3": 0.0}]
@@ -29,8 +30,8 @@ def test_a_request_without_a_unit_goes_to_the_champion():
 
 
 def test_shares_at_the_edges_need_no_hashing():
-    assert choose_arm(ABRoute(1, "s", 1, 2, 0.0), "u") == "champion"
-    assert choose_arm(ABRoute(1, "s", 1, 2, 100.0), "u") == "challenger"
+    assert choose_arm(RunningTest(1, "s", 1, 2, 0.0), "u") == "champion"
+    assert choose_arm(RunningTest(1, "s", 1, 2, 100.0), "u") == "challenger"
 
 
 @pytest.fixture

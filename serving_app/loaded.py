@@ -1,6 +1,10 @@
-"""What a serving process holds per model: loaded versions, routes, prediction answers.
+"""A version loaded in this process, its call, and the one warm-up.
 
-No database access here; serving_app.runtime builds these and swaps them.
+`version_warm_up` is "load, then predict on the example", for the three places that do it:
+a serving process warming a version before it takes traffic (serving_app.route), the
+warm-up task after a deployment (serving_app.services) and the load check before a version
+leaves draft (serving_app.loadcheck). `LoadedVersion.call` is what a request runs; a
+`Prediction` is its answer. No database access here.
 """
 
 from __future__ import annotations
@@ -10,12 +14,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from serving_app import loader
+from serving_app.exercise import Exercise, exercise
 from serving_app.inputs import InputSpec, to_jsonable
-from serving_app.routing import ABRoute
 
 
 class VersionBroken(RuntimeError):
@@ -24,6 +28,35 @@ class VersionBroken(RuntimeError):
 
 class PredictionTimeout(RuntimeError):
     pass
+
+
+class WarmUp:
+    """One version loaded, then exercised on its input example (else a row made from its
+    signature). After a failure in `run`, what was done so far stays readable (the load
+    check lists the packages of a model that loaded but failed to predict)."""
+
+    def __init__(self, record: loader.VersionRecord):
+        self.record = record
+        self.artifact: loader.LoadedArtifact | None = None
+        self.load_ms: float | None = None
+        self.exercised: Exercise | None = None  # None: nothing to predict on
+        self.exercise_ms: float | None = None
+
+    def run(self, *, rounds: int = 1) -> WarmUp:
+        started = time.perf_counter()
+        self.artifact = artifact = loader.load(self.record)
+        self.load_ms = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        self.exercised = exercise(artifact.predict, artifact.spec,
+                                  signature=self.record.signature,
+                                  input_example=self.record.input_example, rounds=rounds)
+        self.exercise_ms = (time.perf_counter() - started) * 1000
+        return self
+
+
+def version_warm_up(record: loader.VersionRecord, *, rounds: int = 1) -> WarmUp:
+    """Load, then predict on the example; raises what loading or predicting raised."""
+    return WarmUp(record).run(rounds=rounds)
 
 
 class LoadedVersion:
@@ -46,8 +79,23 @@ class LoadedVersion:
         self.error = error
         self.loaded_at = time.time()
 
+    @classmethod
+    def warmed(cls, warm: WarmUp) -> LoadedVersion:
+        assert warm.artifact is not None, "a warm-up that ran has its artifact"
+        version = cls(warm.record, warm.artifact.predict, warm.artifact.spec,
+                      load_ms=warm.load_ms)
+        version.warm_ms = warm.exercise_ms
+        return version
+
+    def answer(self, rows: Any, timeout: float | None) -> list:
+        """The model's answers for the caller's rows (RowsError when they do not fit)."""
+        if self.error or self.spec is None:
+            raise VersionBroken(self.error)
+        model_input, n = self.spec.prepare(rows)
+        return self.call(model_input, n, timeout)
+
     def call(self, model_input: Any, n: int, timeout: float | None) -> list:
-        if self.error:
+        if self.error or self.predict_fn is None:
             raise VersionBroken(self.error)
         if timeout is None:
             return to_jsonable(self.predict_fn(model_input), n)
@@ -60,6 +108,11 @@ class LoadedVersion:
             ) from exc
         return to_jsonable(output, n)
 
+    @property
+    def unchecked(self) -> bool:
+        """Loaded without a signature: nothing checked the caller's rows before the model."""
+        return self.spec is not None and self.spec.columns is None
+
     def describe(self) -> dict[str, Any]:
         return {
             "version": self.version,
@@ -70,24 +123,6 @@ class LoadedVersion:
             "warm_ms": None if self.warm_ms is None else round(self.warm_ms, 3),
             "error": self.error or None,
         }
-
-
-@dataclass(frozen=True, eq=False)
-class Route:
-    model_name: str
-    model_id: int
-    generation: int
-    plan_seq: int
-    primary: LoadedVersion | None
-    fallback: LoadedVersion | None
-    abtest: ABRoute | None = None
-    champion: LoadedVersion | None = None
-    challenger: LoadedVersion | None = None
-    timeout: float | None = None
-    built_at: float = field(default_factory=time.monotonic)
-
-    def versions(self) -> list[LoadedVersion]:
-        return [v for v in (self.primary, self.fallback, self.champion, self.challenger) if v]
 
 
 @dataclass(slots=True)
