@@ -56,7 +56,7 @@ def version_record(*, model_name: str, version: str) -> VersionRecord:
                                                            version=version))
     model = registry.model_get(name=model_name)
     row = (registry.version_in_production(model=model) if version == Stage.PRODUCTION
-           else registry.version_latest(model=model, stage=version))
+           else registry.version_latest(model=model, stage=Stage(version)))
     if row is None:
         if version == Stage.PRODUCTION:
             raise NotDeployed(f"{model_name} has no version in production to serve.")
