@@ -42,18 +42,22 @@ def forget_tokens() -> None:
     _cache.clear()
 
 
+def request_token_user(key: str) -> Any | None:
+    """The token's user for one request: its own instance, since concurrent requests of one
+    token (a prediction load, say) must not share attributes set on request.user."""
+    cached = token_user(key)
+    return None if cached is None else own_copy(cached)
+
+
 class CachedTokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
-        cached = token_user(key)
-        if cached is None:
+        user = request_token_user(key)
+        if user is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
-        # Each request its own instance: concurrent requests of one token (a prediction
-        # load, say) must not share attributes set on request.user (a backend, a cache).
-        user = _own_copy(cached)
         return user, Token(key=key, user=user)
 
 
-def _own_copy(user: Any) -> Any:
+def own_copy(user: Any) -> Any:
     """A copy as pickling makes it (Model.__getstate__ copies _state and its caches), at
     half the cost of copy.copy, which goes through __reduce_ex__."""
     clone = user.__class__.__new__(user.__class__)

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
 
-from axion_registry.authentication import token_user
+from axion_registry.authentication import own_copy, request_token_user
 from mlflow_app.errors import MlflowError, unauthenticated
 
 _basic_cache: dict[str, tuple[Any, float]] = {}
@@ -33,7 +33,7 @@ def _basic_user(request: HttpRequest, credentials: str) -> Any | None:
     now = time.monotonic()
     hit = _basic_cache.get(digest)
     if hit is not None and hit[1] > now:
-        return hit[0]
+        return own_copy(hit[0])
     try:
         decoded = base64.b64decode(credentials, validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
@@ -48,7 +48,7 @@ def _basic_user(request: HttpRequest, credentials: str) -> Any | None:
     if len(_basic_cache) >= _MAX_ENTRIES:
         _basic_cache.clear()
     _basic_cache[digest] = (user, now + settings.TOKEN_CACHE_SECONDS)
-    return user
+    return own_copy(user)
 
 
 def forget_credentials() -> None:
@@ -62,7 +62,7 @@ def request_user(request: HttpRequest) -> Any:
     credentials = credentials.strip()
     user = None
     if scheme.lower() in ("bearer", "token") and credentials:
-        user = token_user(credentials)
+        user = request_token_user(credentials)
     elif scheme.lower() == "basic" and credentials:
         user = _basic_user(request, credentials)
     elif not header:

@@ -177,3 +177,17 @@ def test_a_nul_byte_is_stored_or_refused_never_a_500(live_server, researcher, to
     assert response.status_code in (200, 400), response.text  # PostgreSQL's text refuses it
     if response.status_code == 400:
         assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "basic"])
+def test_each_call_gets_its_own_user_instance_though_the_credentials_are_cached(
+        rf, researcher, token_for, scheme):
+    from mlflow_app.auth import request_user
+
+    header = (bearer(token_for(researcher)) if scheme == "bearer"
+              else basic("rita_researcher", "pw"))["Authorization"]
+    first = request_user(rf.get("/", HTTP_AUTHORIZATION=header))
+    second = request_user(rf.get("/", HTTP_AUTHORIZATION=header))
+    assert first.pk == second.pk == researcher.pk
+    first.marker = "set by one request"
+    assert first is not second and not hasattr(second, "marker")
