@@ -174,10 +174,11 @@ def registered_model(db, researcher):
 def register_version(registered_model, sklearn_pickle):
     """Register a version of `ranking` (or another model) through the service."""
     from models_app.services import version_register
+    from models_app.vocabulary import ArtifactFormat, Framework
 
     def register(version: str | None = None, *, model_name: str = "ranking", **fields):
-        fields.setdefault("framework", "sklearn")
-        fields.setdefault("artifact_format", "pickle")
+        fields.setdefault("framework", Framework.SKLEARN)
+        fields.setdefault("artifact_format", ArtifactFormat.PICKLE)
         fields.setdefault("metrics", {"auc": 0.75})
         artifact = fields.pop("artifact", None) or io.BytesIO(sklearn_pickle)
         return version_register(model_name=model_name, artifact=artifact, version=version,

@@ -85,6 +85,7 @@ def make_fixtures():
     from rest_framework.authtoken.models import Token
 
     from models_app import services as registry
+    from models_app.vocabulary import ArtifactFormat, Framework, Stage
 
     user = get_user_model().objects.create_superuser("bench", password=None)
     token = Token.objects.create(user=user).key
@@ -93,10 +94,10 @@ def make_fixtures():
     versions = []
     for version in ("1.0.0", "1.1.0"):
         row = registry.version_register(
-            model_name="ranking", artifact=io.BytesIO(artifact), framework="custom",
-            artifact_format="pickle", version=version, metrics={"auc": 0.7},
+            model_name="ranking", artifact=io.BytesIO(artifact), framework=Framework.CUSTOM,
+            artifact_format=ArtifactFormat.PICKLE, version=version, metrics={"auc": 0.7},
         )
-        registry.version_transition(version=row, to="staging", actor=user)
+        registry.version_transition(version=row, to=Stage.STAGING, actor=user)
         versions.append(row)
     registry.version_promote(version=type(versions[0]).objects.get(pk=versions[0].pk),
                              actor=user)
@@ -106,10 +107,11 @@ def make_fixtures():
 def new_running_test(user, name: str, **fields):
     from abtest_app import services
     from abtest_app.models import ABTest
+    from abtest_app.vocabulary import MetricType
 
     test = services.abtest_create(
         name=name, model="ranking", champion="1.0.0", challenger="1.1.0",
-        metric_name="hit_rate", metric_type="continuous", created_by=user, **fields,
+        metric_name="hit_rate", metric_type=MetricType.CONTINUOUS, created_by=user, **fields,
     )
     services.abtest_start(test=test, actor=user)
     return ABTest.objects.get(pk=test.pk)
@@ -118,8 +120,9 @@ def new_running_test(user, name: str, **fields):
 def stop_running(user) -> None:
     from abtest_app import services
     from abtest_app.models import ABTest
+    from abtest_app.vocabulary import TestState
 
-    for test in ABTest.objects.filter(state="running"):
+    for test in ABTest.objects.filter(state=TestState.RUNNING):
         services.abtest_cancel(test=test, actor=user, reason="benchmark run finished")
 
 
@@ -218,14 +221,15 @@ def bench_evaluation(args, user) -> list[float]:
 
     from abtest_app import services
     from abtest_app.models import ArmStats
+    from abtest_app.vocabulary import Arm, Direction, Method
 
     stop_running(user)
     # A minimum effect nothing can clear keeps the test running through every timed look.
-    test = new_running_test(user, "evaluation at 10M", method="sequential",
+    test = new_running_test(user, "evaluation at 10M", method=Method.SEQUENTIAL,
                             planned_samples_per_arm=5_000_000, min_effect=1e6,
-                            guardrails=[{"name": "latency_ms", "direction": "lower"}])
+                            guardrails=[{"name": "latency_ms", "direction": Direction.LOWER}])
     rng = np.random.default_rng(11)
-    for arm, mean in (("champion", 1.00), ("challenger", 1.001)):
+    for arm, mean in ((Arm.CHAMPION, 1.00), (Arm.CHALLENGER, 1.001)):
         for metric, loc, scale in (("", mean, 0.5), ("latency_ms", 20.0, 3.0)):
             n = total = total_sq = 0
             for _ in range(5):  # 5 x 1M values per arm and metric
@@ -251,6 +255,7 @@ def bench_evaluation(args, user) -> list[float]:
 
 def bench_assignment(args) -> tuple[list[float], list[float]]:
     from abtest_app.assignment import assign_arm, assign_many
+    from abtest_app.vocabulary import Arm
 
     units = [f"user-{i}" for i in range(1_000_000)]
     assign_many("warm", units[:1000], 50)
@@ -264,7 +269,7 @@ def bench_assignment(args) -> tuple[list[float], list[float]]:
         for unit in few:
             assign_arm(f"seed-{run}", unit, 50)
         single.append(len(few) / (time.perf_counter() - started))
-    share = arms.count("challenger") / len(arms)
+    share = arms.count(Arm.CHALLENGER) / len(arms)
     print(f"  assign_many: median {statistics.median(many):,.0f} units/s; assign_arm: "
           f"{statistics.median(single):,.0f} units/s; challenger share {share:.2%}")
     return many, single

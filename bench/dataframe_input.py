@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
+from models_app.vocabulary import ArtifactFormat  # noqa: E402
 from serving_app.loaded import LoadedVersion  # noqa: E402
 from serving_app.loader import VersionRecord, input_spec  # noqa: E402
 
@@ -49,7 +50,7 @@ def versions() -> tuple[LoadedVersion, LoadedVersion, LogisticRegression, Logist
     on_matrix = LogisticRegression().fit(x, y)
     loaded = []
     for number, model, mode in (("1.0.0", on_frame, "dataframe"), ("1.1.0", on_matrix, "numpy")):
-        record = VersionRecord(1, 1, "bench", number, "pickle", "", "", 0, SIGNATURE,
+        record = VersionRecord(1, 1, "bench", number, ArtifactFormat.PICKLE, "", "", 0, SIGNATURE,
                                serving_input=mode)
         loaded.append(LoadedVersion(record, model.predict, input_spec(record, model)))
     return loaded[0], loaded[1], on_frame, on_matrix

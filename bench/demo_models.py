@@ -45,6 +45,7 @@ def main() -> int:
     from demo import synthetic
     from models_app import artifacts
     from models_app.models import ModelVersion
+    from models_app.vocabulary import Stage
     from serving_app.runtime import ServingRuntime, predict, reset_runtime
 
     call_command("migrate", verbosity=0)
@@ -54,7 +55,7 @@ def main() -> int:
     print(f"Demo models (platform classes), served in process ({args.runs} runs, medians)")
     print(f"  {'model':<18} {'check s':>8} {'load ms':>8} {'example ms':>10} "
           f"{'serve 1 row':>11} {'serve 100':>10} {'max |served - in-process|':>26}")
-    for version in ModelVersion.objects.filter(stage="production").select_related("model"):
+    for version in ModelVersion.objects.filter(stage=Stage.PRODUCTION).select_related("model"):
         name = version.model.name
         check = version.load_check
         with artifacts.artifact_open(version.artifact_path) as stream:

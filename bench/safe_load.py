@@ -39,6 +39,7 @@ from models_app.safe_pickle import (  # noqa: E402
     restricted_joblib_load,
     restricted_loads,
 )
+from models_app.vocabulary import ArtifactFormat  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -118,7 +119,8 @@ def main() -> int:
                     lambda d=data: joblib.load(io.BytesIO(d)),
                     lambda d=data: restricted_joblib_load(io.BytesIO(d), policy), args.runs)
             walker = median_ms(lambda d=data, k=kind: check_file(
-                io.BytesIO(d), "joblib" if k != "pickle" else "pickle", policy), args.runs)
+                io.BytesIO(d), ArtifactFormat.JOBLIB if k != "pickle" else ArtifactFormat.PICKLE,
+                policy), args.runs)
             ratio = restricted / plain
             ratios.append(ratio)
             print(f"{label + ' ' + kind:<40} {len(data) / 1024:>7.0f}KB {plain:>9.2f} "
@@ -137,7 +139,7 @@ def main() -> int:
 
             def walk(p: Path = path) -> None:
                 with open(p, "rb") as stream:
-                    check_file(stream, "joblib", policy)
+                    check_file(stream, ArtifactFormat.JOBLIB, policy)
 
             seconds = median_ms(walk, max(3, args.runs // 2)) / 1000
             tracemalloc.start()

@@ -9,22 +9,24 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from models_app.vocabulary import Stage
+
 # Streamlit badge colours (st.badge, :color-badge[...]) and table cell colours per stage.
 STAGE_COLORS = {
-    "production": "green",
-    "staging": "orange",
-    "draft": "gray",
-    "archived": "violet",
-    "deprecated": "red",
+    Stage.PRODUCTION: "green",
+    Stage.STAGING: "orange",
+    Stage.DRAFT: "gray",
+    Stage.ARCHIVED: "violet",
+    Stage.DEPRECATED: "red",
 }
 
 
 STAGE_CELLS = {
-    "production": "background-color: #d3f9d8; color: #1b5e20; font-weight: 600",
-    "staging": "background-color: #fff3bf; color: #7a5b00; font-weight: 600",
-    "draft": "background-color: #f1f3f5; color: #495057",
-    "archived": "background-color: #e5dbff; color: #4b2a86",
-    "deprecated": "background-color: #ffe3e3; color: #a61e1e",
+    Stage.PRODUCTION: "background-color: #d3f9d8; color: #1b5e20; font-weight: 600",
+    Stage.STAGING: "background-color: #fff3bf; color: #7a5b00; font-weight: 600",
+    Stage.DRAFT: "background-color: #f1f3f5; color: #495057",
+    Stage.ARCHIVED: "background-color: #e5dbff; color: #4b2a86",
+    Stage.DEPRECATED: "background-color: #ffe3e3; color: #a61e1e",
 }
 HIGHLIGHT = "background-color: #fff3b0"
 

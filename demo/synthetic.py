@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from abtest_app.vocabulary import Arm
+
 RANKING_FEATURES = ["value", "momentum", "quality", "low_vol", "size", "growth"]
 REGIME_FEATURES = ["ret_20d", "vol_20d", "vix", "term_spread", "credit_spread", "breadth"]
 EARNINGS_FEATURES = [
@@ -90,7 +92,7 @@ def example_records(model: str, n: int, rng: np.random.Generator) -> list[dict[s
 
 # The demo A/B test's outcome: the 21-day forward return (bps) of the portfolio an arm ranked;
 # the challenger is slightly better, so the sequential test needs many outcomes to decide.
-OUTCOME_MEAN_BPS = {"champion": 42.0, "challenger": 43.0}
+OUTCOME_MEAN_BPS: dict[str, float] = {Arm.CHAMPION: 42.0, Arm.CHALLENGER: 43.0}
 OUTCOME_SD_BPS = 25.0
 
 

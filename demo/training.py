@@ -28,6 +28,7 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 from demo import synthetic
+from models_app.vocabulary import Direction
 
 ROWS = 3000
 PLATFORM_PATH = Path(__file__).resolve().parent / "platform"
@@ -62,7 +63,7 @@ class ModelSpec:
 SPECS: dict[str, ModelSpec] = {
     "stock-ranking": ModelSpec(
         "stock-ranking", "Ranks stocks by next month's return quintile from factor scores.",
-        "quintile", "long", {"log_loss": "lower"},
+        "quintile", "long", {"log_loss": Direction.LOWER},
         {"required_metrics": ["auc"], "thresholds": [{"metric": "auc", "op": ">=",
                                                       "value": 0.6}]},
         {"learning_rate": 0.3, "num_leaves": 3, "n_estimators": 15},
@@ -71,7 +72,7 @@ SPECS: dict[str, ModelSpec] = {
     ),
     "market-regime": ModelSpec(
         "market-regime", "Classifies the market as bull, bear, sideways or crisis.",
-        "regime", "string", {"log_loss": "lower"},
+        "regime", "string", {"log_loss": Direction.LOWER},
         {"required_metrics": ["accuracy"], "thresholds": [
             {"metric": "accuracy", "op": ">=", "value": 0.5},
             {"metric": "accuracy", "op": ">=", "value": 0.5, "source": "verified"}]},
@@ -81,7 +82,7 @@ SPECS: dict[str, ModelSpec] = {
     ),
     "earnings-surprise": ModelSpec(
         "earnings-surprise", "Predicts whether a company beats or misses earnings consensus.",
-        "beat", "long", {"log_loss": "lower", "brier": "lower"},
+        "beat", "long", {"log_loss": Direction.LOWER, "brier": Direction.LOWER},
         {"required_metrics": ["auc"], "thresholds": [
             {"metric": "auc", "op": ">=", "value": 0.6},
             {"metric": "auc", "op": ">=", "value": 0.6, "source": "verified"}]},
@@ -92,7 +93,7 @@ SPECS: dict[str, ModelSpec] = {
     "factor-timing": ModelSpec(
         "factor-timing", "Forecasts next month's return of each factor (a regressor per "
         "factor) from macro features.",
-        "factor_returns", "double", {"rmse": "lower", "r2": "higher"},
+        "factor_returns", "double", {"rmse": Direction.LOWER, "r2": Direction.HIGHER},
         {"required_metrics": ["rmse"]},
         {"learning_rate": 0.3, "num_leaves": 3, "n_estimators": 10},
         [{"learning_rate": lr, "num_leaves": leaves, "n_estimators": 60}

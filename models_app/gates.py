@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
+from models_app.vocabulary import Direction, LoadCheckStatus, Stage
+
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     ">": operator.gt,
@@ -157,7 +159,7 @@ def evaluate_gates(
     results += [_threshold(t, metrics, verified_metrics or {}) for t in gates["thresholds"]]
     if gates["require_staging"]:
         results.append(
-            GateResult("require_staging", from_stage == "staging", "from staging", from_stage)
+            GateResult("require_staging", from_stage == Stage.STAGING, "from staging", from_stage)
         )
     if gates["verify_artifact"]:
         results.append(
@@ -170,7 +172,7 @@ def evaluate_gates(
         )
     results += [
         _not_worse(metric, metrics.get(metric), production_metrics,
-                   directions.get(metric, "higher") == "lower")
+                   directions.get(metric, Direction.HIGHER) == Direction.LOWER)
         for metric in gates["not_worse_than_production"]
     ]
     return GateReport(tuple(results))
@@ -222,11 +224,11 @@ def load_check_gate(
     if not {**DEFAULT_GATES, **gates}["load_check"]:
         return None
     check = load_check or {}
-    status = check.get("status", "pending")
+    status = check.get("status", LoadCheckStatus.PENDING)
     got = status
-    if status == "failed" and check.get("error"):
+    if status == LoadCheckStatus.FAILED and check.get("error"):
         hint = check.get("hint")
         got = f"failed: {check['error']}" + (f" ({hint})" if hint else "")
-    elif status == "pending":
+    elif status == LoadCheckStatus.PENDING:
         got = "pending (a worker has not checked this version yet)"
-    return GateResult("load_check", status == "passed", "load check passed", got)
+    return GateResult("load_check", status == LoadCheckStatus.PASSED, "load check passed", got)

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models_app.vocabulary import ArtifactFormat, Framework
+
 EXAMPLE_ROWS = 5
 LEGACY_MODEL_FILE = "model.pkl"
 LEGACY_METADATA_FILE = "metadata.json"
@@ -25,8 +27,9 @@ _GENERATED_NAME = re.compile(r"Column_\d+")
 _WALK_DEPTH = 4
 _WALK_LIMIT = 2000
 # Most specific first: a platform class holding a LightGBM booster is a LightGBM model.
-_FRAMEWORK_MODULES = (("lightgbm", "lightgbm"), ("xgboost", "xgboost"), ("sklearn", "sklearn"),
-                      ("onnxruntime", "onnx"), ("onnx", "onnx"))
+_FRAMEWORK_MODULES = (("lightgbm", Framework.LIGHTGBM), ("xgboost", Framework.XGBOOST),
+                      ("sklearn", Framework.SKLEARN), ("onnxruntime", Framework.ONNX),
+                      ("onnx", Framework.ONNX))
 
 
 class ImportProblem(ValueError):
@@ -42,7 +45,7 @@ def choose_serving_input(*, signature: Mapping[str, Any], artifact_format: str,
         if choice not in ("dataframe", "numpy"):
             raise ValueError(f"serving_input is {choice!r}; use 'dataframe' or 'numpy'.")
         return choice
-    if artifact_format == "onnx":
+    if artifact_format == ArtifactFormat.ONNX:
         return "numpy"
     return "dataframe" if signature.get("inputs") else "numpy"
 
@@ -95,7 +98,7 @@ def infer_framework(obj: Any) -> str:
     for prefix, framework in _FRAMEWORK_MODULES:
         if any(m == prefix or m.startswith(prefix + ".") for m in modules):
             return framework
-    return "custom"
+    return Framework.CUSTOM
 
 
 def _names_of(item: Any) -> list[str] | None:

@@ -10,6 +10,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, Transition, transiti
 
 from models_app.choices import (
     ArtifactFormat,
+    Direction,
     Framework,
     LoadCheckStatus,
     PromotionRequestStatus,
@@ -58,7 +59,7 @@ class RegisteredModel(models.Model):
         return self.name
 
     def direction(self, metric: str) -> str:
-        return self.metric_directions.get(metric, "higher")
+        return self.metric_directions.get(metric, Direction.HIGHER)
 
 
 class ModelVersion(ConcurrentTransitionMixin, models.Model):
@@ -110,7 +111,7 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
             ),
             models.UniqueConstraint(
                 fields=["model"],
-                condition=Q(stage="production"),
+                condition=Q(stage=Stage.PRODUCTION),
                 name="one_production_version_per_model",
             ),
         ]
@@ -270,7 +271,7 @@ class PromotionRequest(models.Model):
         ordering = ["-requested_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["model"], condition=Q(status="pending"),
+                fields=["model"], condition=Q(status=PromotionRequestStatus.PENDING),
                 name="one_pending_promotion_request_per_model",
             ),
         ]

@@ -10,7 +10,7 @@ from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
 from axion_registry.errors import InvalidInput
 from models_app import artifacts, roles
-from models_app.choices import LoadCheckStatus, Stage
+from models_app.choices import Direction, LoadCheckStatus, Stage
 from models_app.errors import ModelNotFound, TransitionRefused, VersionNotFound
 from models_app.filtersets import ModelVersionFilterSet
 from models_app.gates import GateReport, evaluate_gates
@@ -328,7 +328,7 @@ def versions_compare(*, model: RegisteredModel, versions: list[str]) -> VersionC
         if values.empty:
             best[metric] = None
             continue
-        target = values.min() if directions[metric] == "lower" else values.max()
+        target = values.min() if directions[metric] == Direction.LOWER else values.max()
         winners = values[values == target].index.tolist()
         best[metric] = winners[0] if len(winners) == 1 else None  # a tie has no best
     return VersionComparison(ordered, metrics, params, best, directions)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import semver
 
-BUMPS = ("major", "minor", "patch")
+from models_app.vocabulary import Bump
+
+BUMPS = tuple(Bump.values)
 FIRST_VERSION = semver.Version(1, 0, 0)
 
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from abtest_app.vocabulary import Arm, Decision, TestState
 from dashboard import charts
 from dashboard.api import Registry
 
-STATE_COLORS = {"running": "green", "paused": "orange", "draft": "gray", "concluded": "blue",
-                "cancelled": "red"}
+STATE_COLORS = {TestState.RUNNING: "green", TestState.PAUSED: "orange", TestState.DRAFT: "gray",
+                TestState.CONCLUDED: "blue", TestState.CANCELLED: "red"}
 DECISIONS = {
-    "challenger_wins": "The challenger wins",
-    "champion_wins": "The champion wins",
-    "no_decision": "No decision yet",
-    "inconclusive": "Inconclusive",
+    Decision.CHALLENGER_WINS: "The challenger wins",
+    Decision.CHAMPION_WINS: "The champion wins",
+    Decision.NO_DECISION: "No decision yet",
+    Decision.INCONCLUSIVE: "Inconclusive",
     "": "No decision yet",
 }
 
@@ -25,7 +26,8 @@ def render(api: Registry) -> None:
     if not tests:
         st.info("No A/B test yet. Create one with POST /api/v1/abtests/.")
         return
-    order = {"running": 0, "paused": 1, "draft": 2, "concluded": 3, "cancelled": 4}
+    order = {TestState.RUNNING: 0, TestState.PAUSED: 1, TestState.DRAFT: 2, TestState.CONCLUDED: 3,
+             TestState.CANCELLED: 4}
     tests = sorted(tests, key=lambda t: (order.get(t["state"], 9), -t["id"]))
     st.dataframe(pd.DataFrame([{
         "id": t["id"], "name": t["name"], "model": t["model"],
@@ -58,7 +60,7 @@ def _results(results: dict) -> None:
     _decision(test, current)
     arms = (results.get("arms") or {}).get("primary", {})
     cols = st.columns(4)
-    for col, arm in zip(cols[:2], ("champion", "challenger"), strict=True):
+    for col, arm in zip(cols[:2], (Arm.CHAMPION, Arm.CHALLENGER), strict=True):
         stats = arms.get(arm) or {}
         version = test[arm]
         col.metric(f"{arm.title()} {version}: n", charts.number(stats.get("n", 0)))
@@ -91,9 +93,9 @@ def _decision(test: dict, current: dict) -> None:
     decision = test.get("decision") or current.get("decision") or ""
     reasons = test.get("conclusion_reason") or " ".join(current.get("reasons") or [])
     text = f"**Decision: {DECISIONS.get(decision, decision)}.** {reasons}"
-    if decision == "challenger_wins":
+    if decision == Decision.CHALLENGER_WINS:
         st.success(text)
-    elif decision == "champion_wins":
+    elif decision == Decision.CHAMPION_WINS:
         st.warning(text)
     else:
         st.info(text)

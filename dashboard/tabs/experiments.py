@@ -9,6 +9,7 @@ import streamlit as st
 from axion_client import AxionAPIError
 from dashboard import charts
 from dashboard.api import Registry, guarded
+from models_app.vocabulary import Direction
 
 MAX_COMPARED = 10
 CURVE_POINTS = 400
@@ -69,7 +70,7 @@ def _best_run(api: Registry, experiment_id: int, metric_keys: list[str],
     default = next((k for k in ("auc", "accuracy", "rmse") if k in metric_keys), metric_keys[0])
     metric = cols[0].selectbox("By metric", metric_keys, index=metric_keys.index(default),
                                key=f"exp_best_metric_{experiment_id}")
-    direction = cols[1].radio("Direction", ["max", "min"],
+    direction = cols[1].radio("Direction", [d.extremum for d in Direction],
                               index=1 if charts.lower_is_better(metric) else 0,
                               key=f"exp_best_dir_{experiment_id}_{metric}")
     try:

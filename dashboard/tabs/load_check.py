@@ -7,14 +7,17 @@ from typing import Any
 
 import pandas as pd
 
-STATUS_BADGE = {"passed": "✅ passed", "failed": "❌ failed", "pending": "⏳ pending"}
+from models_app.vocabulary import LoadCheckStatus
+
+STATUS_BADGE = {LoadCheckStatus.PASSED: "✅ passed", LoadCheckStatus.FAILED: "❌ failed",
+                LoadCheckStatus.PENDING: "⏳ pending"}
 
 
 def checks_frame(versions: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for v in sorted(versions, key=lambda v: v["created_at"], reverse=True):
         check = v.get("load_check") or {}
-        status = v.get("load_check_status") or "pending"
+        status = v.get("load_check_status") or LoadCheckStatus.PENDING
         rows.append({
             "version": v["version"], "stage": v["stage"],
             "load check": STATUS_BADGE.get(status, status),

@@ -13,11 +13,12 @@ from axion_client import APIUnreachable, AxionAPIError
 from dashboard import charts
 from dashboard.api import Registry, describe_error, guarded
 from dashboard.tabs import load_check
+from models_app.vocabulary import Framework, Stage
 
 Change = Callable[[], dict[str, Any]]  # a write through the API; its answer
 
-STAGES = ["production", "staging", "draft", "archived", "deprecated"]
-FRAMEWORKS = ["sklearn", "lightgbm", "xgboost", "pytorch", "tensorflow", "onnx", "custom"]
+STAGES: list[str] = [Stage.PRODUCTION, Stage.STAGING, Stage.DRAFT, Stage.ARCHIVED, Stage.DEPRECATED]
+FRAMEWORKS: list[str] = list(Framework)
 
 
 def render(api: Registry) -> None:
@@ -142,7 +143,7 @@ def _promotion_requests(api: Registry, model: str, versions: list[dict]) -> None
             continue
         _decision_form(api, request)
     model_row = next((m for m in api.models() if m["name"] == model), {})
-    candidates = [v["version"] for v in versions if v["stage"] in ("draft", "staging")]
+    candidates = [v["version"] for v in versions if v["stage"] in (Stage.DRAFT, Stage.STAGING)]
     if model_row.get("require_four_eyes") and candidates:
         with st.form(key=f"reg_pr_new_{model}", clear_on_submit=True):
             version = st.selectbox("Request production for", candidates,
@@ -212,10 +213,10 @@ def _actions(api: Registry, model: str, versions: list[dict]) -> None:
                        f"{model} {chosen} moved to {target}.")
     else:
         st.caption("Your token's user may not move this version anywhere.")
-    production = next((v for v in versions if v["stage"] == "production"), None)
-    if production is None or not any(v["stage"] == "archived" for v in versions):
+    production = next((v for v in versions if v["stage"] == Stage.PRODUCTION), None)
+    if production is None or not any(v["stage"] == Stage.ARCHIVED for v in versions):
         return  # nothing to roll back to
-    may_rollback = "archived" in (api.version(model, production["version"])
+    may_rollback = Stage.ARCHIVED in (api.version(model, production["version"])
                                   .get("available_transitions") or [])
     if not may_rollback:
         st.caption("Rolling back needs the promote permission (a release manager's token).")

@@ -28,6 +28,7 @@ from models_app.safe_pickle.unpickler import (
     restricted_loads,
 )
 from models_app.safe_pickle.walker import WalkReport, walk_joblib, walk_pickle
+from models_app.vocabulary import ArtifactFormat
 
 __all__ = [
     "ALLOWED_CLASS_NAMES", "ALLOWED_GLOBALS", "ALLOWED_HELPER_FUNCTIONS", "GlobalPolicy",
@@ -39,12 +40,12 @@ __all__ = [
 
 def check_file(stream: IO[bytes], artifact_format: str, policy: GlobalPolicy) -> WalkReport:
     """Refuse (UnsafePickle) at upload what the loader would refuse; executes nothing."""
-    walk = walk_joblib if artifact_format == "joblib" else walk_pickle
+    walk = walk_joblib if artifact_format == ArtifactFormat.JOBLIB else walk_pickle
     return walk(stream, policy.check)
 
 
 def load_file(stream: IO[bytes], artifact_format: str, policy: GlobalPolicy) -> Any:
     """The object in a pickle or joblib file, through the restricted unpickler."""
-    if artifact_format == "joblib":
+    if artifact_format == ArtifactFormat.JOBLIB:
         return restricted_joblib_load(stream, policy)
     return restricted_load(stream, policy)

@@ -21,11 +21,13 @@ from models_app.importing import ImportProblem
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.roles import Actor
 from models_app.services.registration import model_create, version_register
+from models_app.vocabulary import ArtifactFormat
 
 logger = logging.getLogger(__name__)
 
-EXTENSIONS = {"pkl": "pickle", "pickle": "pickle", "joblib": "joblib", "skops": "skops",
-              "onnx": "onnx"}
+EXTENSIONS = {"pkl": ArtifactFormat.PICKLE, "pickle": ArtifactFormat.PICKLE,
+              "joblib": ArtifactFormat.JOBLIB, "skops": ArtifactFormat.SKOPS,
+              "onnx": ArtifactFormat.ONNX}
 
 
 @dataclass

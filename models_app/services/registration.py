@@ -9,7 +9,14 @@ from django.db import IntegrityError, transaction
 
 from models_app import artifacts, roles, safe_pickle, selectors, signing
 from models_app.artifact_checks import artifact_check
-from models_app.choices import ARTIFACT_FILENAMES, PICKLED_FORMATS, ArtifactFormat, Framework
+from models_app.choices import (
+    ARTIFACT_FILENAMES,
+    PICKLED_FORMATS,
+    ArtifactFormat,
+    Bump,
+    Direction,
+    Framework,
+)
 from models_app.errors import (
     ArtifactTooLarge,
     DisallowedPickle,
@@ -119,7 +126,7 @@ def model_update(
 def _clean_directions(directions: dict[str, str] | None) -> dict[str, str]:
     directions = clean_object(directions, "metric_directions")
     for metric, direction in directions.items():
-        if direction not in ("higher", "lower"):
+        if direction not in Direction.values:
             raise MetadataError(
                 f"metric_directions['{metric}'] is {direction!r}; use 'higher' or 'lower'."
             )
@@ -164,7 +171,7 @@ def _choose_version(model: RegisteredModel, version: str | None, bump: str | Non
             return str(parse_version(version))
         latest = selectors.version_latest(model=model)
         return str(next_version(parse_version(latest.version) if latest else None,
-                                bump or "minor"))
+                                bump or Bump.MINOR))
     except VersionError as exc:
         raise InvalidVersion(str(exc)) from exc
 

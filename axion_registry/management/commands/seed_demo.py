@@ -27,13 +27,14 @@ from django.core.management.base import BaseCommand, CommandParser
 from abtest_app import assignment
 from abtest_app import services as abtests
 from abtest_app.models import ABTest
+from abtest_app.vocabulary import Method, MetricType
 from demo import synthetic, training
 from demo.training import SPECS, Candidate
 from experiments_app import services as tracking
 from experiments_app.models import Experiment
 from models_app import selectors as registry_selectors
 from models_app import services as registry
-from models_app.choices import Stage
+from models_app.choices import Direction, LoadCheckStatus, Stage
 from models_app.models import ModelVersion, RegisteredModel
 from serving_app import services as serving
 
@@ -135,7 +136,8 @@ class Command(BaseCommand):
         while pending and time.monotonic() < deadline:
             time.sleep(0.2)
             checked = set(ModelVersion.objects.filter(pk__in=[v.pk for v in pending])
-                          .exclude(load_check_status="pending").values_list("pk", flat=True))
+                          .exclude(load_check_status=LoadCheckStatus.PENDING)
+                          .values_list("pk", flat=True))
             pending = [v for v in pending if v.pk not in checked]
         if pending:
             self.say(f"no worker checked {len(pending)} version(s); checking them here")
@@ -144,7 +146,7 @@ class Command(BaseCommand):
         for version in versions:
             version.refresh_from_db()
             report = version.load_check
-            if version.load_check_status != "passed":
+            if version.load_check_status != LoadCheckStatus.PASSED:
                 raise SystemExit(f"[seed_demo] {version} failed its load check: "
                                  f"{report.get('error')} {report.get('hint', '')}")
             verified = ", ".join(f"{k} {v:.3f}"
@@ -240,8 +242,8 @@ class Command(BaseCommand):
             name=ABTEST_NAME, model=model, champion=champion, challenger=challenger,
             description="Does the tuned ranking pick better stocks? Outcome: 21-day forward "
             "return (bps) of the top quintile, per portfolio.",
-            metric_name="forward_return_bps", metric_type="continuous",
-            metric_direction="higher", method="sequential", challenger_share=50.0,
+            metric_name="forward_return_bps", metric_type=MetricType.CONTINUOUS,
+            metric_direction=Direction.HIGHER, method=Method.SEQUENTIAL, challenger_share=50.0,
             assignment_unit="portfolio", min_samples_per_arm=500,
             planned_samples_per_arm=20000, created_by=user,
         )

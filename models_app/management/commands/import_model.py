@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from axion_registry.errors import DomainError
 from models_app import importing, services
+from models_app.vocabulary import Bump
 
 
 def _json_option(value: str, option: str) -> Any:
@@ -57,7 +58,7 @@ class Command(BaseCommand):
                             metavar="KEY=VALUE", help="Repeatable.")
         parser.add_argument("--model-version", dest="model_version", default="",
                             help="An explicit MAJOR.MINOR.PATCH (default: bump).")
-        parser.add_argument("--bump", default="minor", choices=["major", "minor", "patch"])
+        parser.add_argument("--bump", default=Bump.MINOR, choices=Bump.values)
         parser.add_argument("--description", default="")
         parser.add_argument("--signature", default="",
                             help="The artifact's model-signing bundle (model_signing sign key).")
