@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from models_app.vocabulary import LoadCheckStatus
+
 RESULT_PREFIX = "AXION_LOAD_CHECK "
 # The settings that decide how serving loads and calls a model (and where files are).
 SERVING_SETTINGS = (
@@ -53,7 +55,7 @@ def check_in_fresh_process(payload: dict, *, timeout: float, cwd: str | Path) ->
             timeout=timeout, cwd=str(cwd), env=env, check=False,
         )
     except subprocess.TimeoutExpired:
-        return {"status": "failed",
+        return {"status": LoadCheckStatus.FAILED,
                 "error": f"the load check took longer than {timeout:g} s and was stopped",
                 "hint": "A model that takes this long to load or to predict on its example "
                         "would stall serving; raise LOAD_CHECK_TIMEOUT_SECONDS if it is "
@@ -64,7 +66,7 @@ def check_in_fresh_process(payload: dict, *, timeout: float, cwd: str | Path) ->
             result["check_seconds"] = round(time.perf_counter() - started, 3)
             return result
     tail = done.stderr.decode(errors="replace").strip().splitlines()[-5:]
-    return {"status": "failed",
+    return {"status": LoadCheckStatus.FAILED,
             "error": f"the check process ended ({done.returncode}) without a result: "
                      + " | ".join(tail)[:1500],
             "hint": "", "check_seconds": round(time.perf_counter() - started, 3)}
@@ -166,7 +168,8 @@ def run(payload: dict) -> dict[str, Any]:
     warm = WarmUp(record)
     before = set(sys.modules)
     rss_before = _rss_mb()
-    result: dict[str, Any] = {"status": "failed", "artifact_sha256": record.artifact_sha256,
+    result: dict[str, Any] = {"status": LoadCheckStatus.FAILED,
+                              "artifact_sha256": record.artifact_sha256,
                               "python": sys.version.split()[0]}
     try:
         try:
@@ -181,7 +184,7 @@ def run(payload: dict) -> dict[str, Any]:
         result.update(done.as_dict())
         if payload.get("datasets"):
             result["evaluation"] = _evaluate(artifact, payload["datasets"])
-        result["status"] = "passed"
+        result["status"] = LoadCheckStatus.PASSED
     except Exception as exc:  # the version's failure is the result
         result["error"] = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"[:2000]
         result["hint"] = failure_hint(exc, platform_package=settings.PLATFORM_MODEL_PACKAGE,

@@ -22,6 +22,7 @@ import numpy as np
 
 from models_app import artifact_checks, artifacts, safe_onnx, safe_pickle, safe_skops, signing
 from models_app.pickle_rules import pickle_policy, platform_paths_install
+from models_app.vocabulary import PICKLED_FORMATS, ArtifactFormat
 from serving_app.errors import ArtifactRefused
 from serving_app.inputs import InputSpec
 
@@ -128,11 +129,11 @@ def _load_pickle(record: VersionRecord, data: bytes) -> Any:
 
 def _load_object(record: VersionRecord, data: bytes) -> Any:
     fmt = record.artifact_format
-    if fmt in ("pickle", "joblib"):
+    if fmt in PICKLED_FORMATS:
         return _load_pickle(record, data)
-    if fmt == "skops":
+    if fmt == ArtifactFormat.SKOPS:
         return _load_skops(record, data)
-    if fmt == "onnx":
+    if fmt == ArtifactFormat.ONNX:
         import onnxruntime
 
         audit = safe_onnx.audit(data)
@@ -221,8 +222,9 @@ def _wants_dataframe(record: VersionRecord, obj: Any) -> bool:
     # takes named columns still gets the caller's columns as a DataFrame.
     if record.serving_input == "dataframe":
         return not _takes_matrix(record, obj)
-    return not record.signature.get("inputs") and record.artifact_format != "onnx" and (
-        hasattr(obj, "feature_names_in_") or bool(getattr(obj, "takes_dataframe", False)))
+    return (not record.signature.get("inputs") and record.artifact_format != ArtifactFormat.ONNX
+            and (hasattr(obj, "feature_names_in_")
+                 or bool(getattr(obj, "takes_dataframe", False))))
 
 
 def _onnx_predict(session: Any) -> Callable[[Any], Any]:
@@ -241,7 +243,7 @@ def inspect(data: bytes, *, artifact_format: str, label: str) -> Any:
     """Deserialize a file not yet registered (import_model reads its feature names and
     framework), by the same rules as a registered one."""
     record = VersionRecord(0, 0, label, "(unregistered)", artifact_format, "", "", len(data))
-    if artifact_format in ("pickle", "joblib"):
+    if artifact_format in PICKLED_FORMATS:
         # Not yet past registration's opcode walk: take it first, so a file the registry
         # would refuse is never unpickled here, not even by the restricted unpickler.
         try:
@@ -258,7 +260,7 @@ def load(record: VersionRecord) -> LoadedArtifact:
     data = read_verified(record)
     _check_signature(record, data)
     obj = _load_object(record, data)
-    if record.artifact_format == "onnx":
+    if record.artifact_format == ArtifactFormat.ONNX:
         predict = _onnx_predict(obj)
     elif hasattr(obj, "predict"):
         predict = obj.predict

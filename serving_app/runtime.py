@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
+from models_app.vocabulary import Stage
 from serving_app import selectors
 from serving_app.cache import ModelCache
 from serving_app.errors import InputRejected, InvalidRows, ModelUnavailable, NotDeployed
@@ -55,7 +56,7 @@ class ServingRuntime:
         self.routes.tick(start)
         arm = None
         timeout = None
-        if version is None or version == "production":
+        if version is None or version == Stage.PRODUCTION:
             route = self.routes.current(model_name)
             target, fallback, arm = _pick(route, unit_id)
             timeout = route.timeout

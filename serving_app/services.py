@@ -14,6 +14,7 @@ from models_app import selectors as registry_reads
 from models_app import services as registry
 from models_app.errors import RollbackRefused
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
+from models_app.vocabulary import LoadCheckStatus
 from serving_app import generation, histogram, loadcheck, loader, selectors
 from serving_app.loaded import WarmUp
 from serving_app.metrics import ERROR, FALLBACK, Snapshot
@@ -152,7 +153,7 @@ def version_load_check(*, version_id: int, again: bool = False) -> ModelVersion 
 
     A version checked already is left alone unless `again` (a re-check asked for)."""
     version = ModelVersion.objects.select_related("model").filter(pk=version_id).first()
-    if version is None or (version.load_check_status != "pending" and not again):
+    if version is None or (version.load_check_status != LoadCheckStatus.PENDING and not again):
         return version
     datasets = [
         {"name": d.name, "path": d.path, "sha256": d.sha256, "label_column": d.label_column,
@@ -163,7 +164,7 @@ def version_load_check(*, version_id: int, again: bool = False) -> ModelVersion 
                                     settings=settings)
     result = loadcheck.check_in_fresh_process(
         payload, timeout=settings.LOAD_CHECK_TIMEOUT_SECONDS, cwd=settings.BASE_DIR)
-    if result.get("status") != "passed":
+    if result.get("status") != LoadCheckStatus.PASSED:
         logger.warning("load check of %s failed: %s", version, result.get("error"))
     return registry.version_load_check_record(version_id=version_id, result=result)
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from models_app.vocabulary import Stage
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["models_app", "experiments_app", "abtest_app", "axion_registry", "dashboard", "demo"]
+PACKAGES = ["models_app", "experiments_app", "abtest_app", "serving_app", "mlflow_app",
+            "axion_registry", "axion_client", "dashboard", "demo"]
 STAGES = set(Stage.values)
 
 
