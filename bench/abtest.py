@@ -231,7 +231,7 @@ def bench_evaluation(args, user) -> list[float]:
     rng = np.random.default_rng(11)
     for arm, mean in ((Arm.CHAMPION, 1.00), (Arm.CHALLENGER, 1.001)):
         for metric, loc, scale in (("", mean, 0.5), ("latency_ms", 20.0, 3.0)):
-            n = total = total_sq = 0
+            n, total, total_sq = 0, 0.0, 0.0
             for _ in range(5):  # 5 x 1M values per arm and metric
                 values = rng.normal(loc, scale, size=1_000_000)
                 n += values.size
@@ -247,6 +247,7 @@ def bench_evaluation(args, user) -> list[float]:
         times.append((time.perf_counter() - started) * 1000)
         if snapshot is None or snapshot.champion_n + snapshot.challenger_n != 10_000_000:
             raise SystemExit("the evaluation did not see 10M outcomes")
+    assert snapshot is not None
     print(f"  {len(times)} evaluations of 10,000,000 outcomes: median "
           f"{statistics.median(times):.2f} ms, max {max(times):.2f} ms "
           f"(decision {snapshot.decision}, sequential p {snapshot.sequential_p:.3g})")

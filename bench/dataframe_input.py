@@ -61,8 +61,8 @@ def cases_for(body: dict, data: np.ndarray, frame_version: LoadedVersion,
               on_matrix: LogisticRegression) -> dict:
     ready_frame, ready_matrix = pd.DataFrame(data, columns=FEATURES), data.copy()
     return {
-        "dataframe version": lambda: frame_version.call(*frame_version.spec.prepare(body), None),
-        "matrix version": lambda: matrix_version.call(*matrix_version.spec.prepare(body), None),
+        "dataframe version": lambda: frame_version.answer(body, None),
+        "matrix version": lambda: matrix_version.answer(body, None),
         "floor: predict(DataFrame)": lambda: on_frame.predict(ready_frame),
         "floor: predict(array)": lambda: on_matrix.predict(ready_matrix),
     }

@@ -73,7 +73,7 @@ def main() -> int:
                           if c not in numeric)
         one = {"dataframe_split": {"columns": reversed_columns,
                                    "data": rows[reversed_columns].head(1).to_numpy().tolist()}}
-        timings = {1: [], 100: []}
+        timings: dict[int, list[float]] = {1: [], 100: []}
         for _ in range(args.runs):
             for n, payload in ((1, one), (100, body)):
                 calls = 200 if n == 1 else 40

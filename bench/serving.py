@@ -108,7 +108,10 @@ def in_process(rounds: int, calls: int) -> None:
 
     records = [dict(ROW)]
     predict(MODEL, records)
-    raw_predict = runtime.route(MODEL).primary.predict_fn
+    route = runtime.route(MODEL)
+    assert route is not None and route.primary is not None
+    raw_predict = route.primary.predict_fn
+    assert raw_predict is not None
     matrix = np.array([[ROW[n] for n in FEATURES]], dtype=np.float64)
     for _ in range(500):
         raw_predict(matrix)

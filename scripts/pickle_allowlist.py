@@ -10,6 +10,7 @@ models_app/safe_pickle/allowlist.py. With --check it exits 1 when a global is mi
 
 from __future__ import annotations
 
+import functools
 import io
 import pickle
 import sys
@@ -52,13 +53,17 @@ def loaded_globals(data: bytes, fmt: str) -> set[tuple[str, str]]:
     return seen
 
 
+def _note(seen: set[tuple[str, str]], module: str, name: str) -> None:
+    seen.add((module, name))
+
+
 def collect() -> dict[tuple[str, str], set[str]]:
     found: dict[tuple[str, str], set[str]] = defaultdict(set)
     for label, obj in real_models().items():
         for variant, fmt, data in artifacts(obj):
             walked: set[tuple[str, str]] = set()
             walk = walk_joblib if fmt == "joblib" else walk_pickle
-            walk(io.BytesIO(data), lambda m, n, seen=walked: seen.add((m, n)))
+            walk(io.BytesIO(data), functools.partial(_note, walked))
             loaded = loaded_globals(data, fmt)
             if {canonical_global(*g) for g in walked} != {canonical_global(*g) for g in loaded}:
                 raise SystemExit(f"walker and unpickler disagree on {label} {variant}: "

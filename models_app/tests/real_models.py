@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-JOBLIB_COMPRESSIONS = (0, ("zlib", 3), ("gzip", 3), ("bz2", 3), ("lzma", 3), ("xz", 3))
+JOBLIB_COMPRESSIONS: tuple[int | tuple[str, int], ...] = (
+    0, ("zlib", 3), ("gzip", 3), ("bz2", 3), ("lzma", 3), ("xz", 3))
 
 
 def real_models() -> dict[str, Any]:
@@ -153,7 +154,7 @@ def artifacts(obj: Any, *, protocols: tuple[int, ...] = (2, 4, 5)) -> list[tuple
         for protocol in protocols:
             buffer = io.BytesIO()
             joblib.dump(obj, buffer, compress=compress, protocol=protocol)
-            label = compress[0] if compress else "raw"
+            label = compress[0] if isinstance(compress, tuple) else "raw"
             files.append((f"joblib-{label}-p{protocol}", "joblib", buffer.getvalue()))
     return files
 

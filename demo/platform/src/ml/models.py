@@ -169,7 +169,7 @@ class FactorTimingModel(PlatformModel):
         self.feature_names = [str(c) for c in frame.columns]
         self.regressors = {}
         for factor in returns.columns:
-            evals = ({"eval_X": (frame, eval_set[0]),
+            evals: dict[str, Any] = ({"eval_X": (frame, eval_set[0]),
                       "eval_y": (returns[factor], eval_set[1][factor]),
                       "eval_names": ["training", "valid"]} if eval_set else {})
             self.regressors[str(factor)] = lgb.LGBMRegressor(
