@@ -17,29 +17,51 @@ from drf_spectacular.drainage import set_override
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-_cache: dict[str, tuple[Any, float]] = {}
-_MAX_ENTRIES = 10_000
+
+class CredentialCache:
+    """Users behind credentials, each kept for TOKEN_CACHE_SECONDS in this process (bounded:
+    full, it starts over). Entries are shared instances: hand requests `own_copy`."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[Any, float]] = {}
+
+    def get(self, key: str) -> Any | None:
+        hit = self._entries.get(key)
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
+    def put(self, key: str, user: Any) -> None:
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = (user, time.monotonic() + settings.TOKEN_CACHE_SECONDS)
+
+    def forget(self, key: str | None = None) -> None:
+        if key is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(key, None)
+
+
+_tokens = CredentialCache()
 
 
 def token_user(key: str) -> Any | None:
     """The active user behind a token key, or None: the one cached instance, shared by
     every thread of the process, so hand requests a copy (CachedTokenAuthentication does)."""
-    now = time.monotonic()
-    hit = _cache.get(key)
-    if hit is not None and hit[1] > now:
-        return hit[0]
+    cached = _tokens.get(key)
+    if cached is not None:
+        return cached
     token = Token.objects.select_related("user").filter(key=key, user__is_active=True).first()
     if token is None:
-        _cache.pop(key, None)
+        _tokens.forget(key)
         return None
-    if len(_cache) >= _MAX_ENTRIES:
-        _cache.clear()
-    _cache[key] = (token.user, now + settings.TOKEN_CACHE_SECONDS)
+    _tokens.put(key, token.user)
     return token.user
 
 
 def forget_tokens() -> None:
-    _cache.clear()
+    _tokens.forget()
 
 
 def request_token_user(key: str) -> Any | None:

@@ -13,27 +13,24 @@ import base64
 import binascii
 import hashlib
 import hmac
-import time
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
 
-from axion_registry.authentication import own_copy, request_token_user
+from axion_registry.authentication import CredentialCache, own_copy, request_token_user
 from mlflow_app.errors import MlflowError, unauthenticated
 
-_basic_cache: dict[str, tuple[Any, float]] = {}
-_MAX_ENTRIES = 10_000
+_logins = CredentialCache()
 
 
 def _basic_user(request: HttpRequest, credentials: str) -> Any | None:
     digest = hmac.new(settings.SECRET_KEY.encode(), credentials.encode(),
                       hashlib.sha256).hexdigest()
-    now = time.monotonic()
-    hit = _basic_cache.get(digest)
-    if hit is not None and hit[1] > now:
-        return own_copy(hit[0])
+    cached = _logins.get(digest)
+    if cached is not None:
+        return own_copy(cached)
     try:
         decoded = base64.b64decode(credentials, validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
@@ -43,16 +40,14 @@ def _basic_user(request: HttpRequest, credentials: str) -> Any | None:
         return None
     user = authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
-        _basic_cache.pop(digest, None)
+        _logins.forget(digest)
         return None
-    if len(_basic_cache) >= _MAX_ENTRIES:
-        _basic_cache.clear()
-    _basic_cache[digest] = (user, now + settings.TOKEN_CACHE_SECONDS)
+    _logins.put(digest, user)
     return own_copy(user)
 
 
 def forget_credentials() -> None:
-    _basic_cache.clear()
+    _logins.forget()
 
 
 def request_user(request: HttpRequest) -> Any:
