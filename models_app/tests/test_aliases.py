@@ -284,3 +284,32 @@ def test_the_admin_offers_no_alias_action_to_others_and_keeps_the_audit_read_onl
     client.post(f"/admin/models_app/aliaschange/{change.pk}/change/", {"reason": "edited"})
     change.refresh_from_db()
     assert change.reason == ""
+
+
+# -- the Python client, against a live server ---------------------------------------------
+
+def test_the_client_sets_lists_and_deletes_aliases_and_reads_their_audit(
+        live_server, versions, release_manager, researcher):
+    from rest_framework.authtoken.models import Token
+
+    from axion_client import AxionAPIError, AxionClient
+
+    manager = AxionClient(live_server.url, Token.objects.create(user=release_manager).key)
+    other = AxionClient(live_server.url, Token.objects.create(user=researcher).key)
+    try:
+        assert manager.set_alias("ranking", "champion", version="1.0.0")["sequence"] == 1
+        assert manager.set_alias("ranking", "champion", sequence=2,
+                                 reason="moved")["version"] == "1.1.0"
+        with pytest.raises(AxionAPIError) as refused:
+            other.set_alias("ranking", "champion", version="1.0.0")
+        assert (refused.value.status, refused.value.code) == (403, "alias_not_permitted")
+        assert [(a["alias"], a["version"]) for a in other.list_aliases("ranking")] == [
+            ("champion", "1.1.0")]
+        manager.delete_alias("ranking", "champion", reason="retired")
+        assert other.list_aliases("ranking") == []
+        trail = other.list_alias_changes(model="ranking")
+        assert [(c["from_version"], c["to_version"], c["reason"]) for c in trail] == [
+            ("1.1.0", None, "retired"), ("1.0.0", "1.1.0", "moved"), (None, "1.0.0", "")]
+    finally:
+        manager.session.close()
+        other.session.close()
