@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import pickle
+
 import pytest
 import requests
 from mlflow.exceptions import MlflowException
@@ -159,3 +162,39 @@ def test_a_researcher_may_not_delete_someone_elses_model(client, as_user, make_u
         "PERMISSION_DENIED")
     as_user(registered_model.owner)
     assert client.get_registered_model("ranking").name == "ranking"
+
+
+def test_a_new_model_under_a_former_name_never_overwrites_the_old_files(client,
+                                                                        register_version):
+    from models_app.selectors import version_artifact_intact
+
+    old = register_version("1.0.0")
+    client.rename_registered_model("ranking", "ranking-old")
+    client.create_registered_model("ranking")
+    new = register_version("1.0.0", artifact=io.BytesIO(pickle.dumps({"weights": [1, 2, 3]})))
+    assert old.artifact_path.startswith("ranking/1.0.0/")
+    assert new.artifact_path.startswith(f"ranking.{new.model_id}/1.0.0/")
+    old.refresh_from_db()
+    assert version_artifact_intact(version=old) and version_artifact_intact(version=new)
+    assert old.artifact_sha256 != new.artifact_sha256
+
+
+def test_a_page_of_models_or_versions_costs_a_constant_number_of_queries(
+        register_version, django_assert_max_num_queries, make_user):
+    from mlflow_app import registry_selectors as selectors
+    from models_app.services import model_create
+
+    for index in range(6):
+        model_create(name=f"model-{index}", gates={"load_check": False})
+        for version in ("1.0.0", "1.1.0"):
+            register_version(version, model_name=f"model-{index}")
+    with django_assert_max_num_queries(6):
+        found = selectors.models_search(filter_string="name LIKE 'model-%'", order_by=[],
+                                        offset=0, limit=100)
+        answers = selectors.models_answer(found)
+    assert len(answers) == 6 and all(len(a["latest_versions"]) == 1 for a in answers)
+    with django_assert_max_num_queries(3):
+        found = selectors.versions_search(filter_string="version_number >= 1", order_by=[],
+                                          offset=0, limit=100)
+        answers = selectors.versions_answer(found)
+    assert len(answers) == 12
