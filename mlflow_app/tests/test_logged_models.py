@@ -105,7 +105,8 @@ def test_tags_params_search_and_delete(tracking, client, run):
 
 def test_a_bad_logged_model_filter_points_at_the_token(client, run):
     with pytest.raises(MlflowException) as caught:
-        client.search_logged_models([run.info.experiment_id], filter_string="name = 'a' OR name = 'b'")
+        client.search_logged_models([run.info.experiment_id],
+                                    filter_string="name = 'a' OR name = 'b'")
     assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
     assert "position" in caught.value.message
 
