@@ -24,7 +24,7 @@ from mlflow_app.grammar import (
     parse_checked_filter,
     parse_checked_order_by,
 )
-from mlflow_app.models import RunDeletion, RunInput
+from mlflow_app.models import RunDeletion, RunInput, RunOutput
 from mlflow_app.search import experiments_filter, experiments_order, runs_filter, runs_order
 from models_app import artifacts
 
@@ -100,13 +100,14 @@ def runs_search(*, experiment_ids: list[str], filter_string: str, order_by: list
 
 
 def runs_answer(runs: list[Run]) -> list[dict[str, Any]]:
-    """Runs in MLflow's shape: info, params, latest metrics, tags, dataset inputs; five
-    queries for the lot."""
+    """Runs in MLflow's shape: info, params, latest metrics, tags, dataset inputs, model
+    outputs; six queries for the lot."""
     pks = [run.pk for run in runs]
     params = runs_params(pks)
     points = runs_latest_points(pks)
     deleted = set(RunDeletion.objects.filter(run_id__in=pks).values_list("run_id", flat=True))
     inputs = _dataset_inputs(pks)
+    outputs = _model_outputs(pks)
     answers = []
     for run in runs:
         parent_id = run.parent.run_id if run.parent_id and run.parent else None
@@ -120,7 +121,7 @@ def runs_answer(runs: list[Run]) -> list[dict[str, Any]]:
             metrics=[shapes.metric(*point) for point in points.get(run.pk, [])],
             params=params.get(run.pk, {}),
             tags=shapes.run_tags(run.tags or {}, name=run.name, parent_run_id=parent_id),
-            dataset_inputs=inputs.get(run.pk),
+            dataset_inputs=inputs.get(run.pk), model_outputs=outputs.get(run.pk),
         ))
     return answers
 
@@ -136,6 +137,14 @@ def _dataset_inputs(run_pks: list[int]) -> dict[int, list[dict[str, Any]]]:
                         "source_type": dataset.source_type, "source": dataset.source,
                         "schema": dataset.schema, "profile": dataset.profile},
         })
+    return found
+
+
+def _model_outputs(run_pks: list[int]) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for run_pk, model_id, step in RunOutput.objects.filter(run_id__in=run_pks).order_by(
+            "pk").values_list("run_id", "logged_model__model_id", "step"):
+        found[run_pk].append({"model_id": model_id, "step": step})
     return found
 
 

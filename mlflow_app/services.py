@@ -16,6 +16,7 @@ from experiments_app.ownership import require_run_owner
 from experiments_app.tracking_input import TrackingInputError, clean_tags
 from mlflow_app import shapes
 from mlflow_app.errors import invalid
+from mlflow_app.logged_services import metrics_link
 from mlflow_app.models import Dataset, RunDeletion, RunInput
 from mlflow_app.selectors import run_require_active
 
@@ -77,11 +78,14 @@ def run_tags_set(*, run: Run, tags: dict[str, str], actor: AbstractBaseUser) -> 
 
 def run_batch_log(*, run_id: str, body: dict[str, Any], actor: AbstractBaseUser) -> None:
     run_require_active(run_id)
+    metrics = body.get("metrics") or []
+    if any(isinstance(item, dict) and item.get("model_id") for item in metrics):
+        metrics = metrics_link(run=tracking_run(run_id), metrics=metrics, actor=actor)
     tags = {item.get("key"): item.get("value") for item in body.get("tags") or []}
     name = tags.pop(shapes.RUN_NAME_TAG, None)
     tracking.batch_log(
         run_id=run_id, actor=actor,
-        body={"metrics": body.get("metrics") or [], "params": body.get("params") or [],
+        body={"metrics": metrics, "params": body.get("params") or [],
               "tags": [{"key": key, "value": value} for key, value in tags.items()]},
     )
     if name is not None:

@@ -236,12 +236,13 @@ def run(
     params: Mapping[str, str],
     tags: Mapping[str, str],
     dataset_inputs: list[dict[str, Any]] | None = None,
+    model_outputs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return {
         "info": info,
         "data": {"metrics": list(metrics), "params": pairs(params), "tags": pairs(tags)},
         "inputs": {"dataset_inputs": dataset_inputs or []},
-        "outputs": {},
+        "outputs": {"model_outputs": model_outputs} if model_outputs else {},
     }
 
 

@@ -1,6 +1,8 @@
 """MLflow's proxied artifact service (/api/2.0/mlflow-artifacts/artifacts/...) on Axion's
 artifact storage. A run's artifact URI is `mlflow-artifacts:/runs/<run_id>`, so a path here
-is the storage name Axion's own API uses for the same file (runs/<run_id>/<path>).
+is the storage name Axion's own API uses for the same file (runs/<run_id>/<path>); a logged
+model's is `mlflow-artifacts:/experiments/<id>/models/<model_id>/artifacts`, stored under the
+same name.
 
 Uploads stream from the request into storage in chunks and downloads stream out of it:
 no file is ever whole in memory. Paths that could leave the run's folder are refused.
@@ -19,9 +21,9 @@ from experiments_app import selectors as tracking
 from experiments_app import services as tracking_services
 from experiments_app.errors import RunArtifactTooLarge
 from experiments_app.selectors.artifacts import run_artifact_name
-from mlflow_app import selectors
+from mlflow_app import logged_selectors, logged_services, selectors
 from mlflow_app.api.dispatch import Call, endpoint
-from mlflow_app.errors import invalid
+from mlflow_app.errors import invalid, not_found
 from models_app import artifacts
 
 
@@ -54,11 +56,7 @@ class UploadStream:
         return self.read_so_far
 
 
-def _upload(call: Call, path: str) -> dict[str, Any]:
-    run, relative = selectors.artifact_run(path)
-    if not relative:
-        raise invalid("Give the file's path inside the run: runs/<run_id>/<path>.")
-    selectors.run_require_active(run.run_id)
+def _content_length(call: Call) -> int:
     length = call.request.META.get("CONTENT_LENGTH") or ""
     if not length.isdigit():
         raise invalid("Send the file with a Content-Length header (chunked uploads are not "
@@ -69,20 +67,66 @@ def _upload(call: Call, path: str) -> dict[str, Any]:
         raise RunArtifactTooLarge(
             f"The file is {size} bytes, over the limit of {limit} bytes (MAX_ARTIFACT_BYTES)."
         )
-    stream = UploadStream(call.request, size, limit)
+    return size
+
+
+def _upload(call: Call, path: str) -> dict[str, Any]:
+    if _is_logged_model(path):
+        return _logged_model_upload(call, path)
+    run, relative = selectors.artifact_run(path)
+    if not relative:
+        raise invalid("Give the file's path inside the run: runs/<run_id>/<path>.")
+    selectors.run_require_active(run.run_id)
+    size = _content_length(call)
+    stream = UploadStream(call.request, size, settings.MAX_ARTIFACT_BYTES)
     tracking_services.run_artifact_save(
         run=run, path=relative, stream=stream,  # type: ignore[arg-type]
         size=size, actor=call.user,
     )
+    _require_complete(stream, size, run_artifact_name(run.run_id, relative))
+    return {}
+
+
+def _require_complete(stream: UploadStream, size: int, name: str) -> None:
     if stream.read_so_far != size:  # the client went away mid-upload: keep no torn file
-        artifacts.artifact_delete(run_artifact_name(run.run_id, relative))
+        artifacts.artifact_delete(name)
         raise invalid(f"The upload ended after {stream.read_so_far} of {size} bytes.")
+
+
+def _is_logged_model(path: str) -> bool:
+    return path.strip("/").startswith("experiments/")
+
+
+def _logged_model_upload(call: Call, path: str) -> dict[str, Any]:
+    """A file of a logged model (the client's log_model uploads its MLflow model folder),
+    while the model is PENDING and by the user who logged it."""
+    model, relative = logged_selectors.logged_model_at(path)
+    if not relative:
+        raise invalid("Give the file's path inside the logged model's artifacts.")
+    if model.deleted_at is not None:
+        raise invalid(f"The logged model {model.model_id} is deleted.")
+    logged_services.require_files_writable(model, call.user)
+    size = _content_length(call)
+    stream = UploadStream(call.request, size, settings.MAX_ARTIFACT_BYTES)
+    name = f"{model.artifact_root}/{relative}"
+    artifacts.artifact_save(name, stream)  # type: ignore[arg-type]
+    _require_complete(stream, size, name)
     return {}
 
 
 def _download(path: str) -> HttpResponseBase:
-    run, relative = selectors.artifact_run(path)
-    stream = tracking.run_artifact_open(run=run, path=relative)
+    if _is_logged_model(path):
+        model, relative = logged_selectors.logged_model_at(path)
+        name = f"{model.artifact_root}/{relative}"
+        try:
+            stream = artifacts.artifact_open(name) if relative else None
+        except (FileNotFoundError, IsADirectoryError):
+            stream = None
+        if stream is None:
+            raise not_found(f"The logged model {model.model_id} has no file '{relative}'.")
+    else:
+        run, relative = selectors.artifact_run(path)
+        stream = tracking.run_artifact_open(run=run, path=relative)
     kind = mimetypes.guess_type(relative)[0] or "application/octet-stream"
     return FileResponse(stream, content_type=kind)
 
@@ -102,5 +146,8 @@ def artifact_list(call: Call) -> dict[str, Any]:
         return {"files": [{"path": "runs", "is_dir": True}]}
     if path == "runs":
         raise invalid("List one run's artifacts: path=runs/<run_id>.")
+    if _is_logged_model(path):
+        model, relative = logged_selectors.logged_model_at(path)
+        return {"files": logged_selectors.folder_listing(model.artifact_root, relative)}
     run, relative = selectors.artifact_run(path)
     return {"files": selectors.artifact_listing(run, relative)}

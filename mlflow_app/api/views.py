@@ -261,15 +261,6 @@ def artifact_list(call: Call) -> dict[str, Any]:
             "files": [{**item, "path": prefix + item["path"]} for item in listing]}
 
 
-@endpoint("POST")
-def logged_model_search(call: Call) -> dict[str, Any]:
-    """Logged models (MLflow 3's mlflow.<flavor>.log_model) are not stored yet, so there are
-    none; the client asks while it lists a run's artifacts."""
-    for experiment_id in shapes.strings(call.body, "experiment_ids"):
-        selectors.experiment_by_id(experiment_id)
-    return {"models": []}
-
-
 @endpoint("GET", anonymous=True, read_body=False)
 def server_info(call: Call) -> dict[str, Any]:
     """What the client asks before it uses artifacts and workspaces: no workspaces, no
