@@ -2,7 +2,8 @@
 
 Axion's domain errors keep their meaning: not found, invalid input, permission, conflict.
 A write-once param logged with another value is MLflow's INVALID_PARAMETER_VALUE, as on
-`mlflow server`; a duplicate experiment name is RESOURCE_ALREADY_EXISTS.
+`mlflow server`; a duplicate experiment or registered-model name is RESOURCE_ALREADY_EXISTS
+(the client relies on it to register a version of an existing model).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from axion_registry.errors import (
 from experiments_app.errors import DuplicateExperiment, ParamConflict
 from mlflow_app.grammar import FilterSyntaxError
 from mlflow_app.shapes import ShapeError
+from models_app.errors import DuplicateModel
 
 RESOURCE_DOES_NOT_EXIST = "RESOURCE_DOES_NOT_EXIST"
 RESOURCE_ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
@@ -57,6 +59,7 @@ def unauthenticated(message: str) -> MlflowError:
 
 _DOMAIN: list[tuple[type[DomainError], str, int]] = [
     (DuplicateExperiment, RESOURCE_ALREADY_EXISTS, 400),
+    (DuplicateModel, RESOURCE_ALREADY_EXISTS, 400),
     (ParamConflict, INVALID_PARAMETER_VALUE, 400),
     (NotFound, RESOURCE_DOES_NOT_EXIST, 404),
     (PermissionRefused, PERMISSION_DENIED, 403),

@@ -4,6 +4,8 @@ A deleted run (MLflow's lifecycle_stage "deleted") has a RunDeletion row; restor
 removes the row. Datasets logged with `mlflow.log_input` are kept per experiment and linked
 to the runs that used them. Logged models (MLflow 3) are kept with their tags, params,
 linked metrics and the runs that output them; a version registered from one keeps its source.
+The registry half marks the versions and models MLflow deleted (Axion keeps them and their
+audit trail).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from django.conf import settings
 from django.db import models
 
 from experiments_app.models import Experiment, Run
-from models_app.models import ModelVersion
+from models_app.models import ModelVersion, RegisteredModel
 
 
 class RunDeletion(models.Model):
@@ -154,3 +156,39 @@ class VersionSource(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version_id} <- {self.artifact_uri}"
+
+
+class VersionDeletion(models.Model):
+    """A version deleted through MLflow: deprecated in Axion (its audit trail kept), hidden
+    from the MLflow API. Its number is never handed out again."""
+
+    version = models.OneToOneField(ModelVersion, on_delete=models.PROTECT,
+                                   related_name="mlflow_deletion")
+    deleted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    deleted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "mlflow_version_deletions"
+
+    def __str__(self) -> str:
+        return f"{self.version} deleted at {self.deleted_at:%Y-%m-%d %H:%M}"
+
+
+class ModelDeletion(models.Model):
+    """A registered model deleted through MLflow: kept in Axion, renamed
+    `<name>-deleted-<id>` with its versions deprecated, so that the name is free for a new
+    model, as on `mlflow server`."""
+
+    model = models.OneToOneField(RegisteredModel, on_delete=models.PROTECT,
+                                 related_name="mlflow_deletion")
+    name = models.CharField(max_length=100, help_text="The name it had when deleted.")
+    deleted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    deleted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "mlflow_model_deletions"
+
+    def __str__(self) -> str:
+        return f"{self.name} deleted at {self.deleted_at:%Y-%m-%d %H:%M}"

@@ -8,3 +8,9 @@ version_deployed = Signal()
 # serving_app queues the load check. kwargs: version_id, model_name, version.
 version_registered = Signal()
 load_check_requested = Signal()
+
+# Sent after commit when an alias is set, moved or deleted (serving bumps the model's
+# generation; webhooks announce it). kwargs: model_name, alias, from_version and to_version
+# (semver strings, None when the alias was new or is deleted), to_sequence (None when
+# deleted), actor_id, source, change_id (the AliasChange row).
+alias_changed = Signal()

@@ -68,7 +68,8 @@ def endpoint(*methods: str, anonymous: bool = False,
                 user = None if anonymous else request_user(request)
                 if not read_body:
                     body: dict[str, Any] = {}
-                elif request.method in ("GET", "DELETE"):
+                elif request.method == "GET" or (request.method == "DELETE"
+                                                 and not request.body):
                     body = _query(request)
                 else:
                     body = _json(request)

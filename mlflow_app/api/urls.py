@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from mlflow_app.api import artifacts, logged_models, views
+from mlflow_app.api import artifacts, logged_models, registry, views
 
 tracking = [
     path("experiments/create", views.experiment_create),
@@ -38,6 +38,25 @@ tracking = [
     path("logged-models/<str:model_id>/params", logged_models.logged_model_log_params),
     path("logged-models/<str:model_id>/artifacts/directories",
          logged_models.logged_model_artifacts),
+    path("registered-models/create", registry.model_create),
+    path("registered-models/get", registry.model_get),
+    path("registered-models/update", registry.model_update),
+    path("registered-models/rename", registry.model_rename),
+    path("registered-models/delete", registry.model_delete),
+    path("registered-models/search", registry.model_search),
+    path("registered-models/get-latest-versions", registry.latest_versions),
+    path("registered-models/set-tag", registry.model_tag_set),
+    path("registered-models/delete-tag", registry.model_tag_delete),
+    path("registered-models/alias", registry.alias),
+    path("model-versions/create", registry.version_create),
+    path("model-versions/get", registry.version_get),
+    path("model-versions/update", registry.version_update),
+    path("model-versions/delete", registry.version_delete),
+    path("model-versions/search", registry.version_search),
+    path("model-versions/transition-stage", registry.version_transition),
+    path("model-versions/get-download-uri", registry.version_download_uri),
+    path("model-versions/set-tag", registry.version_tag_set),
+    path("model-versions/delete-tag", registry.version_tag_delete),
     re_path(r"^.*$", views.not_supported),
 ]
 

@@ -1,5 +1,7 @@
 """Every write workflow of the registry. Import from here."""
 
+from models_app.services.aliases import alias_delete, alias_name_clean, alias_set
+from models_app.services.editing import model_rename, version_update
 from models_app.services.importing import ImportResult, version_import
 from models_app.services.lifecycle import (
     model_rollback,
@@ -32,6 +34,9 @@ from models_app.services.registration import (
 from models_app.services.signing import may_change_signing, model_signing_update
 
 __all__ = [
+    "alias_delete",
+    "alias_name_clean",
+    "alias_set",
     "may_change_signing",
     "model_signing_update",
     "ImportResult",
@@ -40,6 +45,7 @@ __all__ = [
     "model_create",
     "model_owner_add",
     "model_owner_remove",
+    "model_rename",
     "model_rollback",
     "model_update",
     "promotion_request_approve",
@@ -57,5 +63,6 @@ __all__ = [
     "version_register",
     "version_register_from_path",
     "version_transition",
+    "version_update",
     "versions_deprecate",
 ]

@@ -202,7 +202,8 @@ def version_register(
 
     Without an explicit version the next one is computed from the highest existing version
     by `bump` (minor by default; a model's first version is 1.0.0), under a row lock on the
-    registered model so concurrent registrations never share a number.
+    registered model so concurrent registrations never share a number. The same lock gives
+    the version its per-model sequence number (1, 2, 3: the MLflow API's version numbers).
     """
     fields = _validate(
         framework=framework, artifact_format=artifact_format, version=version,
@@ -318,10 +319,12 @@ def _record(
     signed_with = signature_check(model=model, artifact=spooled, bundle=bundle)
     chosen = _choose_version(model, version, bump)
     parsed = parse_version(chosen)
-    folder = artifacts.version_folder(model.name, chosen)
+    sequence = selectors.version_next_sequence(model=model)  # safe: the model row is locked
+    folder = _version_folder(model, chosen)
     return ModelVersion.objects.create(
         model=model,
         version=chosen,
+        sequence=sequence,
         major=parsed.major,
         minor=parsed.minor,
         patch=parsed.patch,
@@ -334,12 +337,22 @@ def _record(
     )
 
 
+def _version_folder(model: RegisteredModel, version: str) -> str:
+    """<name>/<version>, unless a version of another model (one renamed, or deleted through
+    MLflow, that had this name) keeps its files there: then <name>.<model id>/<version>,
+    which no slug can name."""
+    folder = artifacts.version_folder(model.name, version)
+    taken = ModelVersion.objects.filter(artifact_path__startswith=f"{folder}/").exclude(
+        model=model).exists()
+    return artifacts.version_folder(f"{model.name}.{model.pk}", version) if taken else folder
+
+
 def _store(
     row: ModelVersion, *, spooled: IO[bytes], bundle: bytes | None, written: list[str]
 ) -> None:
     """The artifact, its signature bundle and the sidecar, in the version's folder; each
     name joins `written` before its write, for the caller to remove on failure."""
-    folder = artifacts.version_folder(row.model.name, row.version)
+    folder = row.artifact_path.rsplit("/", 1)[0]
     written.append(row.artifact_path)
     artifacts.artifact_save(row.artifact_path, spooled)
     if bundle is not None:

@@ -1,0 +1,179 @@
+"""Reads for MLflow's model-registry protocol: models and versions by MLflow name, number
+and alias (deleted ones hidden), searches, and answers in MLflow's shape.
+
+A version's MLflow number is Axion's per-model `ModelVersion.sequence`; aliases are Axion's
+`ModelAlias` rows. Answers for a page of rows take a constant number of queries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.db.models import QuerySet
+
+from mlflow_app import registry_shapes as rshapes
+from mlflow_app.errors import MlflowError, invalid, not_found
+from mlflow_app.grammar import parse_checked_filter, parse_checked_order_by
+from mlflow_app.models import VersionDeletion
+from mlflow_app.registry_search import (
+    MODEL_RULES,
+    VERSION_RULES,
+    models_annotated,
+    models_filter,
+    models_order,
+    versions_annotated,
+    versions_filter,
+    versions_order,
+)
+from models_app import selectors as axion
+from models_app.errors import AliasNotFound
+from models_app.models import ModelAlias, ModelVersion, RegisteredModel
+
+VERSION_RELATED = ("model", "created_by")
+
+
+def visible_models() -> QuerySet[RegisteredModel]:
+    return RegisteredModel.objects.filter(mlflow_deletion__isnull=True)
+
+
+def visible_versions() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.filter(mlflow_deletion__isnull=True,
+                                       model__mlflow_deletion__isnull=True)
+
+
+def model_by_name(name: str) -> RegisteredModel:
+    found = visible_models().filter(name=name).first() if name else None
+    if found is None:
+        raise not_found(f"Registered Model with name={name} not found.")
+    return found
+
+
+def version_by_number(model: RegisteredModel, number: str) -> ModelVersion:
+    version = axion.version_by_sequence(model=model, sequence=rshapes.version_number(number))
+    if VersionDeletion.objects.filter(version=version).exists():
+        raise not_found(f"Model Version (name={model.name}, version={number}) not found.")
+    return version
+
+
+def version_latest(model: RegisteredModel) -> ModelVersion | None:
+    return visible_versions().filter(model=model).order_by("-sequence").select_related(
+        "model").first()
+
+
+def version_by_alias(model: RegisteredModel, alias: str) -> ModelVersion:
+    """The version an alias points at; 'latest' is the newest version (as MLflow)."""
+    if alias.lower() == "latest":
+        latest = version_latest(model)
+        if latest is None:
+            raise not_found(f"Latest version not found for model {model.name}.")
+        return latest
+    try:
+        return axion.version_by_alias(model=model, alias=alias)
+    except AliasNotFound as exc:
+        # MLflow answers a missing alias with INVALID_PARAMETER_VALUE, not a 404.
+        raise invalid(f"Registered model alias {alias} not found.") from exc
+
+
+# --- searches -----------------------------------------------------------------------------
+
+def models_search(*, filter_string: str, order_by: list[str], offset: int,
+                  limit: int) -> list[RegisteredModel]:
+    """One page of models plus one more (so the caller knows whether a page follows)."""
+    conditions = parse_checked_filter(filter_string, MODEL_RULES)
+    orders = [parse_checked_order_by(clause, MODEL_RULES) for clause in order_by]
+    queryset = models_annotated(visible_models().select_related("owner"))
+    queryset = models_order(models_filter(queryset, conditions), orders)
+    return list(queryset[offset:offset + limit + 1])
+
+
+def versions_search(*, filter_string: str, order_by: list[str], offset: int,
+                    limit: int) -> list[ModelVersion]:
+    conditions = parse_checked_filter(filter_string, VERSION_RULES)
+    orders = [parse_checked_order_by(clause, VERSION_RULES) for clause in order_by]
+    queryset = versions_annotated(visible_versions().select_related(*VERSION_RELATED))
+    queryset = versions_order(versions_filter(queryset, conditions), orders)
+    return list(queryset[offset:offset + limit + 1])
+
+
+# --- answers ------------------------------------------------------------------------------
+
+
+def versions_answer(versions: list[ModelVersion]) -> list[dict[str, Any]]:
+    """Versions in MLflow's shape (rows not read by a search are re-read, annotated)."""
+    if versions and not hasattr(versions[0], "_updated"):
+        by_pk = versions_annotated(ModelVersion.objects.select_related(*VERSION_RELATED)
+                                   ).in_bulk([v.pk for v in versions])
+        versions = [by_pk[v.pk] for v in versions]
+    aliases = axion.aliases_by_version(versions=[v.pk for v in versions])
+    answers = []
+    for row in versions:
+        answers.append(rshapes.version(rshapes.VersionFacts(
+            model_name=row.model.name, number=row.sequence, semver=row.version,
+            stage=row.stage, created_at=row.created_at,
+            updated_at=row._updated,  # type: ignore[attr-defined]
+            username=row.created_by.get_username() if row.created_by else "",
+            description=row.description,
+            source=row._source,  # type: ignore[attr-defined]
+            run_id=row.source_run_id,
+            tags=row.tags or {}, aliases=aliases.get(row.pk, []),
+            load_check_status=row.load_check_status,
+        )))
+    return answers
+
+
+def version_answer(version: ModelVersion) -> dict[str, Any]:
+    return versions_answer([version])[0]
+
+
+def latest_versions(models: list[RegisteredModel],
+                    stages: list[str] | None = None) -> dict[int, list[ModelVersion]]:
+    """Per model, the newest version in each MLflow stage (all four unless `stages`)."""
+    wanted = set(stages or rshapes.MLFLOW_STAGES)
+    best: dict[tuple[int, str], tuple[int, int]] = {}
+    rows = visible_versions().filter(model__in=models).values_list(
+        "model_id", "stage", "sequence", "pk")
+    for model_id, stage, sequence, pk in rows:
+        shown = rshapes.mlflow_stage(stage)
+        if shown in wanted and sequence > best.get((model_id, shown), (0, 0))[0]:
+            best[(model_id, shown)] = (sequence, pk)
+    chosen = versions_annotated(ModelVersion.objects.select_related(*VERSION_RELATED)).in_bulk(
+        [pk for _, pk in best.values()])
+    found: dict[int, list[ModelVersion]] = defaultdict(list)
+    for (model_id, _), (_, pk) in sorted(best.items(), key=lambda item: item[1]):
+        found[model_id].append(chosen[pk])
+    return found
+
+
+def models_answer(models: list[RegisteredModel]) -> list[dict[str, Any]]:
+    if models and not hasattr(models[0], "_updated"):
+        by_pk = models_annotated(RegisteredModel.objects.select_related("owner")).in_bulk(
+            [m.pk for m in models])
+        models = [by_pk[m.pk] for m in models]
+    latest = latest_versions(models)
+    answers = versions_answer([v for m in models for v in latest.get(m.pk, [])])
+    by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for answer in answers:
+        by_model[answer["name"]].append(answer)
+    aliases: dict[int, dict[str, int]] = defaultdict(dict)
+    for model_id, name, sequence in ModelAlias.objects.filter(
+            model__in=models, version__mlflow_deletion__isnull=True).values_list(
+            "model_id", "name", "version__sequence"):
+        aliases[model_id][name] = sequence
+    return [rshapes.registered_model(
+        name=m.name, created_at=m.created_at,
+        updated_at=m._updated,  # type: ignore[attr-defined]
+        username=m.owner.get_username() if m.owner else "", description=m.description,
+        tags=m.tags or {}, aliases=aliases.get(m.pk, {}),
+        latest_versions=by_model.get(m.name, []),
+    ) for m in models]
+
+
+def model_answer(model: RegisteredModel) -> dict[str, Any]:
+    return models_answer([model])[0]
+
+
+def require_not_prompt(tags: dict[str, str]) -> None:
+    if tags.get("mlflow.prompt.is_prompt", "").lower() == "true":
+        raise MlflowError("FEATURE_DISABLED", "Prompts are not part of Axion's registry; "
+                          "register models only.", 400)
