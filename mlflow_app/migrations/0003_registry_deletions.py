@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mlflow_app', '0001_mlflow_initial'),
+        ('mlflow_app', '0002_logged_models'),
         ('models_app', '0009_sequence_required'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

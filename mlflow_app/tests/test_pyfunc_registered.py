@@ -80,7 +80,7 @@ def test_a_logged_model_registers_loads_back_and_passes_axions_load_check(
     from serving_app.loaded import version_warm_up
 
     run, info = _log(tracking, ranker, frame)
-    assert info.registered_model_version == 1
+    assert info.registered_model_version == "1"
     listed = api.get("/api/v1/models/stock-ranking/versions/").json()
     rows = listed["results"] if isinstance(listed, dict) else listed
     assert [r["version"] for r in rows] == ["1.0.0"]
@@ -93,7 +93,8 @@ def test_a_logged_model_registers_loads_back_and_passes_axions_load_check(
 
     version = _checked(ModelVersion.objects.get(model__name="stock-ranking"))
     assert version.load_check_status == "passed", version.load_check
-    assert version.load_check["rows"] == 4 and version.load_check["input"] == "dataframe"
+    assert version.load_check["rows"] == 4 and version.load_check["output_shape"] == [4]
+    assert version.serving_input == "dataframe"  # named columns, checked against the model
     warm = version_warm_up(loader.VersionRecord.from_row(version))
     assert list(warm.artifact.predict(frame.head(6))) == list(ranker.predict(frame.head(6)))
 
@@ -118,7 +119,7 @@ def test_a_second_registration_is_the_next_minor_and_survives_its_logged_model(
 
     _log(tracking, ranker, frame)
     _, info = _log(tracking, ranker, frame, serialization_format="cloudpickle")
-    assert info.registered_model_version == 2
+    assert info.registered_model_version == "2"
     body = api.get("/api/v1/models/stock-ranking/versions/1.1.0/").json()
     assert body["artifact_format"] == "pickle"
     client.delete_logged_model(info.model_id)  # MLflow's soft delete: the files stay
