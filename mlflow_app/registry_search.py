@@ -62,7 +62,8 @@ def versions_annotated(queryset: QuerySet[ModelVersion]) -> QuerySet[ModelVersio
     said the version came from, else the artifact's storage name."""
     return queryset.annotate(
         _updated=Coalesce(_last_transition("version"), F("created_at")),
-        _source=F("artifact_path"),
+        _source=Coalesce(F("mlflow_source__source"), F("artifact_path"),
+                         output_field=TextField()),
     )
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlflow_app import logged, shapes
 from mlflow_app import registry_selectors as selectors
 from mlflow_app import registry_services as services
 from mlflow_app import registry_shapes as rshapes
-from mlflow_app import shapes
 from mlflow_app.api.dispatch import Call, endpoint
 from mlflow_app.errors import INVALID_STATE, MlflowError, invalid
 from models_app import services as registry
@@ -151,12 +151,10 @@ def alias(call: Call) -> dict[str, Any]:
 
 @endpoint("POST")
 def version_create(call: Call) -> dict[str, Any]:
-    from mlflow_app.logged import version_from_source
-
     model = _model(call.body)
     tags = rshapes.tag_dict(shapes.key_values(call.body, "tags"))
     source = shapes.text(call.body, "source", required=True)
-    version = version_from_source(
+    version = logged.version_from_source(
         model=model, source=source, run_id=shapes.text(call.body, "run_id"), user=call.user,
         description=shapes.text(call.body, "description"), tags=tags,
     )
@@ -216,9 +214,7 @@ def version_transition(call: Call) -> dict[str, Any]:
 
 @endpoint("GET")
 def version_download_uri(call: Call) -> dict[str, Any]:
-    from mlflow_app.logged import version_download_uri as download_uri
-
-    return {"artifact_uri": download_uri(_version(call.body))}
+    return {"artifact_uri": logged.version_download_uri(_version(call.body))}
 
 
 @endpoint("POST")

@@ -6,8 +6,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-pytest.importorskip("mlflow_app.logged")
-
 
 @pytest.fixture(scope="module")
 def frame():
