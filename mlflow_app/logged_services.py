@@ -15,10 +15,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from experiments_app.errors import RunNotPermitted
 from experiments_app.models import Experiment, Metric, Run
 from experiments_app.ownership import may_change, require_run_owner
 from experiments_app.tracking_input import TrackingInputError, clean_params, clean_tags
-from mlflow_app.errors import invalid
+from mlflow_app.errors import invalid, not_found
 from mlflow_app.logged_selectors import logged_model_by_id, storage_root
 from mlflow_app.models import LoggedModel, LoggedModelMetric, RunOutput
 from mlflow_app.selectors import run_require_active
@@ -39,8 +40,6 @@ def _cleaned(what: str, clean: Any, items: Any) -> dict[str, str]:
 
 
 def require_model_owner(actor: Actor, model: LoggedModel, action: str) -> None:
-    from experiments_app.errors import RunNotPermitted
-
     if not may_change(actor, model.creator_id):
         raise RunNotPermitted(
             f"You may not {action} logged model {model.model_id}: only the user who logged "
@@ -105,8 +104,6 @@ def logged_model_tags_set(*, model_id: str, tags: Any, actor: Actor) -> LoggedMo
 
 @transaction.atomic
 def logged_model_tag_delete(*, model_id: str, key: str, actor: Actor) -> LoggedModel:
-    from mlflow_app.errors import not_found
-
     model = logged_model_by_id(model_id, lock=True)
     require_model_owner(actor, model, "untag")
     if key not in model.tags:
