@@ -9,6 +9,14 @@ from typing import Any
 
 import pytest
 
+# The real mlflow client pointed at live_server (`client` is MlflowClient here, not Django's).
+from mlflow_app.tests.conftest import (  # noqa: F401
+    _forget_basic_credentials,
+    as_user,
+    client,
+    token_for,
+    tracking,
+)
 from webhooks_app.signing import (
     DELIVERY_ID_HEADER,
     SIGNATURE_HEADER,
