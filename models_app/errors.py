@@ -130,3 +130,15 @@ class OwnerNotFound(NotFound):
 
 class DuplicateDataset(Conflict):
     code = "duplicate_dataset"
+
+
+class AliasNotFound(NotFound):
+    code = "alias_not_found"
+
+
+class InvalidAlias(InvalidInput):
+    code = "invalid_alias"
+
+
+class AliasNotPermitted(PermissionRefused):
+    code = "alias_not_permitted"

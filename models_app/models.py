@@ -65,6 +65,9 @@ class RegisteredModel(models.Model):
 class ModelVersion(ConcurrentTransitionMixin, models.Model):
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
     version = models.CharField(max_length=50)
+    # The model's 1, 2, 3 (what the MLflow API calls a version), assigned beside the semver
+    # under the registered model's lock; never reused, even after a version is removed.
+    sequence = models.PositiveIntegerField()
     major = models.PositiveIntegerField()
     minor = models.PositiveIntegerField()
     patch = models.PositiveIntegerField()
@@ -109,6 +112,8 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
             models.UniqueConstraint(
                 fields=["model", "major", "minor", "patch"], name="unique_semver_per_model"
             ),
+            models.UniqueConstraint(fields=["model", "sequence"],
+                                    name="unique_sequence_per_model"),
             models.UniqueConstraint(
                 fields=["model"],
                 condition=Q(stage=Stage.PRODUCTION),
@@ -278,6 +283,59 @@ class PromotionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"promotion request {self.pk}: {self.version} ({self.status})"
+
+
+class ModelAlias(models.Model):
+    """A named pointer at one version of a model ("champion"), unique per model; serving
+    resolves `<model>@<alias>`. Written only by models_app.services.aliases."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
+    name = models.CharField(max_length=255)
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    set_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["model__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["model", "name"],
+                                               name="unique_alias_per_model")]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}@{self.name}"
+
+
+class AliasChange(models.Model):
+    """The audit trail of aliases: one row for every set, move and delete, never edited.
+
+    `from_version` is null when the alias was new, `to_version` when it was deleted."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT,
+                              related_name="alias_changes")
+    alias = models.CharField(max_length=255)
+    from_version = models.ForeignKey(ModelVersion, null=True, blank=True,
+                                     on_delete=models.PROTECT, related_name="+")
+    to_version = models.ForeignKey(ModelVersion, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="alias_changes",
+    )
+    source = models.CharField(max_length=100, blank=True)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model", "alias", "created_at"])]
+
+    def __str__(self) -> str:
+        def name(version: ModelVersion | None) -> str:
+            return version.version if version is not None else "-"
+
+        return f"{self.model}@{self.alias}: {name(self.from_version)} -> {name(self.to_version)}"
 
 
 class EvaluationDataset(models.Model):

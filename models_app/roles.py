@@ -19,6 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, P
 
 from models_app.choices import Stage
 from models_app.errors import (
+    AliasNotPermitted,
     ModelChangeNotPermitted,
     RegistrationNotPermitted,
     TransitionNotPermitted,
@@ -138,6 +139,21 @@ def require_move(user: Actor, version: ModelVersion, target: str) -> None:
     raise TransitionNotPermitted(
         f"You may not move {version} from {version.stage} to {target}: that needs {needed}."
     )
+
+
+def may_change_alias(user: Actor, model: RegisteredModel) -> bool:
+    """Set, move or delete an alias: serving answers `<model>@<alias>`, so pointing an
+    alias at a version puts it in front of that traffic, a release manager's decision."""
+    return is_release_manager(user)
+
+
+def require_alias_change(user: Actor, model: RegisteredModel, alias: str) -> None:
+    if user is not None and not may_change_alias(user, model):
+        raise AliasNotPermitted(
+            f"You may not set, move or delete the alias '{alias}' of {model.name}: serving "
+            f"answers {model.name}@{alias}, so that needs the '{RELEASE_MANAGERS}' group "
+            f"({PROMOTE_PERMISSION}); ask one of them, or tag the version instead."
+        )
 
 
 def may_serve(user: Actor, *, stage: str, in_ab_test: bool) -> bool:

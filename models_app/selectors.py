@@ -6,15 +6,26 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from axion_registry.errors import InvalidInput
 from models_app import artifacts, roles
 from models_app.choices import Direction, LoadCheckStatus, Stage
-from models_app.errors import ModelNotFound, TransitionRefused, VersionNotFound
+from models_app.errors import (
+    AliasNotFound,
+    ModelNotFound,
+    TransitionRefused,
+    VersionNotFound,
+)
 from models_app.filtersets import ModelVersionFilterSet
 from models_app.gates import GateReport, evaluate_gates
-from models_app.models import ModelVersion, RegisteredModel, StageTransition
+from models_app.models import (
+    AliasChange,
+    ModelAlias,
+    ModelVersion,
+    RegisteredModel,
+    StageTransition,
+)
 from models_app.roles import Actor
 
 
@@ -35,10 +46,10 @@ def version_get(*, model_name: str, version: str) -> ModelVersion:
 
 
 VERSION_FIELDS = (
-    "version", "stage", "framework", "artifact_format", "metrics", "hyperparameters", "tags",
-    "description", "signature", "input_example", "artifact_path", "artifact_sha256",
-    "artifact_size", "source_run_id", "signature_bundle", "signed_with", "created_at",
-    "serving_input", "load_check_status", "load_check", "verified_metrics",
+    "version", "sequence", "stage", "framework", "artifact_format", "metrics",
+    "hyperparameters", "tags", "description", "signature", "input_example", "artifact_path",
+    "artifact_sha256", "artifact_size", "source_run_id", "signature_bundle", "signed_with",
+    "created_at", "serving_input", "load_check_status", "load_check", "verified_metrics",
 )
 
 
@@ -64,6 +75,7 @@ def version_detail(*, version: ModelVersion, moves: list[str]) -> dict[str, Any]
         "model": version.model.name,
         **{field: getattr(version, field) for field in VERSION_FIELDS},
         "created_by": version.created_by.get_username() if version.created_by else None,
+        "aliases": version_aliases(version=version),
         "available_transitions": moves,
     }
 
@@ -78,6 +90,69 @@ def version_list(*, filters: dict[str, Any] | None = None) -> QuerySet[ModelVers
 
 
 SEMVER_DESCENDING = ("-major", "-minor", "-patch")
+
+
+def version_next_sequence(*, model: RegisteredModel) -> int:
+    """The number the model's next version gets: one past the highest ever given (call it
+    with the registered model's row locked)."""
+    highest = model.versions.aggregate(highest=Max("sequence"))["highest"]
+    return (highest or 0) + 1
+
+
+def version_by_sequence(*, model: RegisteredModel, sequence: int) -> ModelVersion:
+    try:
+        return ModelVersion.objects.select_related("model", "created_by").get(
+            model=model, sequence=sequence)
+    except ModelVersion.DoesNotExist as exc:
+        raise VersionNotFound(f"{model.name} has no version number {sequence}.") from exc
+
+
+def alias_list(*, model: RegisteredModel) -> QuerySet[ModelAlias]:
+    """The model's aliases by name, each with its version."""
+    return (ModelAlias.objects.filter(model=model)
+            .select_related("version", "set_by").order_by("name"))
+
+
+def alias_get(*, model: RegisteredModel, alias: str) -> ModelAlias:
+    try:
+        return alias_list(model=model).get(name=alias)
+    except ModelAlias.DoesNotExist as exc:
+        raise AliasNotFound(
+            f"{model.name} has no alias '{alias}'; GET /api/v1/models/{model.name}/aliases/ "
+            "lists them.") from exc
+
+
+def version_by_alias(*, model: RegisteredModel, alias: str) -> ModelVersion:
+    version = alias_get(model=model, alias=alias).version
+    version.model = model
+    return version
+
+
+def alias_map(*, model: RegisteredModel) -> dict[str, str]:
+    """{alias: semver} of the model (read from the aliases `model_list` prefetched, if so)."""
+    prefetched = "aliases" in getattr(model, "_prefetched_objects_cache", {})
+    rows = model.aliases.all() if prefetched else model.aliases.select_related("version")
+    return {row.name: row.version.version for row in sorted(rows, key=lambda r: r.name)}
+
+
+def version_aliases(*, version: ModelVersion) -> list[str]:
+    """The names of the aliases pointing at the version."""
+    return list(version.aliases.order_by("name").values_list("name", flat=True))
+
+
+def aliases_by_version(*, versions: list[int]) -> dict[int, list[str]]:
+    """{version id: its alias names} for a page of versions, in one query."""
+    found: dict[int, list[str]] = {}
+    rows = (ModelAlias.objects.filter(version_id__in=versions).order_by("name")
+            .values_list("version_id", "name"))
+    for version_id, name in rows:
+        found.setdefault(version_id, []).append(name)
+    return found
+
+
+def alias_history(*, model: RegisteredModel) -> QuerySet[AliasChange]:
+    return AliasChange.objects.filter(model=model).select_related(
+        "from_version", "to_version", "actor")
 
 
 def version_latest(
@@ -98,7 +173,7 @@ def model_list() -> QuerySet[RegisteredModel]:
     queries."""
     versions = ModelVersion.objects.filter(model=OuterRef("pk"))
     return RegisteredModel.objects.select_related("owner").prefetch_related(
-        "co_owners"
+        "co_owners", Prefetch("aliases", ModelAlias.objects.select_related("version")),
     ).annotate(
         production_version=Subquery(
             versions.filter(stage=Stage.PRODUCTION).values("version")[:1]),

@@ -9,6 +9,12 @@ version_deployed = Signal()
 version_registered = Signal()
 load_check_requested = Signal()
 
+# Sent after commit when an alias is set, moved or deleted (serving bumps the model's
+# generation; webhooks announce it). kwargs: model_name, alias, from_version and to_version
+# (semver strings, None when the alias was new or is deleted), to_sequence (None when
+# deleted), actor_id, source, change_id (the AliasChange row).
+alias_changed = Signal()
+
 # Sent inside the transaction that makes the change, so that a receiver's rows (webhooks_app
 # writes its outbox) commit or roll back with it. Receivers write rows only: no I/O.
 # model_created: model. version_created: version. stage_changed: transition (one per

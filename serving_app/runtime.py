@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
+from models_app.errors import AliasNotFound
 from models_app.vocabulary import Stage
 from serving_app import selectors
 from serving_app.cache import ModelCache
@@ -138,6 +139,16 @@ class ServingRuntime:
             raise ModelUnavailable(f"{record.label} cannot be served: {loaded.error}",
                                    details={"version": record.version})
         return loaded
+
+    def alias_version(self, model_name: str, alias: str) -> str:
+        """The version number the alias names, as this process's route last read it (an
+        alias change bumps the model's generation, so every process re-reads it)."""
+        self.routes.tick(perf_counter_ns())
+        version = self.routes.current(model_name).aliases.get(alias)
+        if version is None:
+            raise AliasNotFound(f"{model_name} has no alias '{alias}'; GET /api/v1/models/"
+                                f"{model_name}/aliases/ lists them.")
+        return version
 
     # -- readiness, status, waiting ----------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Every write workflow of the registry. Import from here."""
 
+from models_app.services.aliases import alias_delete, alias_name_clean, alias_set
 from models_app.services.importing import ImportResult, version_import
 from models_app.services.lifecycle import (
     model_rollback,
@@ -32,6 +33,9 @@ from models_app.services.registration import (
 from models_app.services.signing import may_change_signing, model_signing_update
 
 __all__ = [
+    "alias_delete",
+    "alias_name_clean",
+    "alias_set",
     "may_change_signing",
     "model_signing_update",
     "ImportResult",

@@ -204,7 +204,8 @@ def version_register(
 
     Without an explicit version the next one is computed from the highest existing version
     by `bump` (minor by default; a model's first version is 1.0.0), under a row lock on the
-    registered model so concurrent registrations never share a number.
+    registered model so concurrent registrations never share a number. The same lock gives
+    the version its per-model sequence number (1, 2, 3: the MLflow API's version numbers).
     """
     fields = _validate(
         framework=framework, artifact_format=artifact_format, version=version,
@@ -321,10 +322,12 @@ def _record(
     signed_with = signature_check(model=model, artifact=spooled, bundle=bundle)
     chosen = _choose_version(model, version, bump)
     parsed = parse_version(chosen)
+    sequence = selectors.version_next_sequence(model=model)  # safe: the model row is locked
     folder = artifacts.version_folder(model.name, chosen)
     return ModelVersion.objects.create(
         model=model,
         version=chosen,
+        sequence=sequence,
         major=parsed.major,
         minor=parsed.minor,
         patch=parsed.patch,

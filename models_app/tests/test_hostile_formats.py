@@ -62,7 +62,8 @@ def force_into_storage(model, hostile, artifact_root: Path) -> ModelVersion:
     (artifact_root / model.name / "9.9.9").mkdir(parents=True, exist_ok=True)
     (artifact_root / path).write_bytes(content)
     return ModelVersion.objects.create(
-        model=model, version="9.9.9", major=9, minor=9, patch=9, framework=hostile.framework,
+        model=model, version="9.9.9", sequence=99, major=9, minor=9, patch=9,
+        framework=hostile.framework,
         artifact_format=hostile.artifact_format, artifact_path=path,
         artifact_sha256=hashlib.sha256(content).hexdigest(), artifact_size=len(content),
     )

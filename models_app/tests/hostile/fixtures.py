@@ -54,7 +54,8 @@ def force_into_storage(model, hostile: HostileFile, version: str, **fields):
            f"{ARTIFACT_FILENAMES[hostile.artifact_format]}"
     artifacts.artifact_save(path, io.BytesIO(data))
     return ModelVersion.objects.create(
-        model=model, version=version, major=major, minor=minor, patch=patch,
+        model=model, version=version, major=major,
+        sequence=model.versions.count() + 1, minor=minor, patch=patch,
         framework=hostile.framework, artifact_format=hostile.artifact_format,
         artifact_path=path, artifact_sha256=hashlib.sha256(data).hexdigest(),
         artifact_size=len(data), metrics={"auc": 0.9}, **fields,
