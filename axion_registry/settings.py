@@ -240,6 +240,9 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 5)
 WEBHOOK_BACKOFF_SECONDS = float(env("WEBHOOK_BACKOFF_SECONDS", "10"))
 WEBHOOK_BACKOFF_MAX_SECONDS = float(env("WEBHOOK_BACKOFF_MAX_SECONDS", "600"))
 WEBHOOK_SWEEP_SECONDS = env_int("WEBHOOK_SWEEP_SECONDS", 60)
+# Seals webhook secrets at rest; empty means SECRET_KEY (changing it makes stored secrets
+# unreadable: their deliveries fail saying so until the secret is set again).
+WEBHOOK_SECRET_KEY = env("WEBHOOK_SECRET_KEY", "")
 
 # Redis for cross-process signals (deployment generation); empty means database only.
 REDIS_URL = env("REDIS_URL", "")

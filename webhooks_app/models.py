@@ -28,9 +28,9 @@ class Webhook(models.Model):
     url = models.CharField(max_length=2000)
     events = models.JSONField(default=list, help_text="Event names, e.g. model_version.created")
     description = models.TextField(blank=True)
-    # The signing key: kept as given, because signing needs it; never answered by the API
-    # or shown in the admin.
-    secret = models.CharField(max_length=512, blank=True)
+    # The signing key, sealed with the server's key (webhooks_app.sealing): signing needs it
+    # back, so it is not hashed. Never answered by the API or shown in the admin.
+    secret = models.TextField(blank=True)
     status = models.CharField(max_length=10, choices=WebhookStatus.choices,
                               default=WebhookStatus.ACTIVE)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,

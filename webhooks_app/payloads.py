@@ -7,11 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from models_app.models import ModelVersion, RegisteredModel, StageTransition
+from models_app.models import AliasChange, ModelVersion, RegisteredModel, StageTransition
 from webhooks_app.events import Event
-
-# The MLflow API's per-model sequence number, once the registry keeps one; the semver else.
-SEQUENCE_FIELD = "sequence"
 
 
 def envelope(event: Event, data: dict[str, Any], moment: datetime) -> dict[str, Any]:
@@ -20,7 +17,8 @@ def envelope(event: Event, data: dict[str, Any], moment: datetime) -> dict[str, 
 
 
 def mlflow_version(version: ModelVersion) -> str:
-    return str(getattr(version, SEQUENCE_FIELD, None) or version.version)
+    """The MLflow API's version number: the version's per-model sequence."""
+    return str(version.sequence)
 
 
 def _version(version: ModelVersion) -> dict[str, Any]:
@@ -79,10 +77,14 @@ def rolled_back(transition: StageTransition, replaced: ModelVersion) -> dict[str
     }
 
 
-def alias_changed(model_name: str, alias: str, version: ModelVersion | None) -> dict[str, Any]:
-    data: dict[str, Any] = {"name": model_name, "alias": alias}
-    if version is not None:
-        data.update(version=mlflow_version(version), axion_version=version.version)
+def alias_changed(change: AliasChange) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": change.model.name, "alias": change.alias}
+    if change.to_version is not None:
+        data.update(version=mlflow_version(change.to_version),
+                    axion_version=change.to_version.version)
+    if change.from_version is not None:
+        data["previous_axion_version"] = change.from_version.version
+    data.update(actor=_who(change.actor), source=change.source)
     return data
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models.signals import post_save
+
 from models_app import signals
-from models_app.models import ModelVersion
+from models_app.models import AliasChange
 from webhooks_app import payloads, services
 from webhooks_app.events import Event
 
@@ -39,19 +41,13 @@ def _move_refused(sender: Any, *, version: Any, to_stage: str, actor: Any, messa
                                                      message=message, gate_report=gate_report))
 
 
-def _alias_changed(sender: Any, **kwargs: Any) -> None:
-    """models_app's alias signal: alias, the model (or model_name), and the version it now
-    names (None once the alias is deleted)."""
-    version = kwargs.get("version")
-    if version is not None and not isinstance(version, ModelVersion):
-        version = ModelVersion.objects.select_related("model").filter(pk=version).first()
-    model = kwargs.get("model")
-    name = kwargs.get("model_name") or getattr(model, "name", "") or (
-        version.model.name if version is not None else "")
-    event = (Event.MODEL_VERSION_ALIAS_CREATED if version is not None
+def _alias_changed(sender: Any, *, instance: AliasChange, created: bool, **_: Any) -> None:
+    """Every alias set, move and delete writes one AliasChange row, in its transaction."""
+    if not created:
+        return
+    event = (Event.MODEL_VERSION_ALIAS_CREATED if instance.to_version is not None
              else Event.MODEL_VERSION_ALIAS_DELETED)
-    services.event_record(event=event,
-                          data=payloads.alias_changed(name, str(kwargs.get("alias", "")), version))
+    services.event_record(event=event, data=payloads.alias_changed(instance))
 
 
 def connect() -> None:
@@ -61,7 +57,6 @@ def connect() -> None:
     signals.stage_changed.connect(_stage_changed, dispatch_uid=f"{uid}.stage_changed")
     signals.model_rolled_back.connect(_rolled_back, dispatch_uid=f"{uid}.rolled_back")
     signals.move_refused.connect(_move_refused, dispatch_uid=f"{uid}.move_refused")
-    # The alias signal arrives with the aliases feature; subscribed by name until then.
-    alias_changed = getattr(signals, "alias_changed", None)
-    if alias_changed is not None:
-        alias_changed.connect(_alias_changed, dispatch_uid=f"{uid}.alias_changed")
+    # models_app.signals.alias_changed comes after commit; the audit row's own save is
+    # inside the alias change's transaction, where an outbox row belongs.
+    post_save.connect(_alias_changed, sender=AliasChange, dispatch_uid=f"{uid}.alias_changed")

@@ -23,6 +23,7 @@ from webhooks_app import payloads, selectors, signing, transport
 from webhooks_app.errors import InvalidWebhook
 from webhooks_app.events import Event, EventError, events_clean
 from webhooks_app.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookStatus
+from webhooks_app.sealing import SecretUnreadable, secret_open, secret_seal
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +74,10 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
             fields["events"] = [event.value for event in events_clean(fields["events"])]
         except EventError as exc:
             raise InvalidWebhook(str(exc)) from exc
-    if len(fields.get("secret") or "") > SECRET_MAX:
-        raise InvalidWebhook(f"The webhook secret is longer than {SECRET_MAX} characters.")
+    if "secret" in fields:
+        if len(fields["secret"]) > SECRET_MAX:
+            raise InvalidWebhook(f"The webhook secret is longer than {SECRET_MAX} characters.")
+        fields["secret"] = secret_seal(fields["secret"])
     if "status" in fields and fields["status"] not in WebhookStatus.values:
         raise InvalidWebhook(f"Webhook status {fields['status']!r} is not ACTIVE or DISABLED.")
     return fields
@@ -163,8 +166,12 @@ def _send(webhook: Webhook, *, delivery_id: str, body: bytes) -> transport.Outco
         target = transport.destination_check(webhook.url, allowed_networks=_allowed_networks())
     except transport.DestinationRefused as exc:
         return transport.Outcome(None, error=str(exc))
+    try:
+        secret = secret_open(webhook.secret)
+    except SecretUnreadable as exc:
+        return transport.Outcome(None, error=str(exc))
     headers = signing.headers(delivery_id=delivery_id, timestamp=int(time.time()),
-                              body=body.decode(), secret=webhook.secret)
+                              body=body.decode(), secret=secret)
     return transport.post(target, body=body, headers=headers,
                           timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from webhooks_app import services
 from webhooks_app.events import Event
 from webhooks_app.models import DeliveryStatus, Webhook, WebhookDelivery
+from webhooks_app.sealing import secret_open
 from webhooks_app.tests.conftest import SECRET
 
 pytestmark = pytest.mark.django_db
@@ -32,14 +33,14 @@ def test_a_release_manager_adds_a_webhook_whose_secret_is_never_shown(admin_for,
                                                                       secret=SECRET))
     assert answer.status_code == 302
     hook = Webhook.objects.get()
-    assert (hook.secret, hook.created_by, hook.events) == (SECRET, release_manager,
-                                                           ["model_version.created"])
+    assert (secret_open(hook.secret), hook.created_by, hook.events) == (
+        SECRET, release_manager, ["model_version.created"])
     page = admin_for.get(f"/admin/webhooks_app/webhook/{hook.pk}/change/").content.decode()
     assert SECRET not in page and "Never shown" in page
     admin_for.post(f"/admin/webhooks_app/webhook/{hook.pk}/change/",
                    form(receiver.url, name="ops-renamed"))
     hook.refresh_from_db()
-    assert (hook.name, hook.secret) == ("ops-renamed", SECRET)  # blank keeps the secret
+    assert (hook.name, secret_open(hook.secret)) == ("ops-renamed", SECRET)  # blank: kept
 
 
 def test_the_admin_refuses_a_url_pointing_inside(admin_for):

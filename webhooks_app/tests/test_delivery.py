@@ -26,8 +26,8 @@ def test_a_real_worker_delivers_a_new_version_signed_as_mlflow_signs(
     assert got.signed
     assert got.body["entity"] == "model_version" and got.body["action"] == "created"
     assert got.body["data"] == {
-        "name": "ranking", "version": "1.0.0", "axion_version": "1.0.0",
-        "source": "models:/ranking/1.0.0", "run_id": None, "tags": {"team": "quant"},
+        "name": "ranking", "version": "1", "axion_version": "1.0.0",
+        "source": "models:/ranking/1", "run_id": None, "tags": {"team": "quant"},
         "description": "first", "stage": "draft"}
     delivery = wait_for(lambda: WebhookDelivery.objects.filter(
         status=DeliveryStatus.DELIVERED).first())
@@ -120,6 +120,15 @@ class TestOutbox:
         assert "do not follow redirects" in delivery.last_error
         assert len(receiver.received) == 1
 
+    def test_a_secret_sealed_with_another_key_fails_the_attempt_saying_so(
+            self, receiver, make_webhook, register_version, settings):
+        make_webhook(receiver.url, Event.MODEL_VERSION_CREATED)
+        settings.WEBHOOK_SECRET_KEY = "a key the secret was not sealed with"
+        register_version("1.0.0")
+        delivery = services.delivery_attempt(delivery_pk=WebhookDelivery.objects.get().pk)
+        assert "set the webhook's secret again" in delivery.last_error
+        assert delivery.status == DeliveryStatus.PENDING and not receiver.received
+
     def test_a_url_that_turned_private_is_refused_at_delivery(
             self, receiver, make_webhook, register_version, settings):
         make_webhook(receiver.url, Event.MODEL_VERSION_CREATED)
@@ -189,3 +198,37 @@ class TestAxionEvents:
                               tags={"desk": "macro"})
         assert _events(Event.REGISTERED_MODEL_CREATED) == [
             {"name": "regime", "tags": {"desk": "macro"}, "description": "Market regime"}]
+
+
+@pytest.mark.django_db
+class TestAliasEvents:
+    def test_setting_moving_and_deleting_an_alias_are_announced(
+            self, receiver, make_webhook, register_version, release_manager):
+        from models_app.services.aliases import alias_delete, alias_set
+
+        make_webhook(receiver.url, Event.MODEL_VERSION_ALIAS_CREATED,
+                     Event.MODEL_VERSION_ALIAS_DELETED)
+        first, second = register_version("1.0.0"), register_version("1.1.0")
+        alias_set(model=first.model, alias="champion", version=first, actor=release_manager)
+        alias_set(model=first.model, alias="champion", version=second, actor=release_manager)
+        alias_delete(model=first.model, alias="champion", actor=release_manager)
+        assert _events(Event.MODEL_VERSION_ALIAS_CREATED) == [
+            {"name": "ranking", "alias": "champion", "version": "1", "axion_version": "1.0.0",
+             "actor": "max_release", "source": "api"},
+            {"name": "ranking", "alias": "champion", "version": "2", "axion_version": "1.1.0",
+             "previous_axion_version": "1.0.0", "actor": "max_release", "source": "api"}]
+        assert _events(Event.MODEL_VERSION_ALIAS_DELETED) == [
+            {"name": "ranking", "alias": "champion", "previous_axion_version": "1.1.0",
+             "actor": "max_release", "source": "api"}]
+
+    def test_an_alias_change_that_rolls_back_announces_nothing(
+            self, receiver, make_webhook, register_version, release_manager):
+        from models_app.services.aliases import alias_set
+
+        make_webhook(receiver.url, Event.MODEL_VERSION_ALIAS_CREATED)
+        version = register_version("1.0.0")
+        with pytest.raises(RuntimeError), transaction.atomic():
+            alias_set(model=version.model, alias="champion", version=version,
+                      actor=release_manager)
+            raise RuntimeError("rolled back")
+        assert not WebhookDelivery.objects.exists()
