@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "abtest_app",
     "serving_app",
     "mlflow_app",
+    "webhooks_app",
 ]
 
 MIDDLEWARE = [
@@ -222,7 +223,26 @@ CELERY_BEAT_SCHEDULE = {
         "task": "serving_app.tasks.deployment_reconcile",
         "schedule": float(SERVING_RECONCILE_SECONDS),
     },
+    "webhook-deliveries-due": {
+        "task": "webhooks_app.tasks.webhook_deliveries_due",
+        "schedule": float(env_int("WEBHOOK_SWEEP_SECONDS", 60)),
+    },
 }
+
+# Webhooks (webhooks_app, docs/webhooks.md). A delivery is tried up to WEBHOOK_MAX_ATTEMPTS
+# times, waiting about WEBHOOK_BACKOFF_SECONDS * 2^(n-1) (jittered, at most
+# WEBHOOK_BACKOFF_MAX_SECONDS) after the n-th failure; beat re-enqueues any overdue by
+# WEBHOOK_SWEEP_SECONDS. URLs must resolve to public addresses, except these networks
+# (CIDRs, e.g. 10.0.0.0/8 for an internal receiver; tests allow 127.0.0.1/32).
+WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS")
+WEBHOOK_TIMEOUT_SECONDS = float(env("WEBHOOK_TIMEOUT_SECONDS", "10"))
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 5)
+WEBHOOK_BACKOFF_SECONDS = float(env("WEBHOOK_BACKOFF_SECONDS", "10"))
+WEBHOOK_BACKOFF_MAX_SECONDS = float(env("WEBHOOK_BACKOFF_MAX_SECONDS", "600"))
+WEBHOOK_SWEEP_SECONDS = env_int("WEBHOOK_SWEEP_SECONDS", 60)
+# Seals webhook secrets at rest; empty means SECRET_KEY (changing it makes stored secrets
+# unreadable: their deliveries fail saying so until the secret is set again).
+WEBHOOK_SECRET_KEY = env("WEBHOOK_SECRET_KEY", "")
 
 # Redis for cross-process signals (deployment generation); empty means database only.
 REDIS_URL = env("REDIS_URL", "")

@@ -22,6 +22,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", health.healthz, name="healthz"),
+    path("api/2.0/mlflow/", include("webhooks_app.api.urls")),
+    path("ajax-api/2.0/mlflow/", include("webhooks_app.api.urls")),
     path("api/2.0/mlflow/", include(mlflow_urls.tracking)),
     path("ajax-api/2.0/mlflow/", include(mlflow_urls.tracking)),
     path("api/2.0/mlflow-artifacts/", include(mlflow_urls.proxied_artifacts)),

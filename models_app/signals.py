@@ -14,3 +14,17 @@ load_check_requested = Signal()
 # (semver strings, None when the alias was new or is deleted), to_sequence (None when
 # deleted), actor_id, source, change_id (the AliasChange row).
 alias_changed = Signal()
+
+# Sent inside the transaction that makes the change, so that a receiver's rows (webhooks_app
+# writes its outbox) commit or roll back with it. Receivers write rows only: no I/O.
+# model_created: model. version_created: version. stage_changed: transition (one per
+# recorded move). model_rolled_back: transition (the restore), replaced (the version taken
+# out of production).
+model_created = Signal()
+version_created = Signal()
+stage_changed = Signal()
+model_rolled_back = Signal()
+
+# Sent after a gate refused a move and its transaction rolled back. kwargs: version,
+# to_stage, actor, message, gate_report (a list of gate results).
+move_refused = Signal()

@@ -25,7 +25,7 @@ from models_app.models import (
     StageTransition,
 )
 from models_app.roles import Actor
-from models_app.signals import version_deployed
+from models_app.signals import model_rolled_back, move_refused, stage_changed, version_deployed
 
 PROMOTE_PERMISSION = "models_app.promote_modelversion"
 RELEASE_MANAGERS = "release managers"
@@ -71,7 +71,7 @@ def _record(
     source: str,
     gate_report: GateReport | None = None,
 ) -> StageTransition:
-    return StageTransition.objects.create(
+    record = StageTransition.objects.create(
         model=version.model,
         version=version,
         kind=kind,
@@ -82,6 +82,15 @@ def _record(
         source=source,
         gate_report=gate_report.as_list() if gate_report else [],
     )
+    stage_changed.send(sender=StageTransition, transition=record)
+    return record
+
+
+def _announce_refusal(version: ModelVersion, to: str, actor: Actor, exc: GateRefused) -> None:
+    """After the refused move's transaction rolled back: receivers record it in their own."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    move_refused.send_robust(sender=ModelVersion, version=version, to_stage=to, actor=actor,
+                             message=exc.message, gate_report=details.get("gate_report", []))
 
 
 def _announce(version: ModelVersion, kind: str, previous: ModelVersion | None) -> None:
@@ -149,6 +158,9 @@ def version_transition(
         raise TransitionRefused(
             f"{version} changed stage while this move was under way; reload and try again."
         ) from exc
+    except GateRefused as exc:
+        _announce_refusal(version, to, actor, exc)
+        raise
 
 
 def _refusal(version: ModelVersion, to: str) -> str:
@@ -205,6 +217,9 @@ def version_promote(
         raise TransitionRefused(
             f"Another promotion of {version.model.name} won the race; reload and try again."
         ) from exc
+    except GateRefused as exc:
+        _announce_refusal(version, Stage.PRODUCTION, actor, exc)
+        raise
 
 
 def _require_promotable(
@@ -277,6 +292,7 @@ def model_rollback(
         target.save(update_fields=["stage"])
         record = _record(version=target, kind="rollback", from_stage=Stage.ARCHIVED, actor=actor,
                          reason=reason, source=source)
+        model_rolled_back.send(sender=RegisteredModel, transition=record, replaced=current)
         _announce(target, "rollback", current)
         return record
 

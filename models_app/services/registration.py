@@ -33,7 +33,7 @@ from models_app.models import ModelVersion, RegisteredModel
 from models_app.pickle_rules import pickle_policy
 from models_app.roles import Actor
 from models_app.services.signing import signature_check
-from models_app.signals import version_registered
+from models_app.signals import model_created, version_created, version_registered
 from models_app.validation import (
     MetadataError,
     clean_json,
@@ -67,7 +67,7 @@ def model_create(
         raise InvalidMetadata(str(exc)) from exc
     try:
         with transaction.atomic():
-            return RegisteredModel.objects.create(
+            model = RegisteredModel.objects.create(
                 name=name,
                 description=description,
                 owner=roles.audited_user(owner),
@@ -75,6 +75,8 @@ def model_create(
                 metric_directions=directions,
                 gates=cleaned_gates,
             )
+            model_created.send(sender=RegisteredModel, model=model)
+            return model
     except IntegrityError as exc:
         raise DuplicateModel(f"A model named '{name}' is already registered.") from exc
 
@@ -229,6 +231,7 @@ def version_register(
                 **fields,
             )
             _store(row, spooled=spooled, bundle=bundle, written=written)
+            version_created.send(sender=ModelVersion, version=row)
             _announce_registered(row)
     except IntegrityError as exc:
         _remove(written)
