@@ -232,3 +232,48 @@ def test_tag_search_answers_the_same_on_every_database(api, researcher, tags, qu
     seed(model, 1, tags=tags)
     results = api.get(f"/api/v1/versions/?{query}").json()["results"]
     assert bool(results) is found
+
+
+@pytest.mark.postgres
+def test_on_postgresql_pages_and_tag_search_read_through_indexes(api, researcher):
+    """With 20,000 versions analysed, no version list request reads the table through a
+    sequential scan: first, cursor and last pages, the latest version, the tag search."""
+    from django.test.utils import CaptureQueriesContext
+
+    models = [RegisteredModel.objects.create(name=f"m{number:02}", owner=researcher)
+              for number in range(20)]
+    rng = random.Random(18)
+    turns = [model for model in models for _ in range(1000)]
+    rng.shuffle(turns)
+    made = {model.pk: 0 for model in models}
+    rows = []
+    for model in turns:
+        index = made[model.pk]
+        made[model.pk] += 1
+        a, b, c = 1 + index // 100, (index // 10) % 10, index % 10
+        rows.append(ModelVersion(
+            model=model, version=f"{a}.{b}.{c}", major=a, minor=b, patch=c,
+            framework="sklearn", artifact_format="pickle", artifact_path="x.pkl",
+            artifact_sha256="0" * 64, artifact_size=1, metrics={"auc": rng.random()},
+            tags={"team": f"team-{rng.randrange(100)}"}))
+    ModelVersion.objects.bulk_create(rows, batch_size=5000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE model_versions")
+        cursor.execute("ANALYZE models_app_registeredmodel")
+    first = api.get("/api/v1/models/m07/versions/").json()
+    requests = ["/api/v1/models/m07/versions/", path_of(first["next"]),
+                "/api/v1/models/m07/versions/?page=last",
+                "/api/v1/models/m07/versions/?page_size=1",
+                "/api/v1/versions/", "/api/v1/versions/?tag=team:team-42",
+                "/api/v1/versions/?tag=team:team-42&name=m0"]
+    for url in requests:
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get(url).status_code == 200
+        reads = [q["sql"] for q in queries.captured_queries
+                 if q["sql"].startswith("SELECT") and "model_versions" in q["sql"]]
+        assert reads
+        for sql in reads:
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN {sql}")
+                plan = "\n".join(line for (line,) in cursor.fetchall())
+            assert "Seq Scan on model_versions" not in plan, (url, plan)
