@@ -99,7 +99,9 @@ def version_latest(
 
 
 def version_in_production(*, model: RegisteredModel) -> ModelVersion | None:
-    return production_versions().filter(model=model).first()
+    """At most one row (the one_production_version_per_model index): read unordered, or
+    the list order would walk the model's versions until it met the production one."""
+    return next(iter(production_versions().filter(model=model).order_by()[:1]), None)
 
 
 def model_list() -> QuerySet[RegisteredModel]:
@@ -111,7 +113,7 @@ def model_list() -> QuerySet[RegisteredModel]:
         "co_owners"
     ).annotate(
         production_version=Subquery(
-            versions.filter(stage=Stage.PRODUCTION).values("version")[:1]),
+            versions.filter(stage=Stage.PRODUCTION).order_by().values("version")[:1]),
         latest_version=Subquery(versions.order_by(*SEMVER_DESCENDING).values("version")[:1]),
     )
 

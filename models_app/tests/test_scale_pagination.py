@@ -6,7 +6,9 @@ number of queries."""
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -277,3 +279,29 @@ def test_on_postgresql_pages_and_tag_search_read_through_indexes(api, researcher
                 cursor.execute(f"EXPLAIN {sql}")
                 plan = "\n".join(line for (line,) in cursor.fetchall())
             assert "Seq Scan on model_versions" not in plan, (url, plan)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_production_version_is_found_without_walking_the_versions(
+        api, researcher):
+    """The production version sits at the far end of the list order (the lowest semver);
+    the model's page and the models list find it through the one-production index."""
+    from django.test.utils import CaptureQueriesContext
+
+    model = RegisteredModel.objects.create(name="ranking", owner=researcher)
+    seed(model, 5000)
+    ModelVersion.objects.filter(model=model, version="1.0.0").update(stage="production")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE model_versions")
+    for url in ("/api/v1/models/ranking/", "/api/v1/models/"):
+        with CaptureQueriesContext(connection) as queries:
+            body = api.get(url).json()
+        assert (body.get("results") or [body])[0]["production_version"] == "1.0.0"
+        for query in queries.captured_queries:
+            if "'production'" not in query["sql"]:
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {query['sql']}")
+                plan = json.dumps(cursor.fetchone()[0])
+            removed = [int(n) for n in re.findall(r'"Rows Removed by Filter": (\d+)', plan)]
+            assert max(removed, default=0) < 100, (url, plan)
