@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 import django_filters
+from django.db import connections
 from django.db.models import FloatField, QuerySet
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
@@ -27,10 +28,15 @@ LOOKUPS = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt", "=": "exact"}
 
 
 def filter_by_tag(queryset: QuerySet, field: str, values: list[str]) -> QuerySet:
-    """`key` means the tag is present, `key:value` that it has that value."""
+    """`key` means the tag is present, `key:value` that it has that value. On PostgreSQL
+    both are containment operators (`tags ? key`, `tags @> {key: value}`) that the GIN
+    index on tags answers; SQLite compares the extracted value."""
+    containment = connections[queryset.db].vendor == "postgresql"
     for number, value in enumerate(values):
         key, sep, expected = value.partition(":")
-        if sep:
+        if sep and containment:
+            queryset = queryset.filter(**{f"{field}__contains": {key: expected}})
+        elif sep:
             alias = f"_tag_{number}"
             queryset = queryset.alias(**{alias: KeyTransform(key, field)}).filter(
                 **{alias: expected}
@@ -81,6 +87,24 @@ class RegisteredModelFilterSet(django_filters.FilterSet):
         fields = ["name", "tag"]
 
 
+# Each `ordering` name's columns; every version list ends with the rest of VERSION_KEY, so
+# its order is unique (one semver per model) and a keyset page can start after any row.
+ORDERING_COLUMNS = {"created_at": ("created_at",), "version": ("major", "minor", "patch"),
+                    "name": ("model__name",)}
+VERSION_KEY = ("model_id", "-major", "-minor", "-patch")
+
+
+def version_order(requested: list[str]) -> list[str]:
+    """The unique order of a version list: the requested columns (numeric semver for
+    `version`), then the columns of VERSION_KEY not named yet."""
+    terms = []
+    for name in requested:
+        sign = "-" if name.startswith("-") else ""
+        terms += [sign + column for column in ORDERING_COLUMNS[name.lstrip("-")]]
+    named = {term.lstrip("-") for term in terms}
+    return terms + [term for term in VERSION_KEY if term.lstrip("-") not in named]
+
+
 class ModelVersionFilterSet(django_filters.FilterSet):
     name = django_filters.CharFilter(
         field_name="model__name", lookup_expr="icontains",
@@ -113,10 +137,7 @@ class ModelVersionFilterSet(django_filters.FilterSet):
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = super().filter_queryset(queryset)
         ordering = self.form.cleaned_data.get("ordering") or []  # the parameter's names
-        if any(o.lstrip("-") == "version" for o in ordering):  # numeric semver order
-            sign = "-" if "-version" in ordering else ""
-            queryset = queryset.order_by(f"{sign}major", f"{sign}minor", f"{sign}patch")
-        return queryset
+        return queryset.order_by(*version_order(list(ordering)))
 
 
 class StageTransitionFilterSet(django_filters.FilterSet):

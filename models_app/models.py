@@ -106,7 +106,8 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
 
     class Meta:
         db_table = "model_versions"
-        ordering = ["model__name", "-major", "-minor", "-patch"]
+        # models_app.filtersets.VERSION_KEY: unique, and the semver_desc index's order
+        ordering = ["model_id", "-major", "-minor", "-patch"]
         constraints = [
             models.UniqueConstraint(fields=["model", "version"], name="unique_version_per_model"),
             models.UniqueConstraint(
@@ -120,7 +121,11 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
                 name="one_production_version_per_model",
             ),
         ]
-        indexes = [models.Index(fields=["model", "major", "minor", "patch"])]
+        indexes = [
+            models.Index(fields=["model", "major", "minor", "patch"]),
+            models.Index(fields=["model", "-major", "-minor", "-patch"],
+                         name="version_semver_desc"),
+        ]
         permissions = [
             ("promote_modelversion", "Can promote a version to production or roll back"),
             ("publish_modelversion", "Can register versions of any model"),

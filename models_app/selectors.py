@@ -80,13 +80,23 @@ def version_detail(*, version: ModelVersion, moves: list[str]) -> dict[str, Any]
     }
 
 
-def version_list(*, filters: dict[str, Any] | None = None) -> QuerySet[ModelVersion]:
-    filterset = ModelVersionFilterSet(filters or {}, ModelVersion.objects.all())
+def version_list(*, filters: dict[str, Any] | None = None,
+                 model: RegisteredModel | None = None) -> QuerySet[ModelVersion]:
+    """Versions matching the search `filters`, in a unique order (see
+    filtersets.version_order). Within one `model` the model column is left out of the
+    order: it is constant there, and without it the order is one direction, so a keyset
+    page is a row comparison the (model, major, minor, patch) index answers as a range."""
+    versions = ModelVersion.objects.all() if model is None else model.versions.all()
+    filterset = ModelVersionFilterSet(filters or {}, versions)
     if not filterset.is_valid():
         field, messages = next(iter(filterset.errors.items()))
         raise InvalidInput(f"{field}: {' '.join(messages)}", code="invalid_search",
                            details=filterset.errors)
-    return filterset.qs
+    found = filterset.qs
+    if model is not None:
+        found = found.order_by(*[term for term in found.query.order_by
+                                 if str(term).lstrip("-") != "model_id"])
+    return found
 
 
 SEMVER_DESCENDING = ("-major", "-minor", "-patch")
@@ -164,7 +174,9 @@ def version_latest(
 
 
 def version_in_production(*, model: RegisteredModel) -> ModelVersion | None:
-    return production_versions().filter(model=model).first()
+    """At most one row (the one_production_version_per_model index): read unordered, or
+    the list order would walk the model's versions until it met the production one."""
+    return next(iter(production_versions().filter(model=model).order_by()[:1]), None)
 
 
 def model_list() -> QuerySet[RegisteredModel]:
@@ -176,7 +188,7 @@ def model_list() -> QuerySet[RegisteredModel]:
         "co_owners", Prefetch("aliases", ModelAlias.objects.select_related("version")),
     ).annotate(
         production_version=Subquery(
-            versions.filter(stage=Stage.PRODUCTION).values("version")[:1]),
+            versions.filter(stage=Stage.PRODUCTION).order_by().values("version")[:1]),
         latest_version=Subquery(versions.order_by(*SEMVER_DESCENDING).values("version")[:1]),
     )
 

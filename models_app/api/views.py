@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from axion_registry.filters import FilteredBySelector, query_params_valid
+from axion_registry.pagination import KeysetPagination
 from models_app import artifacts, roles, selectors, services
 from models_app.api import queries as q
 from models_app.api import serializers as s
@@ -142,6 +143,7 @@ class ModelVersionViewSet(
 
     serializer_class = s.ModelVersionSerializer
     filterset_class = ModelVersionFilterSet
+    pagination_class = KeysetPagination
     lookup_field = "version"
     lookup_value_regex = r"[0-9]+\.[0-9]+\.[0-9]+"
 
@@ -149,7 +151,7 @@ class ModelVersionViewSet(
         if getattr(self, "swagger_fake_view", False):  # the schema generator, no URL kwargs
             return ModelVersion.objects.none()
         model = selectors.model_get(name=self.kwargs["model_name"])
-        return selectors.version_list(filters=self.request.query_params).filter(model=model)
+        return selectors.version_list(filters=self.request.query_params, model=model)
 
     def get_object(self) -> ModelVersion:
         return selectors.version_get(
@@ -250,6 +252,7 @@ class VersionSearchViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     serializer_class = s.ModelVersionSerializer
     filterset_class = ModelVersionFilterSet
+    pagination_class = KeysetPagination
     queryset = ModelVersion.objects.all()
 
     def list(self, request: Request) -> Response:
