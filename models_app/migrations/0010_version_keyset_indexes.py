@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('models_app', '0006_load_check_enqueued'),
+        ('models_app', '0009_sequence_required'),
     ]
 
     operations = [
