@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Q
 
 from experiments_app.choices import RunStatus
+from experiments_app.pyramid import Bucket, Point
 
 KEY_LENGTH = 250
 
@@ -61,6 +62,10 @@ class Run(models.Model):
         related_name="runs",
     )
     tags = models.JSONField(default=dict, blank=True)
+    metrics_compacted_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When its raw metric points were removed, leaving their pyramid.",
+    )
 
     # Attached by experiments_app.selectors (runs_load_data, run_detail_extras), not stored.
     param_values: dict[str, str]
@@ -155,3 +160,78 @@ class LatestMetric(MetricValueMixin):
 
     def __str__(self) -> str:
         return f"{self.key}={self.number}"
+
+
+class MetricBucket(models.Model):
+    """One bucket of a metric's pyramid (experiments_app.pyramid): the points whose
+    step >> level is `bucket`, summed up by their count and four of them (lowest, highest,
+    first, last), each with its step, timestamp and point id (the Metric row's id, which may
+    be gone once the run is compacted). Kept up to date by the batch that logs the points,
+    in the same transaction; downsampled reads touch O(buckets) of these rows.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_buckets",
+                            db_index=False)
+    key = models.CharField(max_length=KEY_LENGTH)
+    level = models.SmallIntegerField()
+    bucket = models.BigIntegerField()
+    count = models.BigIntegerField()
+    low_value = models.FloatField(null=True)  # null when every point is NaN
+    low_step = models.BigIntegerField(null=True)
+    low_timestamp = models.BigIntegerField(null=True)
+    low_point = models.BigIntegerField(null=True)
+    high_value = models.FloatField(null=True)
+    high_step = models.BigIntegerField(null=True)
+    high_timestamp = models.BigIntegerField(null=True)
+    high_point = models.BigIntegerField(null=True)
+    first_value = models.FloatField()  # 0.0 when first_is_nan
+    first_is_nan = models.BooleanField()
+    first_step = models.BigIntegerField()
+    first_timestamp = models.BigIntegerField()
+    first_point = models.BigIntegerField()
+    last_value = models.FloatField()
+    last_is_nan = models.BooleanField()
+    last_step = models.BigIntegerField()
+    last_timestamp = models.BigIntegerField()
+    last_point = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "key", "level", "bucket"],
+                                    name="unique_metric_bucket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}[{self.level}:{self.bucket}] x{self.count}"
+
+
+_POINT_FIELDS = ("value", "step", "timestamp", "point")
+BUCKET_COLUMNS = (
+    "key", "level", "bucket", "count",
+    *(f"{part}_{field}" for part in ("low", "high") for field in _POINT_FIELDS),
+    *(f"{part}_{field}" for part in ("first", "last")
+      for field in ("value", "is_nan", "step", "timestamp", "point")),
+)
+BucketRow = tuple[Any, ...]  # (key, *Bucket as BUCKET_COLUMNS[1:])
+
+
+def bucket_row(key: str, bucket: Bucket) -> BucketRow:
+    """The stored columns (BUCKET_COLUMNS) of one bucket of `key`."""
+    row: list[Any] = [key, bucket.level, bucket.bucket, bucket.count]
+    for extreme in (bucket.low, bucket.high):
+        row += ((None,) * 4 if extreme is None else
+                (extreme.value, extreme.step, extreme.timestamp, extreme.point_id))
+    for end in (bucket.first, bucket.last):
+        row += (end.value, end.is_nan, end.step, end.timestamp, end.point_id)
+    return tuple(row)
+
+
+def bucket_from_row(row: BucketRow) -> Bucket:
+    """A Bucket from the stored columns (BUCKET_COLUMNS[1:], without the key)."""
+    level, bucket, count = row[0], row[1], row[2]
+    extremes = [None if row[i] is None else Point(row[i + 1], row[i + 2], row[i + 3],
+                                                  row[i], False)
+                for i in (3, 7)]
+    ends = [Point(row[i + 2], row[i + 3], row[i + 4], row[i], bool(row[i + 1]))
+            for i in (11, 16)]
+    return Bucket(level, bucket, count, extremes[0], extremes[1], ends[0], ends[1])
