@@ -217,7 +217,7 @@ BucketRow = tuple[Any, ...]  # (key, *Bucket as BUCKET_COLUMNS[1:])
 
 def bucket_row(key: str, bucket: Bucket) -> BucketRow:
     """The stored columns (BUCKET_COLUMNS) of one bucket of `key`."""
-    row: list[Any] = [key, bucket.level, bucket.bucket, bucket.count]
+    row: list[Any] = [key, bucket.level, bucket.bucket, bucket.size]
     for extreme in (bucket.low, bucket.high):
         row += ((None,) * 4 if extreme is None else
                 (extreme.value, extreme.step, extreme.timestamp, extreme.point_id))

@@ -37,7 +37,7 @@ class Point(NamedTuple):
 class Bucket(NamedTuple):
     level: int
     bucket: int
-    count: int
+    size: int  # points in the bucket
     low: Point | None  # None when every point of the bucket is NaN
     high: Point | None
     first: Point
@@ -59,7 +59,7 @@ def _higher(a: Point | None, b: Point | None) -> Point | None:
 def merge(a: Bucket, b: Bucket, *, level: int, bucket: int) -> Bucket:
     """Two buckets' aggregates as one (the SQL upsert in services.tracking does the same)."""
     return Bucket(
-        level, bucket, a.count + b.count, _lower(a.low, b.low), _higher(a.high, b.high),
+        level, bucket, a.size + b.size, _lower(a.low, b.low), _higher(a.high, b.high),
         a.first if a.first.order <= b.first.order else b.first,
         a.last if a.last.order >= b.last.order else b.last,
     )

@@ -106,7 +106,7 @@ def _fetch(run_pk: int, key: str, max_points: int | None, *, compacted: bool) ->
     top = _buckets(run_pk, key, LEVELS[-1])
     if not top:
         return _unaggregated(run_pk, key, max_points)
-    total = sum(bucket.count for bucket in top)
+    total = sum(bucket.size for bucket in top)
     if max_points is not None and total > max_points:
         stored, level = choose_level(_bucket_ids(run_pk, key), (max_points - 2) // 2)
         return total, _point_columns(kept_points(fold(_buckets(run_pk, key, stored),
