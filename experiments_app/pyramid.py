@@ -1,9 +1,10 @@
 """The metric pyramid: min/max/first/last/count per bucket of 2**level steps, for every level
 in LEVELS, aggregated as points arrive. numpy and the standard library only, no Django.
 
-Reading it gives the answer experiments_app.downsample defines (tested against it): the
-level is chosen from bucket ids alone (at most 4 x budget of them per stored level), then the
-rows of the stored level just below it are folded up to it, so a read touches O(budget) rows.
+Reading it (in SQL, experiments_app.selectors.metrics) gives the answer
+experiments_app.downsample defines (tested against it): the level is chosen from bucket ids
+alone (at most 4 x budget of them per stored level), then the rows of the stored level just
+below it are grouped up to it, so a read touches O(budget) rows.
 
 Points are ordered by (step, timestamp, point id); every "first" and every tie goes to the
 earlier point, as numpy's argmin/argmax do on the ordered series.
@@ -11,7 +12,7 @@ earlier point, as numpy's argmin/argmax do on the ordered series.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -69,51 +70,30 @@ def group_of(bucket: int, stored: int, level: int) -> int:
     return bucket >> (level - stored) if level < WHOLE else 0
 
 
-def fold(rows: Sequence[Bucket], stored: int, level: int) -> list[Bucket]:
-    """Rows of one stored level (in bucket order) as the buckets of a coarser level."""
-    folded: list[Bucket] = []
-    for row in rows:
-        group = group_of(row.bucket, stored, level)
-        if folded and folded[-1].bucket == group:
-            folded[-1] = merge(folded[-1], row, level=level, bucket=group)
-        else:
-            folded.append(row._replace(level=level, bucket=group))
-    return folded
+def id_cap(budget: int) -> int:
+    """Bucket ids worth reading per stored level: more than this, and even the level two
+    above it has more than `budget` buckets."""
+    return (1 << (LEVEL_STEP - 1)) * budget
 
 
-def choose_level(bucket_ids_at: Callable[[int, int], list[int]], budget: int
-                 ) -> tuple[int, int]:
+def choose_level(distinct: Mapping[int, Sequence[int]], budget: int) -> tuple[int, int]:
     """(stored level to read, level to fold it to): the smallest level from MIN_LEVEL whose
-    non-empty buckets number at most `budget`. `bucket_ids_at(stored, limit)` gives at most
-    `limit` bucket ids of a stored level, in order."""
+    non-empty buckets number at most `budget`. `distinct[stored]` counts, among the first
+    id_cap(budget) + 1 bucket ids of a stored level, the distinct groups at stored + 0, 1, 2
+    (so its first entry says whether the level was cut short)."""
     best = (LEVELS[-1], WHOLE)
-    cap = (1 << (LEVEL_STEP - 1)) * budget  # more ids than this: even stored + 2 has too many
     for stored in reversed(LEVELS):
-        ids = bucket_ids_at(stored, cap + 1)
-        if len(ids) > cap:
+        counts = distinct[stored]
+        if counts[0] > id_cap(budget):
             break
         fits = [level for level in range(stored, min(stored + LEVEL_STEP, WHOLE + 1))
-                if len({group_of(b, stored, level) for b in ids}) <= budget]
+                if counts[level - stored] <= budget]
         if not fits:
             break
         best = (stored, fits[0])
         if fits[0] != stored:
             break
     return best
-
-
-def kept_points(buckets: Sequence[Bucket]) -> list[Point]:
-    """The points a downsampled answer shows: the series' first and last, each bucket's
-    lowest and highest (its first when all NaN), once each, in order."""
-    if not buckets:
-        return []
-    chosen = {buckets[0].first.point_id: buckets[0].first,
-              buckets[-1].last.point_id: buckets[-1].last}
-    for row in buckets:
-        for point in (row.low, row.high) if row.low is not None else (row.first,):
-            if point is not None:
-                chosen[point.point_id] = point
-    return sorted(chosen.values(), key=lambda point: point.order)
 
 
 def retained_points(buckets: Sequence[Bucket]) -> list[Point]:

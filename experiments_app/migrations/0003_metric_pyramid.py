@@ -4,6 +4,19 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def _id_cache(size: int):  # type: ignore[no-untyped-def]
+    """Each connection draws point ids 1,000 at a time (a batch's worth): nextval with the
+    default cache of 1 costs more than the rest of a batch's insert. Ids stay unique, not
+    gapless; a metadata change, instant on a big table."""
+
+    def alter(apps, schema_editor):  # type: ignore[no-untyped-def]
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(
+                f"ALTER TABLE experiments_app_metric ALTER COLUMN id SET CACHE {size}")
+
+    return alter
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -48,4 +61,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('run', 'key', 'level', 'bucket'), name='unique_metric_bucket')],
             },
         ),
+        migrations.RunPython(_id_cache(1000), _id_cache(1)),
     ]

@@ -9,22 +9,21 @@ get-history reads this too, so it answers those kept points for a compacted run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from django.db import connection
 
-from experiments_app.downsample import MIN_POINTS, downsample
+from experiments_app.downsample import MIN_POINTS, WHOLE, downsample
 from experiments_app.errors import InvalidSearch, MetricNotFound, RunNotFound
 from experiments_app.models import BUCKET_COLUMNS, Metric, MetricBucket, Run, bucket_from_row
 from experiments_app.pyramid import (
+    LEVEL_STEP,
     LEVELS,
     Bucket,
     Point,
     choose_level,
-    fold,
-    kept_points,
+    id_cap,
     retained_points,
 )
 from experiments_app.tracking_input import json_number
@@ -69,16 +68,69 @@ def _columns(rows: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return steps, values, stamps
 
 
-def _bucket_ids(run_pk: int, key: str) -> Callable[[int, int], list[int]]:
-    sql = (f"SELECT bucket FROM {MetricBucket._meta.db_table} "
-           "WHERE run_id = %s AND key = %s AND level = %s ORDER BY bucket LIMIT %s")
+def _grouped(column: str, stored: int, shift: int) -> str:
+    """SQL: the group of a stored bucket id at level stored + shift (pyramid.group_of)."""
+    return "0" if stored + shift >= WHOLE else f"({column} >> {shift})"
 
-    def ids_at(level: int, limit: int) -> list[int]:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [run_pk, key, level, limit])
-            return [row[0] for row in cursor.fetchall()]
 
-    return ids_at
+def _level_counts(run_pk: int, key: str, budget: int) -> dict[int, list[int]]:
+    """For every stored level, in one statement: how many of its first id_cap(budget) + 1
+    bucket ids there are, and their distinct groups one and two levels up."""
+    table = MetricBucket._meta.db_table
+    parts: list[str] = []
+    params: list[Any] = []
+    for stored in LEVELS:
+        folds = ", ".join(f"COUNT(DISTINCT {_grouped('b', stored, shift)})"
+                          for shift in range(1, LEVEL_STEP))
+        parts.append(
+            f"SELECT {stored}, COUNT(*), {folds} FROM (SELECT bucket AS b FROM {table} "
+            f"WHERE run_id = %s AND key = %s AND level = {stored} ORDER BY bucket LIMIT %s) "
+            f"AS ids_{stored}")
+        params += [run_pk, key, id_cap(budget) + 1]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        return {row[0]: list(row[1:]) for row in cursor.fetchall()}
+
+
+def _kept_sql(stored: int, shift: int) -> str:
+    """SQL: per group of the stored level's buckets, its lowest and its highest point (the
+    earliest on a tie), or its first point when all of it is NaN; as (step, timestamp,
+    point id, value, is_nan)."""
+    table = MetricBucket._meta.db_table
+    columns = ", ".join(column for column in BUCKET_COLUMNS[4:] if not column.startswith("last"))
+    order = "{0}_step, {0}_timestamp, {0}_point"
+    return (
+        f"WITH g AS (SELECT {_grouped('bucket', stored, shift)} AS grp, {columns} "
+        f"FROM {table} WHERE run_id = %s AND key = %s AND level = {stored}), "
+        "r AS (SELECT g.*, "
+        "ROW_NUMBER() OVER (PARTITION BY grp ORDER BY low_value IS NULL, low_value, "
+        f"{order.format('low')}) AS low_rank, "
+        "ROW_NUMBER() OVER (PARTITION BY grp ORDER BY high_value IS NULL, high_value DESC, "
+        f"{order.format('high')}) AS high_rank, "
+        f"ROW_NUMBER() OVER (PARTITION BY grp ORDER BY {order.format('first')}) AS first_rank, "
+        "COUNT(low_value) OVER (PARTITION BY grp) AS real_points FROM g) "
+        "SELECT low_step, low_timestamp, low_point, low_value, 1 = 0 FROM r "
+        "WHERE low_rank = 1 AND low_value IS NOT NULL UNION ALL "
+        "SELECT high_step, high_timestamp, high_point, high_value, 1 = 0 FROM r "
+        "WHERE high_rank = 1 AND high_value IS NOT NULL UNION ALL "
+        "SELECT first_step, first_timestamp, first_point, first_value, first_is_nan FROM r "
+        "WHERE first_rank = 1 AND real_points = 0"
+    )
+
+
+def _downsampled(run_pk: int, key: str, top: list[Bucket], max_points: int) -> Columns:
+    """What experiments_app.downsample keeps, computed by the database from O(budget)
+    pyramid rows: the series' first and last point (from the top level) and each group's
+    lowest and highest."""
+    budget = (max_points - 2) // 2
+    stored, level = choose_level(_level_counts(run_pk, key, budget), budget)
+    with connection.cursor() as cursor:
+        cursor.execute(_kept_sql(stored, level - stored), [run_pk, key])
+        found = {row[2]: Point(row[0], row[1], row[2], row[3], bool(row[4]))
+                 for row in cursor.fetchall()}
+    for end in (top[0].first, top[-1].last):
+        found[end.point_id] = end
+    return _point_columns(sorted(found.values(), key=lambda point: point.order))
 
 
 def _buckets(run_pk: int, key: str, level: int) -> list[Bucket]:
@@ -108,9 +160,7 @@ def _fetch(run_pk: int, key: str, max_points: int | None, *, compacted: bool) ->
         return _unaggregated(run_pk, key, max_points)
     total = sum(bucket.size for bucket in top)
     if max_points is not None and total > max_points:
-        stored, level = choose_level(_bucket_ids(run_pk, key), (max_points - 2) // 2)
-        return total, _point_columns(kept_points(fold(_buckets(run_pk, key, stored),
-                                                      stored, level)))
+        return total, _downsampled(run_pk, key, top, max_points)
     if compacted:
         return total, _point_columns(retained_points(_buckets(run_pk, key, LEVELS[0])))
     return total, _points(run_pk, key)

@@ -47,7 +47,7 @@ from experiments_app.tracking_input import (
 from models_app.roles import Actor
 
 UPSERT_CHUNK = 150  # rows per upsert statement: 6 parameters each, under SQLite's 999
-BUCKET_CHUNK = {"postgresql": 1000, "sqlite": 40}  # 23 parameters per row
+SQLITE_BUCKET_CHUNK = 40  # buckets per upsert: 23 parameters each
 
 
 def _invalid(exc: TrackingInputError) -> InvalidTrackingInput | BatchTooLarge:
@@ -110,28 +110,60 @@ def _wins(part: str, better: str, table: str) -> str:
             f"OR ({value} = {stored} AND {new} < {old}))")
 
 
+def _array_type(column: str) -> str:
+    if column in ("key", "level"):
+        return {"key": "text", "level": "smallint"}[column]
+    return next((kind for end, kind in (("_value", "float8"), ("_is_nan", "boolean"))
+                 if column.endswith(end)), "bigint")
+
+
 def _bucket_upsert_sql(table: str, rows: int) -> str:
+    """One upsert of `rows` buckets: from arrays (23 parameters) on PostgreSQL, whose
+    client would otherwise parse thousands of placeholders; from VALUES elsewhere."""
     columns = ("run_id", *BUCKET_COLUMNS)
     updates = [f"count = {table}.count + excluded.count"]
     for part, better in (("low", "<"), ("high", ">"), ("first", ""), ("last", "")):
         wins = _wins(part, better, table)
         updates += [f"{column} = CASE WHEN {wins} THEN excluded.{column} ELSE {table}.{column} END"
                     for column in BUCKET_COLUMNS if column.startswith(f"{part}_")]
-    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-            + ", ".join([placeholders] * rows)
-            + " ON CONFLICT (run_id, key, level, bucket) DO UPDATE SET " + ", ".join(updates))
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{_array_type(column)}[]"
+                           for column in BUCKET_COLUMNS)
+        source = f"SELECT %s::bigint, * FROM unnest({arrays})"
+    else:
+        placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        source = "VALUES " + ", ".join([placeholders] * rows)
+    return (f"INSERT INTO {table} ({', '.join(columns)}) {source} "
+            "ON CONFLICT (run_id, key, level, bucket) DO UPDATE SET " + ", ".join(updates))
+
+
+def _array_literal(values: tuple[Any, ...], kind: str) -> str:
+    """A PostgreSQL array literal: one short string to send instead of an array the client
+    would render value by value (floats as repr, which reads back exactly; inf as inf)."""
+    if kind == "text":
+        items = ('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                 for value in values)
+    elif kind == "boolean":
+        items = ("t" if value else "f" for value in values)
+    else:
+        items = ("NULL" if value is None else repr(value) for value in values)
+    return "{" + ",".join(items) + "}"
 
 
 def buckets_upsert(run_pk: int, rows: list[BucketRow]) -> None:
     """Merge buckets into the run's pyramid (one statement per chunk, in key order so two
     batches of one run never wait on each other's rows in opposite orders)."""
     table = connection.ops.quote_name(MetricBucket._meta.db_table)
-    chunk_rows = BUCKET_CHUNK.get(connection.vendor, BUCKET_CHUNK["sqlite"])
     rows = sorted(rows, key=lambda row: (row[0], row[1], row[2]))
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), chunk_rows):
-            chunk = rows[start:start + chunk_rows]
+        if connection.vendor == "postgresql" and rows:
+            columns = zip(*rows, strict=True)
+            cursor.execute(_bucket_upsert_sql(table, len(rows)), [run_pk, *(
+                _array_literal(column, _array_type(name))
+                for name, column in zip(BUCKET_COLUMNS, columns, strict=True))])
+            return
+        for start in range(0, len(rows), SQLITE_BUCKET_CHUNK):
+            chunk = rows[start:start + SQLITE_BUCKET_CHUNK]
             cursor.execute(_bucket_upsert_sql(table, len(chunk)),
                            [value for row in chunk for value in (run_pk, *row)])
 

@@ -10,13 +10,14 @@ import pytest
 from experiments_app.downsample import minmax_indices
 from experiments_app.models import LatestMetric, Metric, MetricBucket, Run
 from experiments_app.pyramid import (
+    LEVEL_STEP,
     LEVELS,
     Bucket,
     Points,
     build,
     choose_level,
-    fold,
-    kept_points,
+    group_of,
+    id_cap,
     merge,
 )
 from experiments_app.selectors import metric_history
@@ -83,12 +84,42 @@ def pyramid_in_batches(steps, stamps, ids, values, batch):
     return stored
 
 
-def read(stored, max_points):
-    def ids_at(level, limit):
-        return sorted(b for lv, b in stored if lv == level)[:limit]
+def fold(rows, stored, level):
+    folded = []
+    for row in rows:
+        group = group_of(row.bucket, stored, level)
+        if folded and folded[-1].bucket == group:
+            folded[-1] = merge(folded[-1], row, level=level, bucket=group)
+        else:
+            folded.append(row._replace(level=level, bucket=group))
+    return folded
 
-    stored_level, level = choose_level(ids_at, (max_points - 2) // 2)
-    rows = [stored[(stored_level, b)] for b in ids_at(stored_level, len(stored))]
+
+def kept_points(buckets):
+    """What a read shows (the SQL in selectors.metrics does the same in the database)."""
+    chosen = {buckets[0].first.point_id: buckets[0].first,
+              buckets[-1].last.point_id: buckets[-1].last}
+    for row in buckets:
+        for point in (row.low, row.high) if row.low is not None else (row.first,):
+            chosen[point.point_id] = point
+    return sorted(chosen.values(), key=lambda point: point.order)
+
+
+def read(stored, max_points):
+    budget = (max_points - 2) // 2
+
+    def ids_at(level):
+        return sorted(b for lv, b in stored if lv == level)
+
+    distinct = {
+        level: [len({group_of(b, level, level + shift)
+                     for b in ids_at(level)[:id_cap(budget) + 1]})
+                if shift else min(len(ids_at(level)), id_cap(budget) + 1)
+                for shift in range(LEVEL_STEP)]
+        for level in LEVELS
+    }
+    stored_level, level = choose_level(distinct, budget)
+    rows = [stored[(stored_level, b)] for b in ids_at(stored_level)]
     return kept_points(fold(rows, stored_level, level))
 
 
