@@ -63,8 +63,16 @@ def seed_run(run_pk: int, n: int, seed: int) -> None:
     """n points of key 'loss' at steps 0..n-1: raw rows, pyramid and latest value."""
     from django.db import connection, transaction
 
-    from experiments_app.models import BUCKET_COLUMNS, Metric, MetricBucket, bucket_row
-    from experiments_app.pyramid import Bucket, Points, build, merge
+    from experiments_app.models import Metric, MetricBucket
+    from experiments_app.pyramid import (
+        BUCKET_COLUMNS,
+        Bucket,
+        Points,
+        bucket_columns,
+        bucket_of,
+        build_columns,
+        merge,
+    )
 
     table = Metric._meta.db_table
     carry: dict[tuple[int, int], Bucket] = {}
@@ -86,34 +94,34 @@ def seed_run(run_pk: int, n: int, seed: int) -> None:
                 for row in zip(ids.tolist(), stored.tolist(), nan.tolist(), steps.tolist(),
                                stamps.tolist(), strict=True):
                     copy.write_row((row[0], run_pk, "loss", row[1], row[2], row[3], row[4]))
+            built = build_columns(Points(["loss"] * len(steps), steps, stamps, ids, values))
             final = []
-            for _key, bucket in build(Points(["loss"] * len(steps), steps, stamps, ids, values)):
-                if bucket.level <= CHUNK_LEVEL:
-                    final.append(bucket)
+            for row in zip(*(built[column] for column in BUCKET_COLUMNS), strict=True):
+                if row[1] <= CHUNK_LEVEL:
+                    final.append(row)
                     continue
+                bucket = bucket_of(row[1:])
                 place = (bucket.level, bucket.bucket)
                 old = carry.get(place)
                 carry[place] = bucket if old is None else merge(old, bucket, level=place[0],
                                                                 bucket=place[1])
-            copy_buckets(raw, run_pk, final, MetricBucket._meta.db_table, BUCKET_COLUMNS,
-                         bucket_row)
+            copy_buckets(raw, run_pk, final, MetricBucket._meta.db_table, BUCKET_COLUMNS)
             if n >= 10**6:
                 done = start + len(steps)
                 print(f"    {done:>11,} / {n:,} points "
                       f"({done / (time.perf_counter() - began):,.0f}/s)", flush=True)
-        copy_buckets(raw, run_pk, list(carry.values()), MetricBucket._meta.db_table,
-                     BUCKET_COLUMNS, bucket_row)
+        copy_buckets(raw, run_pk, [bucket_columns("loss", bucket) for bucket in carry.values()],
+                     MetricBucket._meta.db_table, BUCKET_COLUMNS)
         cursor.execute(
             'INSERT INTO experiments_app_latestmetric (run_id, key, value, is_nan, step, '
             '"timestamp") VALUES (%s, %s, %s, %s, %s, %s)',
             [run_pk, "loss", stored[-1], bool(nan[-1]), n - 1, T0 + (n - 1) * 10])
 
 
-def copy_buckets(raw: Any, run_pk: int, buckets: list, table: str, columns: tuple,
-                 bucket_row: Any) -> None:
+def copy_buckets(raw: Any, run_pk: int, rows: list, table: str, columns: tuple) -> None:
     with raw.copy(f"COPY {table} (run_id, {', '.join(columns)}) FROM STDIN") as copy:
-        for bucket in buckets:
-            copy.write_row((run_pk, *bucket_row("loss", bucket)))
+        for row in rows:
+            copy.write_row((run_pk, *row))
 
 
 def seeded_run(name: str, n: int, seed: int, experiment: str) -> str:

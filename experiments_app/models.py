@@ -16,7 +16,6 @@ from django.db import models
 from django.db.models import Q
 
 from experiments_app.choices import RunStatus
-from experiments_app.pyramid import Bucket, Point
 
 KEY_LENGTH = 250
 
@@ -204,34 +203,3 @@ class MetricBucket(models.Model):
     def __str__(self) -> str:
         return f"{self.key}[{self.level}:{self.bucket}] x{self.count}"
 
-
-_POINT_FIELDS = ("value", "step", "timestamp", "point")
-BUCKET_COLUMNS = (
-    "key", "level", "bucket", "count",
-    *(f"{part}_{field}" for part in ("low", "high") for field in _POINT_FIELDS),
-    *(f"{part}_{field}" for part in ("first", "last")
-      for field in ("value", "is_nan", "step", "timestamp", "point")),
-)
-BucketRow = tuple[Any, ...]  # (key, *Bucket as BUCKET_COLUMNS[1:])
-
-
-def bucket_row(key: str, bucket: Bucket) -> BucketRow:
-    """The stored columns (BUCKET_COLUMNS) of one bucket of `key`."""
-    row: list[Any] = [key, bucket.level, bucket.bucket, bucket.size]
-    for extreme in (bucket.low, bucket.high):
-        row += ((None,) * 4 if extreme is None else
-                (extreme.value, extreme.step, extreme.timestamp, extreme.point_id))
-    for end in (bucket.first, bucket.last):
-        row += (end.value, end.is_nan, end.step, end.timestamp, end.point_id)
-    return tuple(row)
-
-
-def bucket_from_row(row: BucketRow) -> Bucket:
-    """A Bucket from the stored columns (BUCKET_COLUMNS[1:], without the key)."""
-    level, bucket, count = row[0], row[1], row[2]
-    extremes = [None if row[i] is None else Point(row[i + 1], row[i + 2], row[i + 3],
-                                                  row[i], False)
-                for i in (3, 7)]
-    ends = [Point(row[i + 2], row[i + 3], row[i + 4], row[i], bool(row[i + 1]))
-            for i in (11, 16)]
-    return Bucket(level, bucket, count, extremes[0], extremes[1], ends[0], ends[1])

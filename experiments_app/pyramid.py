@@ -13,7 +13,7 @@ earlier point, as numpy's argmin/argmax do on the ordered series.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -21,6 +21,13 @@ from experiments_app.downsample import MIN_LEVEL, WHOLE
 
 LEVEL_STEP = 3
 LEVELS = tuple(range(MIN_LEVEL, WHOLE, LEVEL_STEP))  # 3, 6, ..., 63
+BUCKET_COLUMNS = (  # as stored (experiments_app.models.MetricBucket)
+    "key", "level", "bucket", "count",
+    *(f"{part}_{field}" for part in ("low", "high")
+      for field in ("value", "step", "timestamp", "point")),
+    *(f"{part}_{field}" for part in ("first", "last")
+      for field in ("value", "is_nan", "step", "timestamp", "point")),
+)
 
 
 class Point(NamedTuple):
@@ -117,9 +124,26 @@ class Points(NamedTuple):
     values: np.ndarray
 
 
-def build(points: Points) -> Iterator[tuple[str, Bucket]]:
-    """(key, bucket) for every level and every non-empty bucket of the points given."""
-    names = list(dict.fromkeys(points.keys))
+def _point_columns(prefix: str, index: np.ndarray, found: np.ndarray | None,
+                   columns: dict[str, np.ndarray]) -> dict[str, list[Any]]:
+    """The stored columns of one of a bucket's points (None where `found` is False)."""
+    names = ("value", "step", "timestamp", "point") if found is not None else (
+        "value", "is_nan", "step", "timestamp", "point")
+    out = {}
+    for name in names:
+        picked = columns[name][index]
+        if found is not None and not found.all():
+            picked = picked.astype(object)
+            picked[~found] = None
+        out[f"{prefix}_{name}"] = picked.tolist()
+    return out
+
+
+def build_columns(points: Points) -> dict[str, list[Any]]:
+    """The pyramid of the points given, as stored columns (BUCKET_COLUMNS): every level,
+    every non-empty bucket, in (level, key, bucket) order, which is the order upserts take
+    rows in so that two batches never wait on each other's rows in opposite orders."""
+    names = sorted(set(points.keys))
     codes_of = {name: code for code, name in enumerate(names)}
     codes = np.fromiter((codes_of[key] for key in points.keys), dtype=np.int64,
                         count=len(points.keys))
@@ -131,33 +155,64 @@ def build(points: Points) -> Iterator[tuple[str, Bucket]]:
     codes, steps, stamps, ids, values = (codes[order], steps[order], stamps[order],
                                          ids[order], values[order])
     n = len(values)
+    built: dict[str, list[Any]] = {column: [] for column in BUCKET_COLUMNS}
     if not n:
-        return
+        return built
     nan = np.isnan(values)
-    stored = np.where(nan, 0.0, values)
+    columns = {"value": np.where(nan, 0.0, values), "is_nan": nan, "step": steps,
+               "timestamp": stamps, "point": ids}
     position = np.arange(n)
     low_values = np.where(nan, np.inf, values)
     high_values = np.where(nan, -np.inf, values)
-    columns = (steps.tolist(), stamps.tolist(), ids.tolist(), stored.tolist(), nan.tolist())
-
-    def point(index: int) -> Point:
-        return Point(*(column[index] for column in columns))
-
     key_change = codes[1:] != codes[:-1]
     for level in LEVELS:
         buckets = steps >> level
         starts = np.flatnonzero(np.r_[True, key_change | (buckets[1:] != buckets[:-1])])
         counts = np.diff(np.r_[starts, n])
-        lows = np.minimum.reduceat(low_values, starts)
-        highs = np.maximum.reduceat(high_values, starts)
-        low_at = np.minimum.reduceat(
-            np.where(~nan & (low_values == np.repeat(lows, counts)), position, n), starts)
-        high_at = np.minimum.reduceat(
-            np.where(~nan & (high_values == np.repeat(highs, counts)), position, n), starts)
-        for start, count, low, high in zip(starts.tolist(), counts.tolist(), low_at.tolist(),
-                                           high_at.tolist(), strict=True):
-            yield names[int(codes[start])], Bucket(
-                level, int(buckets[start]), count,
-                point(low) if low < n else None, point(high) if high < n else None,
-                point(start), point(start + count - 1),
-            )
+        found = {}
+        for part, extreme, reduce in (("low", low_values, np.minimum),
+                                      ("high", high_values, np.maximum)):
+            best = np.repeat(reduce.reduceat(extreme, starts), counts)
+            found[part] = np.minimum.reduceat(
+                np.where(~nan & (extreme == best), position, n), starts)
+        built["key"] += [names[code] for code in codes[starts].tolist()]
+        built["level"] += [level] * len(starts)
+        built["bucket"] += buckets[starts].tolist()
+        built["count"] += counts.tolist()
+        for part, at in found.items():
+            for name, column in _point_columns(part, np.minimum(at, n - 1), at < n,
+                                               columns).items():
+                built[name] += column
+        for part, at in (("first", starts), ("last", starts + counts - 1)):
+            for name, column in _point_columns(part, at, None, columns).items():
+                built[name] += column
+    return built
+
+
+def bucket_of(row: Sequence[Any]) -> Bucket:
+    """A Bucket from its stored columns (BUCKET_COLUMNS without the key)."""
+    level, bucket, count = row[0], row[1], row[2]
+    extremes = [None if row[i] is None else Point(row[i + 1], row[i + 2], row[i + 3],
+                                                  row[i], False)
+                for i in (3, 7)]
+    ends = [Point(row[i + 2], row[i + 3], row[i + 4], row[i], bool(row[i + 1]))
+            for i in (11, 16)]
+    return Bucket(level, bucket, count, extremes[0], extremes[1], ends[0], ends[1])
+
+
+def bucket_columns(key: str, bucket: Bucket) -> tuple[Any, ...]:
+    """The stored columns (BUCKET_COLUMNS) of one bucket of `key`."""
+    row: list[Any] = [key, bucket.level, bucket.bucket, bucket.size]
+    for extreme in (bucket.low, bucket.high):
+        row += ((None,) * 4 if extreme is None else
+                (extreme.value, extreme.step, extreme.timestamp, extreme.point_id))
+    for end in (bucket.first, bucket.last):
+        row += (end.value, end.is_nan, end.step, end.timestamp, end.point_id)
+    return tuple(row)
+
+
+def build(points: Points) -> Iterator[tuple[str, Bucket]]:
+    """(key, bucket) for every level and every non-empty bucket of the points given."""
+    built = build_columns(points)
+    for row in zip(*(built[column] for column in BUCKET_COLUMNS), strict=True):
+        yield row[0], bucket_of(row[1:])

@@ -16,12 +16,14 @@ from django.db import connection
 
 from experiments_app.downsample import MIN_POINTS, WHOLE, downsample
 from experiments_app.errors import InvalidSearch, MetricNotFound, RunNotFound
-from experiments_app.models import BUCKET_COLUMNS, Metric, MetricBucket, Run, bucket_from_row
+from experiments_app.models import Metric, MetricBucket, Run
 from experiments_app.pyramid import (
+    BUCKET_COLUMNS,
     LEVEL_STEP,
     LEVELS,
     Bucket,
     Point,
+    bucket_of,
     choose_level,
     id_cap,
     retained_points,
@@ -138,7 +140,7 @@ def _buckets(run_pk: int, key: str, level: int) -> list[Bucket]:
            "WHERE run_id = %s AND key = %s AND level = %s ORDER BY bucket")
     with connection.cursor() as cursor:
         cursor.execute(sql, [run_pk, key, level])
-        return [bucket_from_row(row) for row in cursor.fetchall()]
+        return [bucket_of(row) for row in cursor.fetchall()]
 
 
 def _point_columns(points: list[Point]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

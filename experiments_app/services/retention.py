@@ -17,8 +17,8 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from experiments_app.choices import RunStatus
-from experiments_app.models import Metric, MetricBucket, Run, bucket_row
-from experiments_app.pyramid import LEVELS, Points, build
+from experiments_app.models import Metric, MetricBucket, Run
+from experiments_app.pyramid import LEVELS, Points, build_columns
 from experiments_app.selectors.runs import runs_due_for_compaction
 from experiments_app.services.tracking import buckets_upsert
 
@@ -58,7 +58,7 @@ def _rebuild_key(run_pk: int, key: str) -> None:
             points = Points([key] * len(rows), np.array(steps), np.array(stamps),
                             np.array(ids), np.where(np.array(nans, dtype=bool), math.nan,
                                                     np.array(values, dtype=np.float64)))
-            buckets_upsert(run_pk, [bucket_row(name, bucket) for name, bucket in build(points)])
+            buckets_upsert(run_pk, build_columns(points))
             after = ids[-1]
 
 

@@ -19,18 +19,9 @@ from experiments_app.errors import (
     ParamConflict,
     TagNotFound,
 )
-from experiments_app.models import (
-    BUCKET_COLUMNS,
-    BucketRow,
-    LatestMetric,
-    Metric,
-    MetricBucket,
-    Param,
-    Run,
-    bucket_row,
-)
+from experiments_app.models import LatestMetric, Metric, MetricBucket, Param, Run
 from experiments_app.ownership import require_run_owner
-from experiments_app.pyramid import Points, build
+from experiments_app.pyramid import BUCKET_COLUMNS, Points, build_columns
 from experiments_app.services.runs import run_for_logging
 from experiments_app.tracking_input import (
     Batch,
@@ -70,7 +61,7 @@ def _write_metrics(run_pk: int, rows: list[MetricRow]) -> None:
         values=np.fromiter((math.nan if row[2] else row[1] for row in rows),
                            dtype=np.float64, count=len(rows)),
     )
-    buckets_upsert(run_pk, [bucket_row(key, bucket) for key, bucket in build(points)])
+    buckets_upsert(run_pk, build_columns(points))
     _upsert_latest(run_pk, list(latest_per_key(rows).values()))
 
 
@@ -137,7 +128,7 @@ def _bucket_upsert_sql(table: str, rows: int) -> str:
             "ON CONFLICT (run_id, key, level, bucket) DO UPDATE SET " + ", ".join(updates))
 
 
-def _array_literal(values: tuple[Any, ...], kind: str) -> str:
+def _array_literal(values: list[Any], kind: str) -> str:
     """A PostgreSQL array literal: one short string to send instead of an array the client
     would render value by value (floats as repr, which reads back exactly; inf as inf)."""
     if kind == "text":
@@ -150,19 +141,19 @@ def _array_literal(values: tuple[Any, ...], kind: str) -> str:
     return "{" + ",".join(items) + "}"
 
 
-def buckets_upsert(run_pk: int, rows: list[BucketRow]) -> None:
-    """Merge buckets into the run's pyramid (one statement per chunk, in key order so two
-    batches of one run never wait on each other's rows in opposite orders)."""
+def buckets_upsert(run_pk: int, built: dict[str, list[Any]]) -> None:
+    """Merge buckets (pyramid.build_columns, in its order) into the run's pyramid."""
     table = connection.ops.quote_name(MetricBucket._meta.db_table)
-    rows = sorted(rows, key=lambda row: (row[0], row[1], row[2]))
+    count = len(built["key"])
+    if not count:
+        return
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and rows:
-            columns = zip(*rows, strict=True)
-            cursor.execute(_bucket_upsert_sql(table, len(rows)), [run_pk, *(
-                _array_literal(column, _array_type(name))
-                for name, column in zip(BUCKET_COLUMNS, columns, strict=True))])
+        if connection.vendor == "postgresql":
+            cursor.execute(_bucket_upsert_sql(table, count), [run_pk, *(
+                _array_literal(built[name], _array_type(name)) for name in BUCKET_COLUMNS)])
             return
-        for start in range(0, len(rows), SQLITE_BUCKET_CHUNK):
+        rows = list(zip(*(built[name] for name in BUCKET_COLUMNS), strict=True))
+        for start in range(0, count, SQLITE_BUCKET_CHUNK):
             chunk = rows[start:start + SQLITE_BUCKET_CHUNK]
             cursor.execute(_bucket_upsert_sql(table, len(chunk)),
                            [value for row in chunk for value in (run_pk, *row)])
