@@ -75,13 +75,14 @@ def _grouped(column: str, stored: int, shift: int) -> str:
     return "0" if stored + shift >= WHOLE else f"({column} >> {shift})"
 
 
-def _level_counts(run_pk: int, key: str, budget: int) -> dict[int, list[int]]:
-    """For every stored level, in one statement: how many of its first id_cap(budget) + 1
-    bucket ids there are, and their distinct groups one and two levels up."""
+def _level_counts(run_pk: int, key: str, budget: int, levels: list[int]
+                  ) -> dict[int, list[int]]:
+    """For each stored level given, in one statement: how many of its first id_cap(budget)
+    + 1 bucket ids there are, and their distinct groups one and two levels up."""
     table = MetricBucket._meta.db_table
     parts: list[str] = []
     params: list[Any] = []
-    for stored in LEVELS:
+    for stored in levels:
         folds = ", ".join(f"COUNT(DISTINCT {_grouped('b', stored, shift)})"
                           for shift in range(1, LEVEL_STEP))
         parts.append(
@@ -92,6 +93,27 @@ def _level_counts(run_pk: int, key: str, budget: int) -> dict[int, list[int]]:
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         return {row[0]: list(row[1:]) for row in cursor.fetchall()}
+
+
+def _distinct_counts(run_pk: int, key: str, top: list[Bucket], budget: int
+                     ) -> dict[int, list[int]]:
+    """What pyramid.choose_level needs, reading as few bucket ids as it can: a level whose
+    step range (first to last point) spans at most `budget` buckets certainly fits, so only
+    the levels below the finest such level are counted, two at a time, from the top down,
+    until one does not fit."""
+    first, last = top[0].first.step, top[-1].last.step
+    sure = [level for level in LEVELS if (last >> level) - (first >> level) + 1 <= budget]
+    counts = {level: [1] * LEVEL_STEP for level in sure}  # at most `budget` at every shift
+    below = [level for level in reversed(LEVELS) if level not in counts]
+    while below:
+        batch, below = below[:2], below[2:]
+        counts.update(_level_counts(run_pk, key, budget, batch))
+        finest = counts[batch[-1]]
+        if finest[0] > id_cap(budget) or finest[0] > budget:
+            break
+    for level in below:  # never reached by choose_level, which stops above them
+        counts[level] = [id_cap(budget) + 1] * LEVEL_STEP
+    return counts
 
 
 def _kept_sql(stored: int, shift: int) -> str:
@@ -125,7 +147,7 @@ def _downsampled(run_pk: int, key: str, top: list[Bucket], max_points: int) -> C
     pyramid rows: the series' first and last point (from the top level) and each group's
     lowest and highest."""
     budget = (max_points - 2) // 2
-    stored, level = choose_level(_level_counts(run_pk, key, budget), budget)
+    stored, level = choose_level(_distinct_counts(run_pk, key, top, budget), budget)
     with connection.cursor() as cursor:
         cursor.execute(_kept_sql(stored, level - stored), [run_pk, key])
         found = {row[2]: Point(row[0], row[1], row[2], row[3], bool(row[4]))
