@@ -190,6 +190,43 @@ def ingest(session: Any, base: str, keys: int, batches: int) -> tuple[float, flo
     return statistics.median(rates), BATCH * batches / (time.perf_counter() - began)
 
 
+def in_process(run_ids: dict[int, str]) -> None:
+    """The selector and the service called in this process: wall and CPU time (this
+    process's, which leaves out the database server's), for a machine shared with others."""
+    from experiments_app.models import Run
+    from experiments_app.selectors import metric_history
+    from experiments_app.services import batch_log, run_create
+
+    def timed(call: Any) -> tuple[float, float]:
+        walls, cpus = [], []
+        for _ in range(READS):
+            wall, cpu = time.perf_counter(), time.process_time()
+            call()
+            walls.append(ms(wall))
+            cpus.append((time.process_time() - cpu) * 1000)
+        return statistics.median(walls), statistics.median(cpus)
+
+    print("in process (selector / service, no HTTP), median of 20: wall ms, CPU ms of "
+          "this process")
+    for size, run_id in run_ids.items():
+        run = Run.objects.get(run_id=run_id)
+        wall, cpu = timed(lambda: metric_history(run=run, key="loss",  # noqa: B023
+                                                 max_points=HISTORY_POINTS))
+        print(f"  history of {size:>11,} points: {wall:7.1f} wall, {cpu:5.1f} CPU")
+    run = run_create(experiment="scale-ingest", name="in-process")
+    steps = iter(range(0, 10**9, BATCH))
+
+    def one_batch() -> None:
+        first = next(steps)
+        batch_log(run_id=run.run_id, body={"metrics": [
+            {"key": "loss", "value": 1.0 / (step + 1), "step": step, "timestamp": T0 + step}
+            for step in range(first, first + BATCH)]})
+
+    wall, cpu = timed(one_batch)
+    print(f"  batch_log of {BATCH:,} points: {wall:7.1f} wall ({BATCH / wall * 1000:,.0f} "
+          f"points/s), {cpu:5.1f} CPU ({BATCH / cpu * 1000:,.0f} points/s of CPU)\n")
+
+
 def growth(values: list[float]) -> list[str]:
     return ["" if i == 0 else f"x{values[i] / values[i - 1]:.2f}" for i in range(len(values))]
 
@@ -240,6 +277,9 @@ def main() -> None:
         print(f"  table: {total:,} points ({sizes_on_disk[0]}), {buckets:,} pyramid buckets "
               f"({sizes_on_disk[1]})\n", flush=True)
 
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+        in_process(run_ids)
+        connection.close()
         session = running.session()
         session.trust_env = False
         base = f"{running.base}/api/v1"
