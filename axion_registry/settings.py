@@ -214,6 +214,11 @@ ABTEST_EVALUATION_SECONDS = env_int("ABTEST_EVALUATION_SECONDS", 300)
 SERVING_RECONCILE_SECONDS = env_int("SERVING_RECONCILE_SECONDS", 30)
 SERVING_WARMUP_DEADLINE_SECONDS = env_int("SERVING_WARMUP_DEADLINE_SECONDS", 60)
 SERVING_WARMUP_MAX_ATTEMPTS = env_int("SERVING_WARMUP_MAX_ATTEMPTS", 5)
+# Metric retention (experiments_app.tasks): runs ended more than METRIC_RETENTION_DAYS ago
+# lose their raw metric points, keeping their pyramid (0: raw points are kept forever).
+METRIC_RETENTION_DAYS = env_int("METRIC_RETENTION_DAYS", 0)
+METRIC_RETENTION_RUNS_PER_PASS = env_int("METRIC_RETENTION_RUNS_PER_PASS", 100)
+METRIC_RETENTION_SECONDS = env_int("METRIC_RETENTION_SECONDS", 3600)
 CELERY_BEAT_SCHEDULE = {
     "abtest-evaluate-running": {
         "task": "abtest_app.tasks.abtest_evaluate_running",
@@ -226,6 +231,10 @@ CELERY_BEAT_SCHEDULE = {
     "webhook-deliveries-due": {
         "task": "webhooks_app.tasks.webhook_deliveries_due",
         "schedule": float(env_int("WEBHOOK_SWEEP_SECONDS", 60)),
+    },
+    "metrics-compact-finished": {
+        "task": "experiments_app.tasks.metrics_compact_finished",
+        "schedule": float(METRIC_RETENTION_SECONDS),
     },
 }
 

@@ -61,6 +61,10 @@ class Run(models.Model):
         related_name="runs",
     )
     tags = models.JSONField(default=dict, blank=True)
+    metrics_compacted_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When its raw metric points were removed, leaving their pyramid.",
+    )
 
     # Attached by experiments_app.selectors (runs_load_data, run_detail_extras), not stored.
     param_values: dict[str, str]
@@ -155,3 +159,47 @@ class LatestMetric(MetricValueMixin):
 
     def __str__(self) -> str:
         return f"{self.key}={self.number}"
+
+
+class MetricBucket(models.Model):
+    """One bucket of a metric's pyramid (experiments_app.pyramid): the points whose
+    step >> level is `bucket`, summed up by their count and four of them (lowest, highest,
+    first, last), each with its step, timestamp and point id (the Metric row's id, which may
+    be gone once the run is compacted). Kept up to date by the batch that logs the points,
+    in the same transaction; downsampled reads touch O(buckets) of these rows.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_buckets",
+                            db_index=False)
+    key = models.CharField(max_length=KEY_LENGTH)
+    level = models.SmallIntegerField()
+    bucket = models.BigIntegerField()
+    count = models.BigIntegerField()
+    low_value = models.FloatField(null=True)  # null when every point is NaN
+    low_step = models.BigIntegerField(null=True)
+    low_timestamp = models.BigIntegerField(null=True)
+    low_point = models.BigIntegerField(null=True)
+    high_value = models.FloatField(null=True)
+    high_step = models.BigIntegerField(null=True)
+    high_timestamp = models.BigIntegerField(null=True)
+    high_point = models.BigIntegerField(null=True)
+    first_value = models.FloatField()  # 0.0 when first_is_nan
+    first_is_nan = models.BooleanField()
+    first_step = models.BigIntegerField()
+    first_timestamp = models.BigIntegerField()
+    first_point = models.BigIntegerField()
+    last_value = models.FloatField()
+    last_is_nan = models.BooleanField()
+    last_step = models.BigIntegerField()
+    last_timestamp = models.BigIntegerField()
+    last_point = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "key", "level", "bucket"],
+                                    name="unique_metric_bucket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}[{self.level}:{self.bucket}] x{self.count}"
+

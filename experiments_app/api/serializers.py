@@ -182,8 +182,11 @@ class BatchResultSerializer(serializers.Serializer):
 class MetricSeriesSerializer(serializers.Serializer):
     run_id = serializers.CharField()
     key = serializers.CharField()
-    total_points = serializers.IntegerField(help_text="Points stored.")
+    total_points = serializers.IntegerField(help_text="Points logged.")
     returned_points = serializers.IntegerField(help_text="Points in this answer.")
+    compacted = serializers.BooleanField(
+        help_text="The run's raw points were removed by retention: a whole history is what "
+                  "its pyramid kept (each 8 steps' first, lowest, highest and last point).")
     steps = serializers.ListField(child=serializers.IntegerField())
     timestamps = serializers.ListField(child=serializers.IntegerField())
     values = serializers.ListField(child=serializers.JSONField(), help_text=METRIC_VALUE_HELP)

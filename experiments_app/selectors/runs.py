@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, F, FilteredRelation, Q, QuerySet
@@ -20,6 +21,16 @@ from experiments_app.tracking_input import as_id, stored_number
 from models_app import selectors as registry
 from models_app.filtersets import filter_by_tag
 from models_app.vocabulary import Direction
+
+
+def runs_due_for_compaction(*, finished_before: datetime, limit: int) -> list[tuple[int, str]]:
+    """(pk, run_id) of ended runs whose raw metric points are still stored, ended before
+    `finished_before`, oldest first."""
+    return list(
+        Run.objects.filter(metrics_compacted_at__isnull=True, end_time__lt=finished_before)
+        .exclude(status=RunStatus.RUNNING).order_by("end_time", "pk")
+        .values_list("pk", "run_id")[:limit]
+    )
 
 
 def experiment_get(*, experiment_id: int | str) -> Experiment:

@@ -7,6 +7,12 @@ from experiments_app.services.experiments import (
     experiment_update,
 )
 from experiments_app.services.lineage import run_register_version
+from experiments_app.services.retention import (
+    Compaction,
+    metrics_compact,
+    run_metrics_compact,
+    run_pyramid_build,
+)
 from experiments_app.services.runs import run_create, run_end, run_update
 from experiments_app.services.tracking import (
     batch_log,
@@ -18,6 +24,10 @@ from experiments_app.services.tracking import (
 )
 
 __all__ = [
+    "Compaction",
+    "metrics_compact",
+    "run_metrics_compact",
+    "run_pyramid_build",
     "batch_log",
     "experiment_create",
     "experiment_resolve",

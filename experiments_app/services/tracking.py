@@ -1,13 +1,16 @@
 """Logging to a run: metrics (history and latest value), write-once params, tags.
 
-The hot path: one lock read of the run, one bulk insert of the history, one upsert of the
-latest values, in one transaction. Rows go in as tuples, never through serializers.
+The hot path: one lock read of the run, one bulk insert of the history (COPY on PostgreSQL),
+one upsert of the pyramid's buckets, one upsert of the latest values, in one transaction.
+Rows go in as tuples, never through serializers.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 from django.db import connection, transaction
 
 from experiments_app.errors import (
@@ -16,8 +19,9 @@ from experiments_app.errors import (
     ParamConflict,
     TagNotFound,
 )
-from experiments_app.models import LatestMetric, Metric, Param, Run
+from experiments_app.models import LatestMetric, Metric, MetricBucket, Param, Run
 from experiments_app.ownership import require_run_owner
+from experiments_app.pyramid import BUCKET_COLUMNS, Points, build_columns
 from experiments_app.services.runs import run_for_logging
 from experiments_app.tracking_input import (
     Batch,
@@ -34,6 +38,7 @@ from experiments_app.tracking_input import (
 from models_app.roles import Actor
 
 UPSERT_CHUNK = 150  # rows per upsert statement: 6 parameters each, under SQLite's 999
+SQLITE_BUCKET_CHUNK = 40  # buckets per upsert: 23 parameters each
 
 
 def _invalid(exc: TrackingInputError) -> InvalidTrackingInput | BatchTooLarge:
@@ -43,19 +48,115 @@ def _invalid(exc: TrackingInputError) -> InvalidTrackingInput | BatchTooLarge:
 
 
 def _write_metrics(run_pk: int, rows: list[MetricRow]) -> None:
-    """Append the points to the history (one multi-row executemany: no model instances, no
-    per-field ORM preparation) and advance the latest values."""
+    """Append the points to the history, fold them into the pyramid and advance the latest
+    values: three statements (COPY on PostgreSQL), whatever the number of points."""
     if not rows:
         return
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(Metric._meta.db_table)} "
-        f"(run_id, key, value, is_nan, step, {quote('timestamp')}) "
-        "VALUES (%s, %s, %s, %s, %s, %s)"
+    point_ids = _insert_points(run_pk, rows)
+    points = Points(
+        keys=[row[0] for row in rows],
+        steps=np.fromiter((row[3] for row in rows), dtype=np.int64, count=len(rows)),
+        timestamps=np.fromiter((row[4] for row in rows), dtype=np.int64, count=len(rows)),
+        point_ids=np.asarray(point_ids, dtype=np.int64),
+        values=np.fromiter((math.nan if row[2] else row[1] for row in rows),
+                           dtype=np.float64, count=len(rows)),
     )
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, [(run_pk, *row) for row in rows])
+    buckets_upsert(run_pk, build_columns(points))
     _upsert_latest(run_pk, list(latest_per_key(rows).values()))
+
+
+def _insert_points(run_pk: int, rows: list[MetricRow]) -> list[int]:
+    """Insert the points in the order given; returns their ids, in that order."""
+    quote = connection.ops.quote_name
+    table = quote(Metric._meta.db_table)
+    columns = f"run_id, key, value, is_nan, step, {quote('timestamp')}"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Ids drawn first (ascending, from the table's own sequence), so the pyramid can
+            # name its points; then one COPY.
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) "
+                           "FROM generate_series(1, %s)", [Metric._meta.db_table, len(rows)])
+            point_ids = sorted(row[0] for row in cursor.fetchall())
+            with cursor.cursor.copy(f"COPY {table} (id, {columns}) FROM STDIN") as copy:
+                for point_id, row in zip(point_ids, rows, strict=True):
+                    copy.write_row((point_id, run_pk, *row))
+            return point_ids
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)",
+                           [(run_pk, *row) for row in rows])
+        # SQLite has one writer at a time, which holds the lock from the first row to the
+        # commit: the rows got consecutive ids ending at the last one.
+        cursor.execute("SELECT last_insert_rowid()")
+        last = cursor.fetchone()[0]
+    return list(range(last - len(rows) + 1, last + 1))
+
+
+def _wins(part: str, better: str, table: str) -> str:
+    """SQL: the incoming bucket's `part` point replaces the stored one."""
+    new = f"(excluded.{part}_step, excluded.{part}_timestamp, excluded.{part}_point)"
+    old = f"({table}.{part}_step, {table}.{part}_timestamp, {table}.{part}_point)"
+    if part in ("first", "last"):
+        return f"{new} {'<' if part == 'first' else '>'} {old}"
+    value, stored = f"excluded.{part}_value", f"{table}.{part}_value"
+    return (f"{value} IS NOT NULL AND ({stored} IS NULL OR {value} {better} {stored} "
+            f"OR ({value} = {stored} AND {new} < {old}))")
+
+
+def _array_type(column: str) -> str:
+    if column in ("key", "level"):
+        return {"key": "text", "level": "smallint"}[column]
+    return next((kind for end, kind in (("_value", "float8"), ("_is_nan", "boolean"))
+                 if column.endswith(end)), "bigint")
+
+
+def _bucket_upsert_sql(table: str, rows: int) -> str:
+    """One upsert of `rows` buckets: from arrays (23 parameters) on PostgreSQL, whose
+    client would otherwise parse thousands of placeholders; from VALUES elsewhere."""
+    columns = ("run_id", *BUCKET_COLUMNS)
+    updates = [f"count = {table}.count + excluded.count"]
+    for part, better in (("low", "<"), ("high", ">"), ("first", ""), ("last", "")):
+        wins = _wins(part, better, table)
+        updates += [f"{column} = CASE WHEN {wins} THEN excluded.{column} ELSE {table}.{column} END"
+                    for column in BUCKET_COLUMNS if column.startswith(f"{part}_")]
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{_array_type(column)}[]"
+                           for column in BUCKET_COLUMNS)
+        source = f"SELECT %s::bigint, * FROM unnest({arrays})"
+    else:
+        placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        source = "VALUES " + ", ".join([placeholders] * rows)
+    return (f"INSERT INTO {table} ({', '.join(columns)}) {source} "
+            "ON CONFLICT (run_id, key, level, bucket) DO UPDATE SET " + ", ".join(updates))
+
+
+def _array_literal(values: list[Any], kind: str) -> str:
+    """A PostgreSQL array literal: one short string to send instead of an array the client
+    would render value by value (floats as repr, which reads back exactly; inf as inf)."""
+    if kind == "text":
+        items = ('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                 for value in values)
+    elif kind == "boolean":
+        items = ("t" if value else "f" for value in values)
+    else:
+        items = ("NULL" if value is None else repr(value) for value in values)
+    return "{" + ",".join(items) + "}"
+
+
+def buckets_upsert(run_pk: int, built: dict[str, list[Any]]) -> None:
+    """Merge buckets (pyramid.build_columns, in its order) into the run's pyramid."""
+    table = connection.ops.quote_name(MetricBucket._meta.db_table)
+    count = len(built["key"])
+    if not count:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_bucket_upsert_sql(table, count), [run_pk, *(
+                _array_literal(built[name], _array_type(name)) for name in BUCKET_COLUMNS)])
+            return
+        rows = list(zip(*(built[name] for name in BUCKET_COLUMNS), strict=True))
+        for start in range(0, count, SQLITE_BUCKET_CHUNK):
+            chunk = rows[start:start + SQLITE_BUCKET_CHUNK]
+            cursor.execute(_bucket_upsert_sql(table, len(chunk)),
+                           [value for row in chunk for value in (run_pk, *row)])
 
 
 def _upsert_latest(run_pk: int, rows: list[MetricRow]) -> None:

@@ -1,0 +1,308 @@
+"""Metric points at scale on PostgreSQL, through the REST API of a real gunicorn.
+
+Seeds its own PostgreSQL database (bulk: ids reserved from the table's sequence, COPY of the
+raw points and of their pyramid, built by experiments_app.pyramid exactly as the write path
+builds it), with progress, then prints:
+
+  1. one run's history downsampled to 1,000 points, median of 20, for runs of
+     10^4 ... 10^7 points (and a run among --many-runs runs), with the growth ratio;
+     target < 50 ms whatever the length
+  2. ingestion through POST runs/{id}/log-batch/ (1,000 points per request, the API's cap),
+     points/s per batch, median of --batches batches, one key and ten keys; target >= 100,000
+
+Seeded runs are kept between invocations (found by name), so a second run only measures.
+Usage: .venv/bin/python bench/scale_metrics.py [--database-url URL] [--max-points 10000000]
+       [--many-runs 1000 --points-per-run 10000] [--batches 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import orjson  # noqa: E402
+from harness import server  # noqa: E402
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/axion_scalemetrics_bench"
+SIZES = [10**4, 10**5, 10**6, 10**7]
+HISTORY_POINTS = 1000
+READS = 20
+BATCH = 1000
+CHUNK_LEVEL = 18  # seed in chunks of 2**18 steps: finer buckets never straddle two chunks
+T0 = 1_700_000_000_000
+JSON = {"Content-Type": "application/json"}
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def curve(steps: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    values = np.exp(-steps / max(1, len(steps) / 5)) + rng.random(len(steps)) * 0.02
+    values[rng.random(len(steps)) < 0.001] = np.nan
+    return values
+
+
+def seed_run(run_pk: int, n: int, seed: int) -> None:
+    """n points of key 'loss' at steps 0..n-1: raw rows, pyramid and latest value."""
+    from django.db import connection, transaction
+
+    from experiments_app.models import Metric, MetricBucket
+    from experiments_app.pyramid import (
+        BUCKET_COLUMNS,
+        Bucket,
+        Points,
+        bucket_columns,
+        bucket_of,
+        build_columns,
+        merge,
+    )
+
+    table = Metric._meta.db_table
+    carry: dict[tuple[int, int], Bucket] = {}
+    began = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+                       "nextval(pg_get_serial_sequence(%s, 'id')) + %s - 1)", [table, table, n])
+        first_id = cursor.fetchone()[0] - n + 1
+        raw = cursor.cursor
+        chunk = 1 << CHUNK_LEVEL
+        for start in range(0, n, chunk):
+            steps = np.arange(start, min(n, start + chunk), dtype=np.int64)
+            values = curve(steps, seed + start)
+            stamps, ids = T0 + steps * 10, first_id + steps
+            nan = np.isnan(values)
+            stored = np.where(nan, 0.0, values)
+            with raw.copy(f'COPY {table} (id, run_id, key, value, is_nan, step, "timestamp") '
+                          "FROM STDIN") as copy:
+                for row in zip(ids.tolist(), stored.tolist(), nan.tolist(), steps.tolist(),
+                               stamps.tolist(), strict=True):
+                    copy.write_row((row[0], run_pk, "loss", row[1], row[2], row[3], row[4]))
+            built = build_columns(Points(["loss"] * len(steps), steps, stamps, ids, values))
+            final = []
+            for row in zip(*(built[column] for column in BUCKET_COLUMNS), strict=True):
+                if row[1] <= CHUNK_LEVEL:
+                    final.append(row)
+                    continue
+                bucket = bucket_of(row[1:])
+                place = (bucket.level, bucket.bucket)
+                old = carry.get(place)
+                carry[place] = bucket if old is None else merge(old, bucket, level=place[0],
+                                                                bucket=place[1])
+            copy_buckets(raw, run_pk, final, MetricBucket._meta.db_table, BUCKET_COLUMNS)
+            if n >= 10**6:
+                done = start + len(steps)
+                print(f"    {done:>11,} / {n:,} points "
+                      f"({done / (time.perf_counter() - began):,.0f}/s)", flush=True)
+        copy_buckets(raw, run_pk, [bucket_columns("loss", bucket) for bucket in carry.values()],
+                     MetricBucket._meta.db_table, BUCKET_COLUMNS)
+        cursor.execute(
+            'INSERT INTO experiments_app_latestmetric (run_id, key, value, is_nan, step, '
+            '"timestamp") VALUES (%s, %s, %s, %s, %s, %s)',
+            [run_pk, "loss", stored[-1], bool(nan[-1]), n - 1, T0 + (n - 1) * 10])
+
+
+def copy_buckets(raw: Any, run_pk: int, rows: list, table: str, columns: tuple) -> None:
+    with raw.copy(f"COPY {table} (run_id, {', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row((run_pk, *row))
+
+
+def seeded_run(name: str, n: int, seed: int, experiment: str) -> str:
+    """The run_id of a run named `name` with n points, seeded when missing."""
+    from experiments_app.models import MetricBucket, Run
+    from experiments_app.pyramid import LEVELS
+    from experiments_app.services import run_create
+
+    run = Run.objects.filter(name=name, experiment__name=experiment).first()
+    if run is not None:
+        counted = sum(MetricBucket.objects.filter(run=run, level=LEVELS[-1])
+                      .values_list("count", flat=True))
+        if counted == n:
+            return run.run_id
+        run.metric_buckets.all().delete()
+        run.metrics.all()._raw_delete(run.metrics.db)
+        run.latest_metrics.all().delete()
+    else:
+        run = run_create(experiment=experiment, name=name)
+    seed_run(run.pk, n, seed)
+    return run.run_id
+
+
+def ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def read_history(session: Any, base: str, run_id: str) -> float:
+    times = []
+    url = f"{base}/runs/{run_id}/metrics/loss/history/"
+    for _ in range(READS):
+        started = time.perf_counter()
+        response = session.get(url, params={"max_points": HISTORY_POINTS}, timeout=300)
+        times.append(ms(started))
+        if response.status_code != 200:
+            raise SystemExit(f"history: {response.status_code} {response.text[:300]}")
+    data = response.json()
+    assert data["returned_points"] <= HISTORY_POINTS, data["returned_points"]
+    return statistics.median(times)
+
+
+def ingest(session: Any, base: str, keys: int, batches: int) -> tuple[float, float]:
+    """(median points/s per batch, points/s overall) through log-batch."""
+    response = session.post(f"{base}/runs/", json={"experiment": "scale-ingest",
+                                                   "name": f"ingest-{keys}-keys"}, timeout=60)
+    run_id = response.json()["run_id"]
+    url = f"{base}/runs/{run_id}/log-batch/"
+    rng = np.random.default_rng(keys)
+    per_key = BATCH // keys
+    bodies = []
+    for number in range(batches):
+        first = number * per_key
+        bodies.append(orjson.dumps({"metrics": [
+            {"key": f"m{key}", "value": float(rng.random()), "step": first + step,
+             "timestamp": T0 + first + step}
+            for step in range(per_key) for key in range(keys)
+        ]}))
+    rates = []
+    began = time.perf_counter()
+    for body in bodies:
+        started = time.perf_counter()
+        response = session.post(url, data=body, headers=JSON, timeout=60)
+        rates.append(BATCH / (time.perf_counter() - started))
+        if response.status_code != 200:
+            raise SystemExit(f"log-batch: {response.status_code} {response.text[:300]}")
+    return statistics.median(rates), BATCH * batches / (time.perf_counter() - began)
+
+
+def in_process(run_ids: dict[int, str]) -> None:
+    """The selector and the service called in this process: wall and CPU time (this
+    process's, which leaves out the database server's), for a machine shared with others."""
+    from experiments_app.models import Run
+    from experiments_app.selectors import metric_history
+    from experiments_app.services import batch_log, run_create
+
+    def timed(call: Any) -> tuple[float, float]:
+        walls, cpus = [], []
+        for _ in range(READS):
+            wall, cpu = time.perf_counter(), time.process_time()
+            call()
+            walls.append(ms(wall))
+            cpus.append((time.process_time() - cpu) * 1000)
+        return statistics.median(walls), statistics.median(cpus)
+
+    print("in process (selector / service, no HTTP), median of 20: wall ms, CPU ms of "
+          "this process")
+    for size, run_id in run_ids.items():
+        run = Run.objects.get(run_id=run_id)
+        wall, cpu = timed(lambda: metric_history(run=run, key="loss",  # noqa: B023
+                                                 max_points=HISTORY_POINTS))
+        print(f"  history of {size:>11,} points: {wall:7.1f} wall, {cpu:5.1f} CPU")
+    run = run_create(experiment="scale-ingest", name="in-process")
+    steps = iter(range(0, 10**9, BATCH))
+
+    def one_batch() -> None:
+        first = next(steps)
+        batch_log(run_id=run.run_id, body={"metrics": [
+            {"key": "loss", "value": 1.0 / (step + 1), "step": step, "timestamp": T0 + step}
+            for step in range(first, first + BATCH)]})
+
+    wall, cpu = timed(one_batch)
+    print(f"  batch_log of {BATCH:,} points: {wall:7.1f} wall ({BATCH / wall * 1000:,.0f} "
+          f"points/s), {cpu:5.1f} CPU ({BATCH / cpu * 1000:,.0f} points/s of CPU)\n")
+
+
+def growth(values: list[float]) -> list[str]:
+    return ["" if i == 0 else f"x{values[i] / values[i - 1]:.2f}" for i in range(len(values))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--max-points", type=int, default=SIZES[-1])
+    parser.add_argument("--many-runs", type=int, default=1000)
+    parser.add_argument("--points-per-run", type=int, default=10_000)
+    parser.add_argument("--batches", type=int, default=30)
+    args = parser.parse_args()
+    sizes = [size for size in SIZES if size <= args.max_points]
+
+    ensure_database(args.database_url)
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "axion_registry.settings")
+    with server(database_url=args.database_url) as running:
+        import django
+
+        django.setup()
+        from django.db import connection
+
+        print(f"seeding {args.database_url.rpartition('/')[2]} (kept between invocations)",
+              flush=True)
+        run_ids = {}
+        for size in sizes:
+            started = time.perf_counter()
+            run_ids[size] = seeded_run(f"scale-{size}", size, size, "scale-metrics")
+            print(f"  one run of {size:>11,} points ready in {ms(started) / 1000:6.1f} s",
+                  flush=True)
+        started = time.perf_counter()
+        many = [seeded_run(f"many-{number}", args.points_per_run, number, "scale-many")
+                for number in range(args.many_runs)]
+        print(f"  {args.many_runs:,} runs of {args.points_per_run:,} points ready in "
+              f"{ms(started) / 1000:6.1f} s", flush=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM experiments_app_metric")
+            total = cursor.fetchone()[0]
+            cursor.execute("SELECT count(*) FROM experiments_app_metricbucket")
+            buckets = cursor.fetchone()[0]
+            cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('experiments_app_metric'))"
+                           ", pg_size_pretty(pg_total_relation_size("
+                           "'experiments_app_metricbucket'))")
+            sizes_on_disk = cursor.fetchone()
+            cursor.execute("VACUUM ANALYZE experiments_app_metricbucket")
+        connection.close()
+        print(f"  table: {total:,} points ({sizes_on_disk[0]}), {buckets:,} pyramid buckets "
+              f"({sizes_on_disk[1]})\n", flush=True)
+
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+        in_process(run_ids)
+        connection.close()
+        session = running.session()
+        session.trust_env = False
+        base = f"{running.base}/api/v1"
+        session.get(f"{base}/experiments/")
+        reads = [read_history(session, base, run_ids[size]) for size in sizes]
+        among = read_history(session, base, many[len(many) // 2]) if many else math.nan
+        print(f"history downsampled to {HISTORY_POINTS:,} points, median of {READS} "
+              f"(PostgreSQL, gunicorn, table of {total:,} points):")
+        print(f"  {'points in the run':>20} {'ms':>9} {'growth':>8}")
+        for size, value, ratio in zip(sizes, reads, growth(reads), strict=True):
+            print(f"  {size:>20,} {value:>9.1f} {ratio:>8}")
+        print(f"  {args.points_per_run:>20,} {among:>9.1f}   (one of {args.many_runs:,} runs)")
+        print(f"  target < 50 ms whatever the length: "
+              f"{'MET' if max(reads) < 50 else 'MISSED'}\n")
+
+        print(f"ingestion through log-batch ({BATCH:,} points per request, "
+              f"{args.batches} batches):")
+        for keys in (1, 10):
+            median_rate, overall = ingest(session, base, keys, args.batches)
+            print(f"  {keys:>2} key(s) x {BATCH // keys:>4} steps: median {median_rate:>9,.0f} "
+                  f"points/s per batch, {overall:>9,.0f} overall; target >= 100,000: "
+                  f"{'MET' if median_rate >= 100_000 else 'MISSED'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
