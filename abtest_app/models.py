@@ -12,6 +12,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, Transition, transiti
 
 from abtest_app.choices import (
     Arm,
+    AssignmentRule,
     Decision,
     Direction,
     Method,
@@ -46,6 +47,10 @@ class ABTest(ConcurrentTransitionMixin, models.Model):
     challenger_share = models.FloatField(default=50.0, help_text="Percent of units, 0 < p < 100.")
     assignment_unit = models.SlugField(max_length=50, default="user")
     seed = models.CharField(max_length=32, default=new_seed, editable=False)
+    assignment_rule = models.CharField(
+        max_length=20, choices=AssignmentRule.choices, default=AssignmentRule.GROWTHBOOK,
+        editable=False, help_text="Fixed when the test is made: units never change arms.",
+    )
 
     metric_name = models.CharField(max_length=100)
     metric_type = models.CharField(max_length=20, choices=MetricType.choices)

@@ -10,20 +10,30 @@ import numpy as np
 from django.utils import timezone
 
 from abtest_app import decision, stats
-from abtest_app.choices import Arm, Direction, Method, MetricType, MinEffectKind, TestState
+from abtest_app.choices import (
+    Arm,
+    AssignmentRule,
+    Direction,
+    Method,
+    MetricType,
+    MinEffectKind,
+    TestState,
+)
 from abtest_app.errors import ABTestNotFound
 from abtest_app.models import PRIMARY, ABTest, ABTestSnapshot, ArmStats, Outcome
 
 
 @dataclass(frozen=True)
 class RunningTest:
-    """What serving needs to route a prediction: assign with (seed, unit, challenger_share)."""
+    """What serving needs to route a prediction: assign with (seed, unit, challenger_share,
+    assignment_rule)."""
 
     test_id: int
     seed: str
     champion_version_id: int
     challenger_version_id: int
     challenger_share: float
+    assignment_rule: str = AssignmentRule.GROWTHBOOK
 
 
 def running_test_for_model(model_id: int) -> RunningTest | None:
@@ -31,7 +41,8 @@ def running_test_for_model(model_id: int) -> RunningTest | None:
     rows = list(
         ABTest.objects.filter(model_id=model_id, state=TestState.RUNNING)
         .order_by()
-        .values_list("pk", "seed", "champion_id", "challenger_id", "challenger_share")[:1]
+        .values_list("pk", "seed", "champion_id", "challenger_id", "challenger_share",
+                     "assignment_rule")[:1]
     )
     return RunningTest(*rows[0]) if rows else None
 

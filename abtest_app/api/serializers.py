@@ -86,7 +86,8 @@ class ABTestSerializer(serializers.ModelSerializer):
         model = ABTest
         fields = [
             "id", "name", "description", "model", "champion", "challenger", "champion_id",
-            "challenger_id", "challenger_share", "assignment_unit", "seed", "metric_name",
+            "challenger_id", "challenger_share", "assignment_unit", "seed", "assignment_rule",
+            "metric_name",
             "metric_type", "metric_direction", "guardrails", "method", "alpha",
             "min_samples_per_arm", "planned_samples_per_arm", "min_effect", "min_effect_kind",
             "max_duration", "auto_promote", "state", "created_by", "created_at", "started_at",

@@ -83,7 +83,8 @@ class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         unit_id = query_params_valid(q.AssignQuery, request.query_params,
                                      code="invalid_unit_id")["unit_id"]
         test = self.get_object()
-        arm = assignment.assign_arm(test.seed, unit_id, test.challenger_share)
+        arm = assignment.assign_arm(test.seed, unit_id, test.challenger_share,
+                                     test.assignment_rule)
         version = test.challenger if arm == Arm.CHALLENGER else test.champion
         return Response({
             "test_id": test.pk,

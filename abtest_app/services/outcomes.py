@@ -173,7 +173,7 @@ def abtest_record_outcomes(
     keep = batches.first_occurrences(batch.outcome_ids)
     if keep is not None:
         batch = batch.take(keep)
-    arms = assign_many(test.seed, batch.unit_ids, test.challenger_share)
+    arms = assign_many(test.seed, batch.unit_ids, test.challenger_share, test.assignment_rule)
     if any(arm is not None for arm in batch.claimed_arms):
         try:
             batches.check_claimed_arms(batch.claimed_arms, arms)

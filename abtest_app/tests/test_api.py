@@ -34,6 +34,23 @@ class TestAssign:
             expected = challenger if body["arm"] == "challenger" else champion
             assert (body["version"], body["version_id"]) == (expected.version, expected.pk)
 
+    def test_a_test_made_before_growthbook_order_keeps_its_old_rule(self, running_test, api):
+        test = running_test(challenger_share=20, seed="legacy-seed")
+        assert test.assignment_rule == "growthbook"
+        ABTest.objects.filter(pk=test.pk).update(assignment_rule="axion-v1")
+        units = [f"legacy-{i}" for i in range(40)]
+        arms = [api.get(f"/api/v1/abtests/{test.pk}/assign/", {"unit_id": u}).json()["arm"]
+                for u in units]
+        assert arms == [assign_arm("legacy-seed", u, 20, "axion-v1") for u in units]
+        assert arms != [assign_arm("legacy-seed", u, 20, "growthbook") for u in units]
+        running = selectors.running_test_for_model(test.model_id)
+        assert running is not None and running.assignment_rule == "axion-v1"
+        response = api.post(f"/api/v1/abtests/{test.pk}/outcomes/", {"outcomes": [
+            {"unit_id": u, "value": 1.0, "arm": arm} for u, arm in zip(units, arms, strict=True)
+        ]}, format="json")
+        assert response.status_code == 200, response.json()
+        assert response.json()["challenger"] == arms.count("challenger")
+
     def test_the_split_is_near_the_configured_share(self, running_test, api):
         test = running_test(challenger_share=20)
         arms = [api.get(f"/api/v1/abtests/{test.pk}/assign/", {"unit_id": f"u{i}"}).json()["arm"]
