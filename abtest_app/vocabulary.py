@@ -10,6 +10,7 @@ from __future__ import annotations
 from models_app.vocabulary import Direction, Vocabulary
 
 __all__ = [
+    "Analysis",
     "Arm",
     "AssignmentRule",
     "Decision",
@@ -75,3 +76,11 @@ class DecisionRule(Vocabulary):
 class GuardrailCorrection(Vocabulary):
     HOLM = "holm", "Holm step-down (family-wise error rate)"
     BENJAMINI_HOCHBERG = "bh", "Benjamini-Hochberg (false discovery rate)"
+
+
+class Analysis(Vocabulary):
+    """How the primary metric's arms were estimated."""
+
+    RAW = "raw", "the mean of the metric"
+    CUPED = "cuped", "CUPED: adjusted by the pre-period covariate"
+    RATIO = "ratio", "a ratio of sums with the delta method"
