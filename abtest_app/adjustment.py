@@ -11,8 +11,11 @@ Eppo define it: with the pre-period covariate c of each unit,
     adjusted variance = var(x) + theta^2 var(c) - 2 theta cov(x, c)   per arm, ddof=1
 
 A unit without a covariate counts as c = 0 (GrowthBook's convention for units with
-no pre-exposure data). With no variance in the pooled x or c, theta is 0 and the
-analysis is the unadjusted one, as in gbstats.
+no pre-exposure data). A binary metric's covariate is binary too (its pre-period
+value), and both take the binomial variance p (1 - p) and a ddof=0 covariance, as
+gbstats' ProportionStatistic.
+With no variance in the pooled x or c, theta is 0 and the analysis is the unadjusted
+one, as in gbstats.
 
 Ratio metrics (the delta method, gbstats' RatioStatistic): each unit carries a
 numerator x and a denominator d, the arm's metric is sum x / sum d, and its per-unit
@@ -71,24 +74,28 @@ def _variance(n: int, total: float, total_sq: float, binary: bool) -> float:
     return (total_sq - total * total / n) / (n - 1)
 
 
-def _covariance(n: int, cross: float, total_x: float, total_y: float) -> float:
+def _covariance(n: int, cross: float, total_x: float, total_y: float,
+                binary: bool = False) -> float:
+    if binary:  # gbstats' compute_covariance of two proportions: ddof=0
+        return cross / n - total_x * total_y / n**2
     return (cross - total_x * total_y / n) / (n - 1)
 
 
 def cuped_theta(champion: ArmStats, challenger: ArmStats, *, binary: bool = False) -> float:
     """theta from the pooled sums of both arms; 0 when x or c has no pooled variance."""
     joint = champion + challenger
-    var_c = _variance(joint.n, joint.cov_total, joint.cov_total_sq, False)
+    var_c = _variance(joint.n, joint.cov_total, joint.cov_total_sq, binary)
     var_x = _variance(joint.n, joint.total, joint.total_sq, binary)
     if var_c <= 0 or var_x <= 0:
         return 0.0
-    return _covariance(joint.n, joint.value_cov_total, joint.total, joint.cov_total) / var_c
+    return _covariance(joint.n, joint.value_cov_total, joint.total, joint.cov_total,
+                       binary) / var_c
 
 
 def _adjusted(arm: ArmStats, theta: float, binary: bool) -> ArmEstimate:
     var_x = _variance(arm.n, arm.total, arm.total_sq, binary)
-    var_c = _variance(arm.n, arm.cov_total, arm.cov_total_sq, False)
-    cov = _covariance(arm.n, arm.value_cov_total, arm.total, arm.cov_total)
+    var_c = _variance(arm.n, arm.cov_total, arm.cov_total_sq, binary)
+    cov = _covariance(arm.n, arm.value_cov_total, arm.total, arm.cov_total, binary)
     return ArmEstimate(
         n=arm.n,
         mean=(arm.total - theta * arm.cov_total) / arm.n,
@@ -105,8 +112,8 @@ def _cuped_relative_variance(a: ArmStats, b: ArmStats, theta: float, binary: boo
         return math.nan
     v_b = b_adjusted.variance / (b.n * mean_a**2)
     var_a = _variance(a.n, a.total, a.total_sq, binary)
-    var_c = _variance(a.n, a.cov_total, a.cov_total_sq, False)
-    cov_a = _covariance(a.n, a.value_cov_total, a.total, a.cov_total)
+    var_c = _variance(a.n, a.cov_total, a.cov_total_sq, binary)
+    cov_a = _covariance(a.n, a.value_cov_total, a.total, a.cov_total, binary)
     v_a = (var_a * mean_b**2 / mean_a**2 - 2 * theta * cov_a * mean_b / mean_a
            + theta**2 * var_c) / (a.n * mean_a**2)
     return v_b + v_a
