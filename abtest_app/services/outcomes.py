@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain, islice, repeat
 from typing import Any
 
 import numpy as np
@@ -123,13 +124,11 @@ def _insert_sqlite(
     row_marks = "(" + ", ".join(["?"] * len(COLUMNS)) + ")"
     connection.ensure_connection()
     raw = connection.connection
-    covariates, denominators = batch.covariates, batch.denominators
+    records = zip(repeat(test_id), arms, batch.unit_ids, values, batch.covariates,
+                  batch.denominators, batch.outcome_ids, metrics, repeat(created_at))
     for start in range(0, len(batch), SQLITE_ROWS_PER_STATEMENT):
         stop = min(start + SQLITE_ROWS_PER_STATEMENT, len(batch))
-        params: list[object] = []
-        for i in range(start, stop):
-            params += (test_id, arms[i], batch.unit_ids[i], values[i], covariates[i],
-                       denominators[i], batch.outcome_ids[i], metrics[i], created_at)
+        params = list(chain.from_iterable(islice(records, stop - start)))
         sql = (
             f"INSERT INTO {table} ({columns}) VALUES "
             + ", ".join([row_marks] * (stop - start))
