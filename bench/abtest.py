@@ -1,14 +1,17 @@
 """A/B test benchmarks: outcome ingestion over HTTP, evaluation at 10M outcomes, assignment.
 
     .venv/bin/python bench/abtest.py [--runs 3] [--outcomes 1000000]
+        [--database-url postgres://postgres@127.0.0.1:5432/axion_<yours>]
 
-1. Outcomes: a real gunicorn on 127.0.0.1 over a temporary SQLite database (migrated
-   here; a model, two versions registered through the registry's service, a running test,
-   a token). Batches of 10,000 outcomes (with outcome ids, so idempotency is on the path)
-   are posted with one keep-alive requests.Session. Bodies are serialised before the clock
-   starts: the figure is the server's ingestion rate. Twice: plain outcomes (target >=
-   50,000/s) and outcomes with a CUPED covariate and a ratio denominator into a ratio-metric
-   test (target >= 150,000/s).
+1. Outcomes: a real gunicorn on 127.0.0.1 over a temporary SQLite database, or the
+   PostgreSQL database of --database-url (its public schema is dropped and recreated:
+   give a database of your own), migrated here (a model, two versions registered through
+   the registry's service, a running test, a token). Batches of 10,000 outcomes (with
+   outcome ids, so idempotency is on the path) are posted with one keep-alive
+   requests.Session. Bodies are serialised before the clock starts: the figure is the
+   server's ingestion rate. Twice: plain outcomes (target >= 50,000/s) and outcomes with
+   a CUPED covariate and a ratio denominator into a ratio-metric test (target >=
+   150,000/s).
 2. Evaluation of a test holding 10,000,000 outcomes: the running sums of 10M simulated
    outcomes (5M per arm, plus a guardrail) are written directly into the arm statistics
    rows, because evaluation reads O(arms) rows and never the raw outcomes (only the
@@ -49,6 +52,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--outcomes", type=int, default=1_000_000, help="per ingestion run")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn processes")
     parser.add_argument("--deadline", type=float, default=600.0, help="give up after (s)")
+    parser.add_argument("--database-url", default="",
+                        help="a PostgreSQL database of your own (its schema is recreated); "
+                        "default: a temporary SQLite file")
     return parser.parse_args()
 
 
@@ -58,10 +64,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def environment(tmp: Path) -> dict[str, str]:
+def environment(tmp: Path, database_url: str = "") -> dict[str, str]:
     return {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+        "DATABASE_URL": database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
         "AXION_VAR_DIR": str(tmp),
         "ARTIFACT_ROOT": str(tmp / "artifacts"),
         "CELERY_BROKER_URL": "memory://localhost/",
@@ -71,7 +77,17 @@ def environment(tmp: Path) -> dict[str, str]:
     }
 
 
+def reset_postgresql(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("DROP SCHEMA public CASCADE")
+        connection.execute("CREATE SCHEMA public")
+
+
 def setup_django(env: dict[str, str]) -> None:
+    if env["DATABASE_URL"].startswith("postgres"):
+        reset_postgresql(env["DATABASE_URL"])
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env,
@@ -327,10 +343,11 @@ def main() -> None:
     signal.alarm(int(args.deadline))
     tmp = Path(tempfile.mkdtemp(prefix="axion-bench-abtest-"))
     try:
-        env = environment(tmp)
+        env = environment(tmp, args.database_url)
         setup_django(env)
         user, token = make_fixtures()
-        print(f"Outcome ingestion over HTTP (gunicorn, {args.workers} worker, SQLite):")
+        database = "PostgreSQL" if args.database_url else "SQLite"
+        print(f"Outcome ingestion over HTTP (gunicorn, {args.workers} worker, {database}):")
         rates = bench_ingestion(args, env, user, token)
         print("  with a covariate and a denominator on every outcome:")
         extra_rates = bench_ingestion(args, env, user, token, extra=True)
