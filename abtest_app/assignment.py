@@ -4,7 +4,15 @@
 
 where fnv1a32 runs over the UTF-16 code units of the string (as JavaScript's
 ``charCodeAt`` sees them), so SDKs in other languages put a unit in the same arm.
-A unit goes to the challenger when ``bucket < challenger_share / 100``.
+
+Which range of buckets goes to which arm is the test's :class:`AssignmentRule`:
+
+- ``growthbook`` (every test created since): the arms are GrowthBook variations
+  [champion, challenger] with weights [1 - p, p], so the champion (variation 0, the
+  control) owns [0, 1 - p) and the challenger [1 - p, 1), exactly as the SDKs'
+  ``getBucketRanges`` and ``chooseVariation`` decide.
+- ``axion-v1`` (tests created before): the challenger when ``bucket < p``. Kept so a
+  running test never reshuffles its units.
 
 FNV-1a is sequential, so the state after the seed is computed once per seed and
 the unit id continues from it. Only the low 32 bits of the state matter and XOR
@@ -20,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .vocabulary import Arm
+from .vocabulary import Arm, AssignmentRule
 
 # Older names of the arms, still imported by serving_app.routing; prefer Arm.
 CHAMPION = Arm.CHAMPION
@@ -53,22 +61,34 @@ def _seed_state(seed: str) -> int:
     return fnv1a32(seed)
 
 
-@lru_cache(maxsize=256)
-def _challenger_threshold(challenger_share: float) -> int:
-    """Number of buckets k in 0..9999 with k / 10000 < challenger_share / 100.
-
-    Comparing integers against this count is exactly the float rule
-    ``bucket < share / 100``, without a division per unit.
-    """
-    if not 0 < challenger_share < 100:
-        raise ValueError(f"challenger_share must be in (0, 100), got {challenger_share!r}")
-    limit = challenger_share / 100
-    k = min(max(int(challenger_share * 100), 0), _BUCKETS)
+def _buckets_below(limit: float) -> int:
+    """Number of buckets k in 0..9999 with k / 10000 < limit: the float rule as a count."""
+    k = min(max(int(limit * _BUCKETS), 0), _BUCKETS)
     while k > 0 and (k - 1) / _BUCKETS >= limit:
         k -= 1
     while k < _BUCKETS and k / _BUCKETS < limit:
         k += 1
     return k
+
+
+@lru_cache(maxsize=256)
+def _challenger_buckets(challenger_share: float, rule: AssignmentRule) -> tuple[int, int]:
+    """The challenger's bucket indices as a half-open range [low, high).
+
+    Comparing integer indices with it is exactly the float rule of ``rule``, without
+    a division per unit.
+    """
+    if not 0 < challenger_share < 100:
+        raise ValueError(f"challenger_share must be in (0, 100), got {challenger_share!r}")
+    p = challenger_share / 100
+    if rule == AssignmentRule.AXION_V1:
+        return 0, _buckets_below(p)
+    _, challenger = bucket_ranges(2, 1.0, [1 - p, p])
+    return _buckets_below(challenger[0]), _buckets_below(challenger[1])
+
+
+def _rule(rule: AssignmentRule | str) -> AssignmentRule:
+    return AssignmentRule(rule)
 
 
 def _bucket_index(seed_state: int, unit_id: str) -> int:
@@ -87,10 +107,15 @@ def bucket(seed: str, unit_id: str) -> float:
     return _bucket_index(_seed_state(seed), unit_id) / _BUCKETS
 
 
-def assign_arm(seed: str, unit_id: str, challenger_share: float) -> Arm:
+def assign_arm(
+    seed: str,
+    unit_id: str,
+    challenger_share: float,
+    rule: AssignmentRule | str = AssignmentRule.GROWTHBOOK,
+) -> Arm:
     """The challenger for ``challenger_share`` percent of units, else the champion."""
-    threshold = _challenger_threshold(challenger_share)
-    if _bucket_index(_seed_state(seed), unit_id) < threshold:
+    low, high = _challenger_buckets(challenger_share, _rule(rule))
+    if low <= _bucket_index(_seed_state(seed), unit_id) < high:
         return Arm.CHALLENGER
     return Arm.CHAMPION
 
@@ -141,13 +166,62 @@ def bucket_many(seed: str, unit_ids: Sequence[str]) -> np.ndarray:
     return indices / _BUCKETS
 
 
-def assign_many(seed: str, unit_ids: Sequence[str], challenger_share: float) -> list[str]:
+def assign_many(
+    seed: str,
+    unit_ids: Sequence[str],
+    challenger_share: float,
+    rule: AssignmentRule | str = AssignmentRule.GROWTHBOOK,
+) -> list[str]:
     """Arms of many units at once (same values as :func:`assign_arm`, several times faster)."""
-    threshold = _challenger_threshold(challenger_share)
+    low, high = _challenger_buckets(challenger_share, _rule(rule))
     state = _seed_state(seed)
     arms: list[str] = []
     for start in range(0, len(unit_ids), _BATCH):
         indices = _bucket_indices(state, unit_ids[start : start + _BATCH])
-        picked = np.where(indices < threshold, Arm.CHALLENGER.value, Arm.CHAMPION.value)
+        challenger = (indices >= low) & (indices < high)
+        picked = np.where(challenger, Arm.CHALLENGER.value, Arm.CHAMPION.value)
         arms.extend(picked.tolist())
     return arms
+
+
+# --- GrowthBook's SDK functions, as its published test cases specify them ----------
+
+
+def growthbook_hash(seed: str, value: str, version: int) -> float | None:
+    """GrowthBook's ``hash``: version 2 is :func:`bucket`; version 1 the original, biased
+    fnv1a32(value + seed) % 1000 / 1000; any other version None."""
+    if version == 2:
+        return bucket(seed, value)
+    if version == 1:
+        return fnv1a32(value + seed) % 1000 / 1000
+    return None
+
+
+def bucket_ranges(
+    num_variations: int, coverage: float = 1.0, weights: Sequence[float] | None = None
+) -> list[tuple[float, float]]:
+    """GrowthBook's ``getBucketRanges``: variation i owns [start_i, start_i + coverage w_i).
+
+    Coverage is clipped to [0, 1]; weights of the wrong length or not summing to 1
+    (within 0.01) fall back to equal weights, as the SDKs do.
+    """
+    coverage = min(max(coverage, 0.0), 1.0)
+    equal = [1 / num_variations] * num_variations if num_variations > 0 else []
+    chosen = list(weights) if weights is not None else equal
+    if len(chosen) != num_variations or not 0.99 <= sum(chosen) <= 1.01:
+        chosen = equal
+    ranges: list[tuple[float, float]] = []
+    cumulative = 0.0
+    for weight in chosen:
+        start = cumulative
+        cumulative += weight
+        ranges.append((start, start + coverage * weight))
+    return ranges
+
+
+def choose_variation(n: float, ranges: Sequence[tuple[float, float]]) -> int:
+    """GrowthBook's ``chooseVariation``: the first range with start <= n < end, else -1."""
+    for index, (start, end) in enumerate(ranges):
+        if start <= n < end:
+            return index
+    return -1

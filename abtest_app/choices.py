@@ -7,8 +7,11 @@ from django.db import models
 
 from abtest_app.vocabulary import (
     Arm,
+    AssignmentRule,
     Decision,
+    DecisionRule,
     Direction,
+    GuardrailCorrection,
     Method,
     MetricType,
     MinEffectKind,
@@ -17,8 +20,11 @@ from abtest_app.vocabulary import (
 
 __all__ = [
     "Arm",
+    "AssignmentRule",
     "Decision",
+    "DecisionRule",
     "Direction",
+    "GuardrailCorrection",
     "Method",
     "MetricType",
     "MinEffectKind",

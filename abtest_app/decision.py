@@ -6,12 +6,20 @@ gets back an :class:`Evaluation` holding every number a snapshot needs.
 Rules, in order:
 1. A sample ratio mismatch (p < ``srm_alpha``) blocks any winner and is flagged.
 2. Each arm needs ``min_samples_per_arm`` units.
-3. The chosen method's p-value must be below ``alpha``.
-4. Challenger wins only if its CI clears the minimum effect in the metric's better
-   direction and no guardrail is significantly worse. The champion wins if the
-   challenger is significantly worse. A zero effect never names a winner.
+3. The evidence: by significance, the chosen method's p-value below ``alpha``; by
+   expected loss, shipping one arm risks less than ``loss_threshold`` (and less than
+   shipping the other).
+4. Challenger wins only if (by significance) its CI clears the minimum effect in the
+   metric's better direction and no guardrail is significantly worse. The champion
+   wins if the challenger is significantly worse (or keeping it is the safe choice).
+   A zero effect never names a winner.
 5. Without a winner or loser, the result is ``inconclusive`` once the maximum
    duration is reached, ``no_decision`` before.
+
+The primary metric is analysed as :mod:`abtest_app.adjustment` estimates it (raw,
+CUPED or a ratio); the unadjusted Welch result is kept beside a CUPED one. Guardrails
+are one-sided tests ("is the challenger worse?") with Holm or Benjamini-Hochberg
+adjusted p-values across the guardrails; the correction is stated in the results.
 
 For the sequential method, the CI is the always-valid one (and a relative minimum
 effect is checked on the relative lift scaled by the same critical value), so
@@ -23,31 +31,47 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, NamedTuple, Protocol
 
 from numpy.typing import ArrayLike
 
+from . import adjustment
+from .bayesian import BayesianResult, GaussianPrior, effect_posterior
 from .stats import (
+    Alternative,
     ArmStats,
     MannWhitneyResult,
+    Moments,
     ProportionTest,
     RelativeLift,
     SampleRatioResult,
     SequentialResult,
     WelchResult,
+    adjusted_p_values,
     mann_whitney_u,
     msprt,
+    proportion,
     relative_lift,
     sample_ratio_mismatch,
-    two_proportion_ztest,
     welch_ttest,
+    z_test,
 )
-from .vocabulary import Decision, Direction, Method, MinEffectKind
+from .vocabulary import (
+    Analysis,
+    Decision,
+    DecisionRule,
+    Direction,
+    GuardrailCorrection,
+    Method,
+    MinEffectKind,
+)
 
 __all__ = [
     "Decision",
     "DecisionConfig",
+    "DecisionRule",
+    "GaussianPrior",
     "Direction",
     "Evaluation",
     "Guardrail",
@@ -69,12 +93,23 @@ class DecisionConfig:
     challenger_share: float = 50.0  # percent, as configured for assignment
     srm_alpha: float = 0.001
     planned_n_per_arm: int | None = None  # tunes the sequential test; required by it
+    binary: bool = False  # the primary metric is 0/1
+    ratio: bool = False  # the primary metric is sum of values / sum of denominators
+    guardrail_correction: GuardrailCorrection = GuardrailCorrection.HOLM
+    decision_rule: DecisionRule = DecisionRule.SIGNIFICANCE
+    loss_threshold: float = 0.0  # expected loss below which an arm may ship (effect scale)
+    prior: GaussianPrior = GaussianPrior()
 
     def __post_init__(self) -> None:
         # Accept plain strings (e.g. from model fields) and store the enums.
         object.__setattr__(self, "method", Method(self.method))
         object.__setattr__(self, "direction", Direction(self.direction))
         object.__setattr__(self, "min_effect_kind", MinEffectKind(self.min_effect_kind))
+        object.__setattr__(self, "guardrail_correction",
+                           GuardrailCorrection(self.guardrail_correction))
+        object.__setattr__(self, "decision_rule", DecisionRule(self.decision_rule))
+        if self.decision_rule == DecisionRule.EXPECTED_LOSS and not self.loss_threshold > 0:
+            raise ValueError("deciding by expected loss needs loss_threshold > 0")
         if not 0 < self.alpha < 1 or not 0 < self.srm_alpha < 1:
             raise ValueError("alpha and srm_alpha must be in (0, 1)")
         if self.min_effect < 0:
@@ -105,8 +140,10 @@ class Guardrail:
 class GuardrailOutcome:
     name: str
     effect: float  # challenger - champion
-    p_value: float
-    significantly_worse: bool
+    p_value: float  # one-sided: H1 "the challenger is worse"
+    significantly_worse: bool  # adjusted_p_value < alpha
+    adjusted_p_value: float = math.nan  # by the test's guardrail correction
+    alternative: str = "two-sided"  # statsmodels' word for H1 on challenger - champion
 
 
 @dataclass(frozen=True)
@@ -131,6 +168,39 @@ class Evaluation:
     mann_whitney: MannWhitneyResult | None = None
     sequential: SequentialResult | None = None
     guardrails: tuple[GuardrailOutcome, ...] = ()
+    analysis: Analysis = Analysis.RAW
+    cuped: adjustment.Cuped | None = None
+    ratio: adjustment.Ratio | None = None
+    unadjusted: WelchResult | None = None  # Welch on the raw metric, beside CUPED
+    bayesian: BayesianResult | None = None
+    bayesian_reason: str = ""  # why there is no Bayesian read-out
+    decision_rule: DecisionRule = DecisionRule.SIGNIFICANCE
+    guardrail_correction: GuardrailCorrection = GuardrailCorrection.HOLM
+
+    def details(self) -> dict[str, Any]:
+        """The per-method results behind the headline numbers, JSON-safe, for audits and
+        the dashboard (CUPED, ratio and Bayesian read-outs among them)."""
+        parts = {
+            "welch": self.welch,
+            "proportion": self.proportion,
+            "mann_whitney": self.mann_whitney,
+            "sequential": self.sequential,
+            "relative_lift": self.relative_lift,
+            "srm": self.srm,
+            "cuped": self.cuped,
+            "ratio": self.ratio,
+            "unadjusted": self.unadjusted,
+            "bayesian": self.bayesian,
+        }
+        found: dict[str, Any] = {
+            name: asdict(part) for name, part in parts.items() if part is not None
+        }
+        found["analysis"] = str(self.analysis)
+        found["decision_rule"] = str(self.decision_rule)
+        found["guardrail_correction"] = str(self.guardrail_correction)
+        if self.bayesian_reason:
+            found["bayesian_reason"] = self.bayesian_reason
+        return _json_safe(found)
 
     def as_snapshot(self) -> dict[str, Any]:
         """Flat, JSON-safe numbers (NaN and infinities become None)."""
@@ -159,6 +229,9 @@ class Evaluation:
                     "name": g.name,
                     "effect": _finite(g.effect),
                     "p_value": _finite(g.p_value),
+                    "adjusted_p_value": _finite(g.adjusted_p_value),
+                    "alternative": g.alternative,
+                    "correction": str(self.guardrail_correction),
                     "significantly_worse": g.significantly_worse,
                 }
                 for g in self.guardrails
@@ -168,6 +241,16 @@ class Evaluation:
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 def _fmt(value: float | None) -> str:
@@ -181,18 +264,32 @@ def _successes(arm: ArmStats) -> int:
     return successes
 
 
-def _guardrail_outcome(guardrail: Guardrail, alpha: float) -> GuardrailOutcome:
+def _guardrail_test(guardrail: Guardrail, alpha: float) -> GuardrailOutcome:
+    """One-sided: the alternative is the challenger worse in the guardrail's direction."""
     a, b = guardrail.champion, guardrail.challenger
+    alternative: Alternative = "smaller" if guardrail.direction == Direction.HIGHER else "larger"
     if min(a.n, b.n) < 2:  # nothing to test yet: cannot be significantly worse
-        return GuardrailOutcome(guardrail.name, math.nan, math.nan, False)
+        return GuardrailOutcome(guardrail.name, math.nan, math.nan, False,
+                                alternative=alternative)
     if guardrail.binary:
-        test = two_proportion_ztest(_successes(a), a.n, _successes(b), b.n, alpha=alpha)
+        test = z_test(proportion(_successes(a), a.n), proportion(_successes(b), b.n),
+                      alpha=alpha, alternative=alternative)
         effect, p_value = test.effect, test.p_value
     else:
-        welch = welch_ttest(a, b, alpha=alpha)
+        welch = welch_ttest(a, b, alpha=alpha, alternative=alternative)
         effect, p_value = welch.effect, welch.p_value
-    worse = p_value < alpha and guardrail.direction.sign * effect < 0
-    return GuardrailOutcome(guardrail.name, effect, p_value, worse)
+    return GuardrailOutcome(guardrail.name, effect, p_value, False, alternative=alternative)
+
+
+def _guardrail_outcomes(
+    guardrails: Sequence[Guardrail], alpha: float, correction: GuardrailCorrection
+) -> tuple[GuardrailOutcome, ...]:
+    tested = [_guardrail_test(g, alpha) for g in guardrails]
+    adjusted = adjusted_p_values([g.p_value for g in tested], str(correction))
+    return tuple(
+        replace(g, adjusted_p_value=p, significantly_worse=not math.isnan(p) and p < alpha)
+        for g, p in zip(tested, adjusted, strict=True)
+    )
 
 
 # One function per method. Welch's test always runs (Mann-Whitney borrows its CI), and
@@ -201,8 +298,9 @@ def _guardrail_outcome(guardrail: Guardrail, alpha: float) -> GuardrailOutcome:
 
 @dataclass(frozen=True)
 class _Tests:
-    champion: ArmStats
-    challenger: ArmStats
+    champion: Moments  # the primary estimates (raw, CUPED or ratio)
+    challenger: Moments
+    normal: tuple[Moments, Moments]  # the same, binary raw arms as proportions p (1 - p)
     alpha: float
     welch: WelchResult
     sequential: SequentialResult | None
@@ -230,13 +328,10 @@ def _by_welch(tests: _Tests) -> _MethodResult:
 
 
 def _by_ztest(tests: _Tests) -> _MethodResult:
-    a, b = tests.champion, tests.challenger
-    proportion = two_proportion_ztest(_successes(a), a.n, _successes(b), b.n, alpha=tests.alpha)
+    """Unpooled z: on the proportions, or on the CUPED estimates when covariates came."""
+    result = z_test(*tests.normal, alpha=tests.alpha)
     return _MethodResult(
-        proportion.p_value,
-        proportion.effect,
-        (proportion.ci_low, proportion.ci_high),
-        proportion=proportion,
+        result.p_value, result.effect, (result.ci_low, result.ci_high), proportion=result
     )
 
 
@@ -275,18 +370,18 @@ _METHODS: dict[Method, _MethodTest] = {
 
 @dataclass(frozen=True)
 class _Facts:
-    significant: bool
-    improvement: float
+    significant: bool  # the evidence is strong enough to name an arm
+    improvement: float  # > 0: the evidence favours the challenger
     srm_mismatch: bool
     clears: bool
     worse_guardrails: str  # comma-separated names, "" when none
     # the words of the reasons
-    p: str
-    alpha: float
-    method: Method
-    better: str
+    weak: str  # why the evidence is not enough
+    worse: str  # why the champion wins
+    better: str  # why the challenger wins
     interval: str
     minimum: str
+    p: str
 
 
 class _Rule(NamedTuple):
@@ -296,38 +391,25 @@ class _Rule(NamedTuple):
 
 
 _RULES: tuple[_Rule, ...] = (
-    _Rule(
-        lambda f: not f.significant,
-        None,
-        "not significant: p = {p} >= alpha {alpha:g} ({method})",
-    ),
+    _Rule(lambda f: not f.significant, None, "{weak}"),
     _Rule(
         lambda f: f.improvement == 0,
         None,
         "no difference in the observed effect: a tie never names a winner",
     ),
     _Rule(lambda f: f.srm_mismatch, None, ""),
-    _Rule(
-        lambda f: f.improvement < 0,
-        Decision.CHAMPION_WINS,
-        "challenger significantly worse ({better} is better): p = {p}, {interval}",
-    ),
+    _Rule(lambda f: f.improvement < 0, Decision.CHAMPION_WINS, "{worse}"),
     _Rule(
         lambda f: not f.clears,
         None,
-        "significant (p = {p}), but {interval} does not clear {minimum} ({better} is better)",
+        "significant (p = {p}), but {interval} does not clear {minimum}",
     ),
     _Rule(
         lambda f: bool(f.worse_guardrails),
         None,
         "guardrails significantly worse: {worse_guardrails}",
     ),
-    _Rule(
-        lambda f: True,
-        Decision.CHALLENGER_WINS,
-        "challenger significantly better ({better} is better): p = {p}, {interval} clears "
-        "{minimum}",
-    ),
+    _Rule(lambda f: True, Decision.CHALLENGER_WINS, "{better}"),
 )
 
 
@@ -356,20 +438,43 @@ def _facts(
     lift: RelativeLift,
     srm_mismatch: bool,
     guardrails: Sequence[GuardrailOutcome],
+    bayes: BayesianResult | None,
 ) -> _Facts:
     clears, interval = _clears_minimum(config, result.ci, lift)
-    return _Facts(
+    better = config.direction.value
+    p = _fmt(result.p_value)
+    minimum = f"the minimum {config.min_effect_kind} effect {config.min_effect:g} ({better} is " \
+        "better)"
+    facts = _Facts(
         significant=result.p_value < config.alpha,
         improvement=config.direction.sign * result.observed,
         srm_mismatch=srm_mismatch,
         clears=clears,
         worse_guardrails=", ".join(g.name for g in guardrails if g.significantly_worse),
-        p=_fmt(result.p_value),
-        alpha=config.alpha,
-        method=config.method,
-        better=config.direction.value,
+        weak=f"not significant: p = {p} >= alpha {config.alpha:g} ({config.method})",
+        worse=f"challenger significantly worse ({better} is better): p = {p}, {interval}",
+        better=f"challenger significantly better ({better} is better): p = {p}, {interval} "
+        f"clears {minimum}",
         interval=interval,
-        minimum=f"the minimum {config.min_effect_kind} effect {config.min_effect:g}",
+        minimum=minimum,
+        p=p,
+    )
+    if config.decision_rule == DecisionRule.SIGNIFICANCE:
+        return facts
+    if bayes is None:
+        return replace(facts, significant=False,
+                       weak="no Bayesian read-out to decide by expected loss")
+    losses = (f"expected loss of shipping the challenger {_fmt(bayes.loss_challenger)}, of "
+              f"keeping the champion {_fmt(bayes.loss_champion)} ({bayes.scale}; threshold "
+              f"{config.loss_threshold:g}; chance to win {bayes.chance_to_win:.3f})")
+    return replace(
+        facts,
+        significant=min(bayes.loss_challenger, bayes.loss_champion) < config.loss_threshold,
+        improvement=bayes.loss_champion - bayes.loss_challenger,
+        clears=True,
+        weak=f"no arm is safe to ship yet: {losses}",
+        worse=f"keeping the champion is the safe choice ({better} is better): {losses}",
+        better=f"shipping the challenger is the safe choice ({better} is better): {losses}",
     )
 
 
@@ -409,11 +514,13 @@ def _summary(
         srm=srm,
         srm_mismatch=srm.p_value < config.srm_alpha,
         sequential_p=prior_sequential_p if config.planned_n_per_arm is not None else None,
+        decision_rule=config.decision_rule,
+        guardrail_correction=config.guardrail_correction,
     )
 
 
 def _sequential(
-    config: DecisionConfig, champion: ArmStats, challenger: ArmStats, prior_p_value: float
+    config: DecisionConfig, champion: Moments, challenger: Moments, prior_p_value: float
 ) -> SequentialResult | None:
     if config.planned_n_per_arm is None:
         return None
@@ -424,6 +531,33 @@ def _sequential(
         alpha=config.alpha,
         prior_p_value=prior_p_value,
     )
+
+
+def _bayesian(
+    config: DecisionConfig, normal: tuple[Moments, Moments], lift: RelativeLift
+) -> tuple[BayesianResult | None, str]:
+    """The posterior on the scale of the test's minimum effect (absolute or relative)."""
+    a, b = normal
+    if config.min_effect_kind == MinEffectKind.RELATIVE:
+        if lift.estimate is None or lift.std_error is None:
+            return None, f"no relative lift ({lift.reason})"
+        effect, variance, scale = lift.estimate, lift.std_error**2, "relative"
+    else:
+        effect, variance, scale = b.mean - a.mean, a.variance / a.n + b.variance / b.n, "absolute"
+    if not variance > 0 or not math.isfinite(effect):
+        return None, "the effect has no variance yet"
+    return effect_posterior(
+        effect, variance, prior=config.prior, alpha=config.alpha,
+        lower_is_better=config.direction == Direction.LOWER, scale=scale,
+    ), ""
+
+
+def _normal_arms(config: DecisionConfig, primary: adjustment.Primary) -> tuple[Moments, Moments]:
+    if primary.analysis == Analysis.RAW and (config.binary or config.method == Method.ZTEST):
+        a, b = primary.champion, primary.challenger
+        assert isinstance(a, ArmStats) and isinstance(b, ArmStats)
+        return proportion(_successes(a), a.n), proportion(_successes(b), b.n)
+    return primary.champion, primary.challenger
 
 
 def evaluate(
@@ -459,23 +593,29 @@ def evaluate(
         return replace(summary, reasons=tuple(reasons))
 
     alpha = config.alpha
-    welch = welch_ttest(champion, challenger, alpha=alpha)
-    sequential = _sequential(config, champion, challenger, prior_sequential_p)
-    result = _METHODS[config.method](
-        _Tests(champion, challenger, alpha, welch, sequential, raw)
-    )
+    primary = adjustment.primary(champion, challenger, binary=config.binary,
+                                 is_ratio=config.ratio)
+    a, b = primary.champion, primary.challenger
+    normal = _normal_arms(config, primary)
+    welch = welch_ttest(a, b, alpha=alpha)
+    sequential = _sequential(config, a, b, prior_sequential_p)
+    result = _METHODS[config.method](_Tests(a, b, normal, alpha, welch, sequential, raw))
     lift = relative_lift(
-        champion,
-        challenger,
+        *normal,
         alpha=alpha,
         critical_value=(
             sequential.critical_value
             if sequential is not None and config.method == Method.SEQUENTIAL
             else None
         ),
+        baseline=primary.lift_baseline,
+        variance=primary.lift_variance,
     )
-    outcomes = tuple(_guardrail_outcome(g, alpha) for g in guardrails)
-    decision, reason = _decide(_facts(config, result, lift, summary.srm_mismatch, outcomes))
+    bayes, bayes_reason = _bayesian(config, normal, lift)
+    outcomes = _guardrail_outcomes(guardrails, alpha, config.guardrail_correction)
+    decision, reason = _decide(
+        _facts(config, result, lift, summary.srm_mismatch, outcomes, bayes)
+    )
     if reason:
         reasons.append(reason)
     if decision is None and max_duration_reached:
@@ -485,6 +625,9 @@ def evaluate(
         summary,
         decision=decision or summary.decision,
         reasons=tuple(reasons),
+        champion_mean=a.mean,
+        challenger_mean=b.mean,
+        effect=b.mean - a.mean,
         p_value=result.p_value,
         ci_low=result.ci[0],
         ci_high=result.ci[1],
@@ -495,4 +638,11 @@ def evaluate(
         mann_whitney=result.mann_whitney,
         sequential=sequential,
         guardrails=outcomes,
+        analysis=primary.analysis,
+        cuped=primary.cuped,
+        ratio=primary.ratio,
+        unadjusted=(welch_ttest(champion, challenger, alpha=alpha)
+                    if primary.analysis == Analysis.CUPED else None),
+        bayesian=bayes,
+        bayesian_reason=bayes_reason,
     )

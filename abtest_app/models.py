@@ -12,8 +12,11 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, Transition, transiti
 
 from abtest_app.choices import (
     Arm,
+    AssignmentRule,
     Decision,
+    DecisionRule,
     Direction,
+    GuardrailCorrection,
     Method,
     MetricType,
     MinEffectKind,
@@ -46,6 +49,10 @@ class ABTest(ConcurrentTransitionMixin, models.Model):
     challenger_share = models.FloatField(default=50.0, help_text="Percent of units, 0 < p < 100.")
     assignment_unit = models.SlugField(max_length=50, default="user")
     seed = models.CharField(max_length=32, default=new_seed, editable=False)
+    assignment_rule = models.CharField(
+        max_length=20, choices=AssignmentRule.choices, default=AssignmentRule.GROWTHBOOK,
+        editable=False, help_text="Fixed when the test is made: units never change arms.",
+    )
 
     metric_name = models.CharField(max_length=100)
     metric_type = models.CharField(max_length=20, choices=MetricType.choices)
@@ -53,6 +60,14 @@ class ABTest(ConcurrentTransitionMixin, models.Model):
         max_length=10, choices=Direction.choices, default=Direction.HIGHER
     )
     guardrails = models.JSONField(default=list, blank=True)
+    guardrail_correction = models.CharField(
+        max_length=10, choices=GuardrailCorrection.choices, default=GuardrailCorrection.HOLM,
+        help_text="Multiple-testing correction of the guardrails' one-sided p-values.",
+    )
+    ratio_metric = models.BooleanField(
+        default=False, help_text="The primary metric is sum of values / sum of denominators: "
+        "every outcome carries a denominator (delta method).",
+    )
 
     method = models.CharField(max_length=20, choices=Method.choices, default=Method.SEQUENTIAL)
     alpha = models.FloatField(default=0.05)
@@ -65,6 +80,17 @@ class ABTest(ConcurrentTransitionMixin, models.Model):
         max_length=10, choices=MinEffectKind.choices, default=MinEffectKind.ABSOLUTE
     )
     max_duration = models.DurationField(default=timedelta(days=30))
+    decision_rule = models.CharField(
+        max_length=20, choices=DecisionRule.choices, default=DecisionRule.SIGNIFICANCE
+    )
+    loss_threshold = models.FloatField(
+        default=0.0, help_text="Expected loss below which an arm may ship (decision_rule "
+        "expected_loss), on the min_effect_kind scale.",
+    )
+    prior_mean = models.FloatField(default=0.0, help_text="Gaussian prior on the effect.")
+    prior_variance = models.FloatField(default=1.0)
+    prior_proper = models.BooleanField(
+        default=False, help_text="False: a flat prior (gbstats' default).")
     auto_promote = models.BooleanField(default=False)
 
     state = FSMField(default=TestState.DRAFT, choices=TestState.choices, protected=True)
@@ -172,6 +198,19 @@ class ArmStats(models.Model):
     n = models.BigIntegerField(default=0)
     total = models.FloatField(default=0.0)
     total_sq = models.FloatField(default=0.0)
+    # CUPED: sums of the pre-period covariate c (cov_n outcomes carried one) and of x c
+    cov_n = models.BigIntegerField(default=0)
+    cov_total = models.FloatField(default=0.0)
+    cov_total_sq = models.FloatField(default=0.0)
+    value_cov_total = models.FloatField(default=0.0)
+    # ratio metrics: sums of the denominator d and of x d
+    den_n = models.BigIntegerField(default=0)
+    den_total = models.FloatField(default=0.0)
+    den_total_sq = models.FloatField(default=0.0)
+    value_den_total = models.FloatField(default=0.0)
+
+    SUMS = ("n", "total", "total_sq", "cov_n", "cov_total", "cov_total_sq", "value_cov_total",
+            "den_n", "den_total", "den_total_sq", "value_den_total")
 
     class Meta:
         db_table = "abtest_arm_stats"
@@ -184,7 +223,7 @@ class ArmStats(models.Model):
         return f"{self.test_id}/{self.arm}/{self.metric or 'primary'}: n={self.n}"
 
     def as_stats(self) -> SufficientStats:
-        return SufficientStats(n=self.n, total=self.total, total_sq=self.total_sq)
+        return SufficientStats(*(getattr(self, name) for name in self.SUMS))
 
 
 class Outcome(models.Model):
@@ -200,6 +239,8 @@ class Outcome(models.Model):
     arm = models.CharField(max_length=10, choices=Arm.choices)
     unit_id = models.CharField(max_length=200)
     value = models.FloatField()
+    covariate = models.FloatField(null=True, blank=True, help_text="Pre-period value (CUPED).")
+    denominator = models.FloatField(null=True, blank=True, help_text="Of a ratio metric.")
     outcome_id = models.CharField(max_length=100, null=True, blank=True)
     metrics = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField()

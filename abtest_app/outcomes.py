@@ -1,8 +1,10 @@
 """Outcome batches: validation, de-duplication and per-arm sums. Pure computation, no Django.
 
 A batch is a list of {"unit_id", "value", "outcome_id"?, "metrics"?: {guardrail: value},
-"arm"?}. Values are checked here so that a bad item answers 400 naming its index, and
-the database only sees rows it can store. Sums are taken with numpy so that a batch of
+"arm"?, "covariate"?, "denominator"?}: the covariate is the unit's pre-period value of
+the primary metric (CUPED), the denominator that of a ratio metric (required there).
+Values are checked here so that a bad item answers 400 naming its index, and the
+database only sees rows it can store. Sums are taken with numpy so that a batch of
 10,000 costs one UPDATE per arm and metric, not one per outcome.
 """
 
@@ -45,6 +47,8 @@ class OutcomeBatch:
     outcome_ids: list[str | None]
     metrics: list[dict[str, float] | None]  # guardrail values per outcome
     claimed_arms: list[str | None]  # an arm the caller says it served, checked later
+    covariates: list[float | None]  # None: not given
+    denominators: list[float | None]
 
     def __len__(self) -> int:
         return len(self.unit_ids)
@@ -56,6 +60,8 @@ class OutcomeBatch:
             outcome_ids=[self.outcome_ids[i] for i in keep],
             metrics=[self.metrics[i] for i in keep],
             claimed_arms=[self.claimed_arms[i] for i in keep],
+            covariates=[self.covariates[i] for i in keep],
+            denominators=[self.denominators[i] for i in keep],
         )
 
 
@@ -122,15 +128,65 @@ def _bad_arm(arm: object, index: int) -> OutcomeError:
     return OutcomeError(f"arm must be one of {', '.join(ARMS)}, got {arm!r}", index)
 
 
+def _denominator(value: object, index: int) -> float:
+    if value is _MISSING or value is None:
+        raise OutcomeError("denominator is missing: this test's metric is a ratio, so every "
+                           "outcome carries its denominator", index)
+    number = _number(value, binary=False, what="denominator", index=index)
+    if number < 0:
+        raise OutcomeError(f"denominator must be >= 0, got {value!r}", index)
+    return number
+
+
+@dataclass
+class _Columns:
+    """The optional columns parse_outcomes fills, one list entry per outcome."""
+
+    metrics: list[dict[str, float] | None]
+    claimed: list[str | None]
+    covariates: list[float | None]
+    denominators: list[float | None]
+
+
+def _optional_fields(item: dict, i: int, specs: Mapping[str, bool], binary: bool,
+                     ratio: bool, out: _Columns) -> None:
+    covariate = item.get("covariate")
+    if covariate is not None:
+        if type(covariate) is float and not binary and -MAX_ABS_VALUE <= covariate \
+                <= MAX_ABS_VALUE:
+            out.covariates[i] = covariate
+        else:  # a binary metric's covariate is its pre-period 0/1 value
+            out.covariates[i] = _number(covariate, binary=binary, what="covariate", index=i)
+    if ratio:
+        denominator = item.get("denominator", _MISSING)
+        if type(denominator) is float and 0 <= denominator <= MAX_ABS_VALUE:
+            out.denominators[i] = denominator
+        else:
+            out.denominators[i] = _denominator(denominator, i)
+    elif "denominator" in item:
+        raise OutcomeError("denominator is only for a test whose metric is a ratio "
+                           "(ratio_metric); leave it out", i)
+    extra = item.get("metrics")
+    if extra is not None:
+        out.metrics[i] = _guardrail_values(extra, specs, i) or None
+    arm = item.get("arm")
+    if arm is not None:
+        if arm not in ARMS:
+            raise _bad_arm(arm, i)
+        out.claimed[i] = arm
+
+
 def parse_outcomes(
     items: object,
     *,
     primary_binary: bool,
     guardrails: Sequence[MetricSpec] = (),
     max_batch: int = 10_000,
+    ratio: bool = False,
 ) -> OutcomeBatch:
     """Validate a list of outcome objects; raise :class:`OutcomeError` on the first bad one.
 
+    ``ratio``: the test's metric is a ratio, so each outcome needs a ``denominator``.
     ``max_batch`` is checked by the caller too (to answer 413 before parsing items), and
     again here so that this function is safe on its own.
     """
@@ -140,10 +196,9 @@ def parse_outcomes(
     unit_ids: list[str] = [""] * n
     values: list[float] = [0.0] * n
     outcome_ids: list[str | None] = [None] * n
-    metrics: list[dict[str, float] | None] = [None] * n
-    claimed: list[str | None] = [None] * n
+    out = _Columns([None] * n, [None] * n, [None] * n, [None] * n)
     # The loop runs 10,000 times per request: common shapes take the first branch, and
-    # only items with more than unit_id, value and outcome_id call the helpers below.
+    # only items with more than unit_id, value and outcome_id call the helpers.
     for i, item in enumerate(items):
         if type(item) is not dict:
             raise OutcomeError("each outcome must be an object", i)
@@ -159,22 +214,16 @@ def parse_outcomes(
         else:
             values[i] = _number(value, binary=primary_binary, what="value", index=i)
         outcome_id = item.get("outcome_id")
+        known = 2
         if outcome_id is not None:
             if type(outcome_id) is not str or not 0 < len(outcome_id) <= MAX_OUTCOME_ID:
                 outcome_id = _identifier(outcome_id, "outcome_id", MAX_OUTCOME_ID, i)
             outcome_ids[i] = outcome_id
-            if len(item) <= 3:
-                continue  # unit_id, value, outcome_id: nothing else to read
-        extra = item.get("metrics")
-        if extra is not None:
-            metrics[i] = _guardrail_values(extra, specs, i) or None
-        arm = item.get("arm")
-        if arm is not None:
-            if arm not in ARMS:
-                raise _bad_arm(arm, i)
-            claimed[i] = arm
-    return OutcomeBatch(unit_ids, np.array(values, dtype=np.float64), outcome_ids, metrics,
-                        claimed)
+            known = 3
+        if len(item) > known or ratio:
+            _optional_fields(item, i, specs, primary_binary, ratio, out)
+    return OutcomeBatch(unit_ids, np.array(values, dtype=np.float64), outcome_ids, out.metrics,
+                        out.claimed, out.covariates, out.denominators)
 
 
 def first_occurrences(outcome_ids: Sequence[str | None]) -> list[int] | None:
@@ -214,6 +263,51 @@ class Increment:
     n: int
     total: float
     total_sq: float
+    cov_n: int = 0
+    cov_total: float = 0.0
+    cov_total_sq: float = 0.0
+    value_cov_total: float = 0.0
+    den_n: int = 0
+    den_total: float = 0.0
+    den_total_sq: float = 0.0
+    value_den_total: float = 0.0
+
+
+def _paired_sums(x: np.ndarray, column: np.ndarray | None) -> tuple[int, float, float, float]:
+    """(count given, sum, sum of squares, sum with x) of an optional column (NaN: missing,
+    counted as 0)."""
+    if column is None:
+        return 0, 0.0, 0.0, 0.0
+    given = ~np.isnan(column)
+    count = int(given.sum())
+    if count == 0:
+        return 0, 0.0, 0.0, 0.0
+    c = np.where(given, column, 0.0)
+    return count, float(c.sum()), float(np.dot(c, c)), float(np.dot(x, c))
+
+
+def _primary_increment(arm: str, x: np.ndarray, covariates: np.ndarray | None,
+                       denominators: np.ndarray | None) -> Increment:
+    cov = _paired_sums(x, covariates)
+    den = _paired_sums(x, denominators)
+    return Increment(arm, "", int(x.size), float(x.sum()), float(np.dot(x, x)), *cov, *den)
+
+
+def _guardrail_columns(
+    is_challenger: np.ndarray, metrics: Sequence[Mapping[str, float] | None],
+    guardrails: Sequence[str],
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    columns: list[tuple[str, np.ndarray, np.ndarray]] = []
+    if not guardrails or not any(m for m in metrics):
+        return columns
+    for name in guardrails:
+        present = [(i, m[name]) for i, m in enumerate(metrics) if m and name in m]
+        if not present:
+            continue
+        rows = np.fromiter((i for i, _ in present), dtype=np.int64, count=len(present))
+        vals = np.fromiter((v for _, v in present), dtype=np.float64, count=len(present))
+        columns.append((name, is_challenger[rows], vals))
+    return columns
 
 
 def increments(
@@ -221,34 +315,31 @@ def increments(
     values: np.ndarray,
     metrics: Sequence[Mapping[str, float] | None],
     guardrails: Sequence[str] = (),
+    *,
+    covariates: np.ndarray | None = None,
+    denominators: np.ndarray | None = None,
 ) -> list[Increment]:
-    """Per arm and metric: how much n, sum and sum of squares grow. Sorted by (arm, metric).
+    """Per arm and metric: how much the running sums grow. Sorted by (arm, metric).
 
-    Zero increments are left out. The fixed order keeps concurrent writers from
-    deadlocking on the statistics rows.
+    ``covariates`` and ``denominators`` (float arrays, NaN where not given) add to the
+    primary metric's sums. Zero increments are left out. The fixed order keeps
+    concurrent writers from deadlocking on the statistics rows.
     """
     out: list[Increment] = []
     is_challenger = np.asarray(is_challenger, dtype=bool)
-    columns: list[tuple[str, np.ndarray, np.ndarray]] = [("", is_challenger, values)]
-    if guardrails and any(m for m in metrics):
-        for name in guardrails:
-            present = [(i, m[name]) for i, m in enumerate(metrics) if m and name in m]
-            if not present:
-                continue
-            rows = np.fromiter((i for i, _ in present), dtype=np.int64, count=len(present))
-            vals = np.fromiter((v for _, v in present), dtype=np.float64, count=len(present))
-            columns.append((name, is_challenger[rows], vals))
+    columns = sorted(_guardrail_columns(is_challenger, metrics, guardrails), key=lambda c: c[0])
     for arm, flag in ((Arm.CHALLENGER, True), (Arm.CHAMPION, False)):
-        for metric, which, vals in sorted(columns, key=lambda c: c[0]):
-            picked = vals[which == flag]
-            if picked.size:
-                out.append(
-                    Increment(
-                        arm=arm,
-                        metric=metric,
-                        n=int(picked.size),
-                        total=float(picked.sum()),
-                        total_sq=float(np.dot(picked, picked)),
-                    )
-                )
+        picked = is_challenger == flag
+        if picked.any():
+            out.append(_primary_increment(
+                arm, values[picked],
+                None if covariates is None else covariates[picked],
+                None if denominators is None else denominators[picked],
+            ))
+        for metric, which, vals in columns:
+            chosen = vals[which == flag]
+            if chosen.size:
+                out.append(Increment(arm=arm, metric=metric, n=int(chosen.size),
+                                     total=float(chosen.sum()),
+                                     total_sq=float(np.dot(chosen, chosen))))
     return out

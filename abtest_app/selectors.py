@@ -10,20 +10,33 @@ import numpy as np
 from django.utils import timezone
 
 from abtest_app import decision, stats
-from abtest_app.choices import Arm, Direction, Method, MetricType, MinEffectKind, TestState
+from abtest_app.bayesian import GaussianPrior
+from abtest_app.choices import (
+    Arm,
+    AssignmentRule,
+    DecisionRule,
+    Direction,
+    GuardrailCorrection,
+    Method,
+    MetricType,
+    MinEffectKind,
+    TestState,
+)
 from abtest_app.errors import ABTestNotFound
 from abtest_app.models import PRIMARY, ABTest, ABTestSnapshot, ArmStats, Outcome
 
 
 @dataclass(frozen=True)
 class RunningTest:
-    """What serving needs to route a prediction: assign with (seed, unit, challenger_share)."""
+    """What serving needs to route a prediction: assign with (seed, unit, challenger_share,
+    assignment_rule)."""
 
     test_id: int
     seed: str
     champion_version_id: int
     challenger_version_id: int
     challenger_share: float
+    assignment_rule: str = AssignmentRule.GROWTHBOOK
 
 
 def running_test_for_model(model_id: int) -> RunningTest | None:
@@ -31,7 +44,8 @@ def running_test_for_model(model_id: int) -> RunningTest | None:
     rows = list(
         ABTest.objects.filter(model_id=model_id, state=TestState.RUNNING)
         .order_by()
-        .values_list("pk", "seed", "champion_id", "challenger_id", "challenger_share")[:1]
+        .values_list("pk", "seed", "champion_id", "challenger_id", "challenger_share",
+                     "assignment_rule")[:1]
     )
     return RunningTest(*rows[0]) if rows else None
 
@@ -66,15 +80,21 @@ def decision_config(test: ABTest) -> decision.DecisionConfig:
         challenger_share=test.challenger_share,
         # Always given, so every snapshot carries the sequential evidence.
         planned_n_per_arm=test.planned_samples_per_arm,
+        binary=test.metric_type == MetricType.BINARY,
+        ratio=test.ratio_metric,
+        guardrail_correction=GuardrailCorrection(test.guardrail_correction),
+        decision_rule=DecisionRule(test.decision_rule),
+        loss_threshold=test.loss_threshold,
+        prior=GaussianPrior(test.prior_mean, test.prior_variance, test.prior_proper),
     )
 
 
 def arm_stats(test: ABTest) -> dict[tuple[str, str], stats.ArmStats]:
-    """(arm, metric) -> sufficient statistics; metric "" is the primary metric. O(arms)."""
+    """(arm, metric) -> running sums; metric "" is the primary metric. O(arms)."""
     found = {
-        (arm, metric): stats.ArmStats(n=n, total=total, total_sq=total_sq)
-        for arm, metric, n, total, total_sq in ArmStats.objects.filter(test=test).values_list(
-            "arm", "metric", "n", "total", "total_sq"
+        (arm, metric): stats.ArmStats(*sums)
+        for arm, metric, *sums in ArmStats.objects.filter(test=test).values_list(
+            "arm", "metric", *ArmStats.SUMS
         )
     }
     empty = stats.ArmStats(0, 0.0, 0.0)
@@ -154,11 +174,9 @@ def latest_snapshot(*, test: ABTest) -> ABTestSnapshot | None:
 def _arm_summary(arm: stats.ArmStats) -> dict[str, Any]:
     variance = arm.variance
     return {
-        "n": arm.n,
         "mean": None if arm.n == 0 else arm.mean,
         "sd": None if arm.n < 2 else float(np.sqrt(variance)),
-        "total": arm.total,
-        "total_sq": arm.total_sq,
+        **{name: getattr(arm, name) for name in ArmStats.SUMS},
     }
 
 
@@ -173,6 +191,7 @@ def abtest_results(*, test: ABTest, now: datetime | None = None) -> dict[str, An
             **evaluation.as_snapshot(),
             "max_duration_reached": max_duration_reached(test, now),
             "created_at": now.isoformat(),
+            "details": evaluation.details(),
         }
         source = "computed"
     elif history:

@@ -5,13 +5,23 @@ every result is a frozen dataclass. Arms are summarised by their sufficient
 statistics (``ArmStats``: n, sum, sum of squares), which is what the app stores;
 only the Mann-Whitney test needs raw values.
 
+Tests take any arm summary with ``n``, ``mean`` and ``variance`` (per unit, ddof=1):
+the raw sums, or an adjusted estimate (CUPED, a ratio metric; :mod:`abtest_app.adjustment`).
+``alternative`` is statsmodels' word for the challenger-minus-champion hypothesis:
+"two-sided", "larger" or "smaller"; a one-sided interval is open on the other side.
+
+Every interval inverts its own test: the same standard error and the same critical
+value, so p < alpha exactly when the interval excludes 0.
+
 Shares of traffic are percentages (0-100), as in :mod:`abtest_app.assignment`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass, replace
+from typing import Literal, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -21,19 +31,47 @@ from scipy import stats as sps
 
 @dataclass(frozen=True)
 class ArmStats:
-    """Sufficient statistics of one arm: count, sum and sum of squares of the metric.
+    """Running sums of one arm: what every analysis reads, updated with each outcome batch.
 
-    A binary metric (0/1) has ``total == total_sq == successes``.
+    ``total`` and ``total_sq`` are the sum and sum of squares of the metric x; a binary
+    metric (0/1) has ``total == total_sq == successes``. The rest are zero unless
+    outcomes carry them: a pre-period covariate c (CUPED: ``cov_n`` outcomes gave one,
+    the others count as c = 0, as in GrowthBook) and a denominator d (ratio metrics).
     """
 
     n: int
     total: float
     total_sq: float
+    cov_n: int = 0
+    cov_total: float = 0.0  # sum c
+    cov_total_sq: float = 0.0  # sum c^2
+    value_cov_total: float = 0.0  # sum x c
+    den_n: int = 0
+    den_total: float = 0.0  # sum d
+    den_total_sq: float = 0.0  # sum d^2
+    value_den_total: float = 0.0  # sum x d
 
     @classmethod
-    def from_values(cls, values: ArrayLike) -> ArmStats:
+    def from_values(
+        cls,
+        values: ArrayLike,
+        covariates: ArrayLike | None = None,
+        denominators: ArrayLike | None = None,
+    ) -> ArmStats:
         x = np.asarray(values, dtype=float).ravel()
-        return cls(n=int(x.size), total=math.fsum(x), total_sq=math.fsum(x * x))
+        arm = cls(n=int(x.size), total=math.fsum(x), total_sq=math.fsum(x * x))
+        if covariates is not None:
+            c = np.asarray(covariates, dtype=float).ravel()
+            arm = replace(arm, cov_n=int(c.size), cov_total=math.fsum(c),
+                          cov_total_sq=math.fsum(c * c), value_cov_total=math.fsum(x * c))
+        if denominators is not None:
+            d = np.asarray(denominators, dtype=float).ravel()
+            arm = replace(arm, den_n=int(d.size), den_total=math.fsum(d),
+                          den_total_sq=math.fsum(d * d), value_den_total=math.fsum(x * d))
+        return arm
+
+    def __add__(self, other: ArmStats) -> ArmStats:
+        return ArmStats(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
     @property
     def mean(self) -> float:
@@ -47,7 +85,48 @@ class ArmStats:
         return max((self.total_sq - self.total * self.total / self.n) / (self.n - 1), 0.0)
 
 
-def _require_units(champion: ArmStats, challenger: ArmStats, minimum: int = 2) -> None:
+class Moments(Protocol):
+    """What a two-sample test needs of an arm."""
+
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def mean(self) -> float: ...
+
+    @property
+    def variance(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class ArmEstimate:
+    """An arm's metric as an estimate: n units, a mean and a per-unit variance (ddof=1)."""
+
+    n: int
+    mean: float
+    variance: float
+
+
+Alternative = Literal["two-sided", "larger", "smaller"]
+ALTERNATIVES: tuple[Alternative, ...] = ("two-sided", "larger", "smaller")
+
+
+def _check_alternative(alternative: str) -> None:
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {', '.join(ALTERNATIVES)}, "
+                         f"got {alternative!r}")
+
+
+def _interval(effect: float, se: float, alternative: Alternative,
+              critical: float) -> tuple[float, float]:
+    if alternative == "larger":
+        return effect - critical * se, math.inf
+    if alternative == "smaller":
+        return -math.inf, effect + critical * se
+    return effect - critical * se, effect + critical * se
+
+
+def _require_units(champion: Moments, challenger: Moments, minimum: int = 2) -> None:
     if champion.n < minimum or challenger.n < minimum:
         raise ValueError(
             f"need at least {minimum} units per arm, got {champion.n} champion "
@@ -79,13 +158,21 @@ class WelchResult:
     alpha: float
 
 
-def welch_ttest(champion: ArmStats, challenger: ArmStats, *, alpha: float = 0.05) -> WelchResult:
+def welch_ttest(
+    champion: Moments,
+    challenger: Moments,
+    *,
+    alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
+) -> WelchResult:
     """Welch's unequal-variance t-test, with the (1 - alpha) CI of the difference.
 
+    As statsmodels' ``ttest_ind(challenger, champion, usevar="unequal", alternative=...)``.
     When both arms have zero variance the test is undefined: statistic, p and CI are NaN.
     """
     _require_units(champion, challenger)
     _check_alpha(alpha)
+    _check_alternative(alternative)
     v_a = champion.variance / champion.n
     v_b = challenger.variance / challenger.n
     se_sq = v_a + v_b
@@ -96,16 +183,22 @@ def welch_ttest(champion: ArmStats, challenger: ArmStats, *, alpha: float = 0.05
     se = math.sqrt(se_sq)
     df = se_sq**2 / (v_a**2 / (champion.n - 1) + v_b**2 / (challenger.n - 1))
     statistic = effect / se
-    p_value = float(2 * special.stdtr(df, -abs(statistic)))
-    half_width = float(special.stdtrit(df, 1 - alpha / 2)) * se
+    if alternative == "two-sided":
+        p_value = float(2 * special.stdtr(df, -abs(statistic)))
+        critical = float(special.stdtrit(df, 1 - alpha / 2))
+    else:
+        toward = statistic if alternative == "larger" else -statistic
+        p_value = float(special.stdtr(df, -toward))
+        critical = float(special.stdtrit(df, 1 - alpha))
+    ci_low, ci_high = _interval(effect, se, alternative, critical)
     return WelchResult(
         statistic=statistic,
         df=df,
         p_value=p_value,
         effect=effect,
         std_error=se,
-        ci_low=effect - half_width,
-        ci_high=effect + half_width,
+        ci_low=ci_low,
+        ci_high=ci_high,
         alpha=alpha,
     )
 
@@ -115,7 +208,7 @@ def welch_ttest(champion: ArmStats, challenger: ArmStats, *, alpha: float = 0.05
 
 @dataclass(frozen=True)
 class RelativeLift:
-    """challenger mean / champion mean - 1, with a delta-method CI; refused if undefined."""
+    """(challenger mean - champion mean) / |champion mean|, with a delta-method CI."""
 
     available: bool
     reason: str
@@ -126,32 +219,40 @@ class RelativeLift:
 
 
 def relative_lift(
-    champion: ArmStats,
-    challenger: ArmStats,
+    champion: Moments,
+    challenger: Moments,
     *,
     alpha: float = 0.05,
     critical_value: float | None = None,
+    baseline: float | None = None,
+    variance: float | None = None,
 ) -> RelativeLift:
-    """Relative lift with a normal CI from the delta method.
+    """Relative lift with a normal CI from the delta method (GrowthBook's definition).
 
-    ``critical_value`` replaces z(1 - alpha/2), e.g. with the sequential test's
-    multiplier to get an always-valid interval. A ratio to a mean that is zero or
-    negative has no meaning as a lift, so it is refused rather than computed.
+    The denominator is the absolute champion mean, so the lift keeps its sign meaning
+    ("positive: the challenger is higher") for a negative baseline; only a zero
+    baseline is refused. The variance is var_b / (m_a^2 n_b) + m_b^2 var_a / (m_a^4 n_a)
+    (gbstats' frequentist_variance). ``baseline`` replaces the champion mean in the
+    denominator and ``variance`` the variance of the estimate (CUPED passes both:
+    the unadjusted mean and gbstats' CUPED variance). ``critical_value`` replaces
+    z(1 - alpha/2), e.g. with the sequential test's multiplier.
     """
     _check_alpha(alpha)
     if champion.n < 2 or challenger.n < 2:
         return RelativeLift(available=False, reason="needs at least 2 units per arm")
     m_a, m_b = champion.mean, challenger.mean
-    if m_a <= 0:
+    base = m_a if baseline is None else baseline
+    if base == 0 or not math.isfinite(base):
         return RelativeLift(
             available=False,
-            reason=f"relative lift is undefined for a champion mean <= 0 (got {m_a:.6g})",
+            reason=f"relative lift is undefined for a champion mean of {base:.6g}",
         )
-    var_b = challenger.variance / challenger.n
-    var_a = champion.variance / champion.n
-    variance = var_b / m_a**2 + m_b**2 * var_a / m_a**4
-    se = math.sqrt(variance)
-    estimate = m_b / m_a - 1
+    if variance is None:
+        var_b = challenger.variance / challenger.n
+        var_a = champion.variance / champion.n
+        variance = var_b / base**2 + m_b**2 * var_a / base**4
+    se = math.sqrt(max(variance, 0.0))
+    estimate = (m_b - m_a) / abs(base)
     k = _z_critical(alpha) if critical_value is None else critical_value
     return RelativeLift(
         available=True,
@@ -168,15 +269,61 @@ def relative_lift(
 
 @dataclass(frozen=True)
 class ProportionTest:
-    statistic: float  # z with the pooled standard error
-    p_value: float  # two-sided
+    statistic: float  # z with the unpooled (Wald) standard error
+    p_value: float
     champion_rate: float
     challenger_rate: float
     effect: float  # challenger rate - champion rate
-    std_error: float  # unpooled (Wald), used for the CI
+    std_error: float  # unpooled (Wald): the test's and the CI's
     ci_low: float
     ci_high: float
     alpha: float
+
+
+def z_test(
+    champion: Moments,
+    challenger: Moments,
+    *,
+    alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
+) -> ProportionTest:
+    """The normal test of the difference of means with the unpooled standard error."""
+    _check_alpha(alpha)
+    _check_alternative(alternative)
+    effect = challenger.mean - champion.mean
+    se = math.sqrt(max(champion.variance / champion.n + challenger.variance / challenger.n,
+                       0.0))
+    if se > 0:
+        statistic = effect / se
+        if alternative == "two-sided":
+            p_value = float(2 * special.ndtr(-abs(statistic)))
+        else:
+            p_value = float(special.ndtr(-statistic if alternative == "larger" else statistic))
+        ci_low, ci_high = _interval(
+            effect, se, alternative,
+            _z_critical(alpha) if alternative == "two-sided" else _z_critical(2 * alpha),
+        )
+    else:
+        statistic = p_value = ci_low = ci_high = math.nan
+    return ProportionTest(
+        statistic=statistic,
+        p_value=p_value,
+        champion_rate=champion.mean,
+        challenger_rate=challenger.mean,
+        effect=effect,
+        std_error=se,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        alpha=alpha,
+    )
+
+
+def proportion(successes: int, n: int) -> ArmEstimate:
+    """A binary arm as an estimate with the binomial variance p (1 - p)."""
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n >= 1, got {successes}/{n}")
+    p = successes / n
+    return ArmEstimate(n=n, mean=p, variance=p * (1 - p))
 
 
 def two_proportion_ztest(
@@ -186,35 +333,47 @@ def two_proportion_ztest(
     challenger_n: int,
     *,
     alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
 ) -> ProportionTest:
-    """Pooled two-proportion z-test, with the Wald CI of the difference in rates."""
-    _check_alpha(alpha)
-    for successes, n in ((champion_successes, champion_n), (challenger_successes, challenger_n)):
-        if n < 1 or not 0 <= successes <= n:
-            raise ValueError(f"need 0 <= successes <= n and n >= 1, got {successes}/{n}")
-    p_a = champion_successes / champion_n
-    p_b = challenger_successes / challenger_n
-    effect = p_b - p_a
-    pooled = (champion_successes + challenger_successes) / (champion_n + challenger_n)
-    se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / champion_n + 1 / challenger_n))
-    se = math.sqrt(p_a * (1 - p_a) / champion_n + p_b * (1 - p_b) / challenger_n)
-    if se_pooled > 0:
-        statistic = effect / se_pooled
-        p_value = float(2 * special.ndtr(-abs(statistic)))
-    else:
-        statistic = p_value = math.nan
-    half_width = _z_critical(alpha) * se
-    return ProportionTest(
-        statistic=statistic,
-        p_value=p_value,
-        champion_rate=p_a,
-        challenger_rate=p_b,
-        effect=effect,
-        std_error=se,
-        ci_low=effect - half_width,
-        ci_high=effect + half_width,
+    """Two-proportion z-test and its Wald CI, both with the unpooled standard error.
+
+    The pooled z-test's p-value and the Wald interval come from different standard
+    errors and can disagree (p < alpha with 0 inside the interval). Using the unpooled
+    error for both makes the interval the inversion of the test, as GrowthBook does;
+    it is statsmodels' ``test_proportions_2indep(method="wald")`` with
+    ``confint_proportions_2indep(method="wald")``.
+    """
+    return z_test(
+        proportion(champion_successes, champion_n),
+        proportion(challenger_successes, challenger_n),
         alpha=alpha,
+        alternative=alternative,
     )
+
+
+# --- Multiple testing -------------------------------------------------------
+
+
+def adjusted_p_values(p_values: Sequence[float], method: str) -> list[float]:
+    """Holm ("holm") or Benjamini-Hochberg ("bh") adjusted p-values, as statsmodels'
+    ``multipletests(p, method="holm" | "fdr_bh")[1]``. NaN p-values are left out of
+    the family and stay NaN."""
+    if method not in ("holm", "bh"):
+        raise ValueError(f"method must be holm or bh, got {method!r}")
+    indexed = [(p, i) for i, p in enumerate(p_values) if not math.isnan(p)]
+    adjusted = [math.nan] * len(p_values)
+    m = len(indexed)
+    if method == "holm":
+        running = 0.0
+        for rank, (p, i) in enumerate(sorted(indexed)):
+            running = max(running, min(1.0, (m - rank) * p))
+            adjusted[i] = running
+    else:
+        running = 1.0
+        for rank, (p, i) in reversed(list(enumerate(sorted(indexed)))):
+            running = min(running, m * p / (rank + 1))
+            adjusted[i] = min(running, 1.0)
+    return adjusted
 
 
 # --- Mann-Whitney U ---------------------------------------------------------
@@ -302,8 +461,8 @@ def mixing_variance(planned_variance: float, alpha: float) -> float:
 
 
 def msprt(
-    champion: ArmStats,
-    challenger: ArmStats,
+    champion: Moments,
+    challenger: Moments,
     *,
     planned_n_per_arm: int,
     alpha: float = 0.05,

@@ -9,7 +9,19 @@ from __future__ import annotations
 
 from models_app.vocabulary import Direction, Vocabulary
 
-__all__ = ["Arm", "Decision", "Direction", "Method", "MetricType", "MinEffectKind", "TestState"]
+__all__ = [
+    "Analysis",
+    "Arm",
+    "AssignmentRule",
+    "Decision",
+    "DecisionRule",
+    "Direction",
+    "GuardrailCorrection",
+    "Method",
+    "MetricType",
+    "MinEffectKind",
+    "TestState",
+]
 
 
 class TestState(Vocabulary):
@@ -47,3 +59,28 @@ class Decision(Vocabulary):
 class Arm(Vocabulary):
     CHAMPION = "champion"
     CHALLENGER = "challenger"
+
+
+class AssignmentRule(Vocabulary):
+    """Which bucket range goes to which arm; stored per test so no running test reshuffles."""
+
+    AXION_V1 = "axion-v1", "challenger below its share (tests created before GrowthBook order)"
+    GROWTHBOOK = "growthbook", "GrowthBook: champion is variation 0, the low range"
+
+
+class DecisionRule(Vocabulary):
+    SIGNIFICANCE = "significance", "frequentist: the method's p-value below alpha"
+    EXPECTED_LOSS = "expected_loss", "Bayesian: shipping an arm risks less than the threshold"
+
+
+class GuardrailCorrection(Vocabulary):
+    HOLM = "holm", "Holm step-down (family-wise error rate)"
+    BENJAMINI_HOCHBERG = "bh", "Benjamini-Hochberg (false discovery rate)"
+
+
+class Analysis(Vocabulary):
+    """How the primary metric's arms were estimated."""
+
+    RAW = "raw", "the mean of the metric"
+    CUPED = "cuped", "CUPED: adjusted by the pre-period covariate"
+    RATIO = "ratio", "a ratio of sums with the delta method"

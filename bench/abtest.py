@@ -1,18 +1,24 @@
 """A/B test benchmarks: outcome ingestion over HTTP, evaluation at 10M outcomes, assignment.
 
     .venv/bin/python bench/abtest.py [--runs 3] [--outcomes 1000000]
+        [--database-url postgres://postgres@127.0.0.1:5432/axion_<yours>]
 
-1. Outcomes: a real gunicorn on 127.0.0.1 over a temporary SQLite database (migrated
-   here; a model, two versions registered through the registry's service, a running test,
-   a token). Batches of 10,000 outcomes (with outcome ids, so idempotency is on the path)
-   are posted with one keep-alive requests.Session. Bodies are serialised before the clock
-   starts: the figure is the server's ingestion rate. Target >= 50,000 outcomes/s.
-2. Evaluation of a test holding 10,000,000 outcomes: the sufficient statistics of 10M
-   simulated outcomes (5M per arm, plus a guardrail) are written directly into the arm
-   statistics rows, because evaluation reads O(arms) rows and never the raw outcomes
-   (only the Mann-Whitney method reads raw rows; it is not on this path). Timed: the whole
-   abtest_evaluate service (row lock, read, statistics, snapshot insert, commit).
-   Target <= 100 ms.
+1. Outcomes: a real gunicorn on 127.0.0.1 over a temporary SQLite database, or the
+   PostgreSQL database of --database-url (its public schema is dropped and recreated:
+   give a database of your own), migrated here (a model, two versions registered through
+   the registry's service, a running test, a token). Batches of 10,000 outcomes (with
+   outcome ids, so idempotency is on the path) are posted with one keep-alive
+   requests.Session. Bodies are serialised before the clock starts: the figure is the
+   server's ingestion rate. Twice: plain outcomes (target >= 50,000/s) and outcomes with
+   a CUPED covariate and a ratio denominator into a ratio-metric test (target >=
+   150,000/s).
+2. Evaluation of a test holding 10,000,000 outcomes: the running sums of 10M simulated
+   outcomes (5M per arm, plus a guardrail) are written directly into the arm statistics
+   rows, because evaluation reads O(arms) rows and never the raw outcomes (only the
+   Mann-Whitney method reads raw rows; it is not on this path). Timed: the whole
+   abtest_evaluate service (row lock, read, statistics, snapshot insert, commit). Three
+   tests: plain (target <= 100 ms), with covariates (CUPED) and with denominators (a
+   ratio metric), both with the Bayesian read-out (target < 10 ms).
 3. Assignment in process: assign_many on 1,000,000 unit ids (target >= 500,000/s), and
    assign_arm one unit at a time (no target; printed for honesty).
 
@@ -46,6 +52,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--outcomes", type=int, default=1_000_000, help="per ingestion run")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn processes")
     parser.add_argument("--deadline", type=float, default=600.0, help="give up after (s)")
+    parser.add_argument("--database-url", default="",
+                        help="a PostgreSQL database of your own (its schema is recreated); "
+                        "default: a temporary SQLite file")
     return parser.parse_args()
 
 
@@ -55,10 +64,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def environment(tmp: Path) -> dict[str, str]:
+def environment(tmp: Path, database_url: str = "") -> dict[str, str]:
     return {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+        "DATABASE_URL": database_url or f"sqlite:///{tmp / 'bench.sqlite3'}",
         "AXION_VAR_DIR": str(tmp),
         "ARTIFACT_ROOT": str(tmp / "artifacts"),
         "CELERY_BROKER_URL": "memory://localhost/",
@@ -68,7 +77,17 @@ def environment(tmp: Path) -> dict[str, str]:
     }
 
 
+def reset_postgresql(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("DROP SCHEMA public CASCADE")
+        connection.execute("CREATE SCHEMA public")
+
+
 def setup_django(env: dict[str, str]) -> None:
+    if env["DATABASE_URL"].startswith("postgres"):
+        reset_postgresql(env["DATABASE_URL"])
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env,
@@ -156,23 +175,30 @@ def stop_server(server: subprocess.Popen) -> None:
             server.wait(timeout=5)
 
 
-def bodies(n: int, run: int) -> list[bytes]:
+def bodies(n: int, run: int, extra: bool = False) -> list[bytes]:
+    """Serialised batches; ``extra`` adds a covariate and a denominator to every outcome."""
     import numpy as np
     import orjson
 
     rng = np.random.default_rng(run)
     out = []
     for start in range(0, n, BATCH):
-        values = rng.normal(1.0, 0.5, size=min(BATCH, n - start)).tolist()
-        out.append(orjson.dumps({"outcomes": [
-            {"unit_id": f"user-{start + i}", "value": value,
-             "outcome_id": f"r{run}-{start + i}"}
-            for i, value in enumerate(values)
-        ]}))
+        size = min(BATCH, n - start)
+        values = rng.normal(1.0, 0.5, size=size).tolist()
+        items = [{"unit_id": f"user-{start + i}", "value": value,
+                  "outcome_id": f"r{run}-{start + i}"} for i, value in enumerate(values)]
+        if extra:
+            covariates = rng.normal(1.0, 0.5, size=size).tolist()
+            denominators = (rng.poisson(20, size=size) + 1.0).tolist()
+            for item, covariate, denominator in zip(items, covariates, denominators,
+                                                    strict=True):
+                item["covariate"] = covariate
+                item["denominator"] = denominator
+        out.append(orjson.dumps({"outcomes": items}))
     return out
 
 
-def bench_ingestion(args, env, user, token) -> list[float]:
+def bench_ingestion(args, env, user, token, extra: bool = False) -> list[float]:
     import requests
 
     from abtest_app.models import ArmStats
@@ -187,11 +213,12 @@ def bench_ingestion(args, env, user, token) -> list[float]:
                                 "Content-Type": "application/json"})
         for run in range(args.runs):
             stop_running(user)
-            test = new_running_test(user, f"ingestion {run}")
+            test = new_running_test(user, f"ingestion {run} {extra}", ratio_metric=extra)
             url = f"http://127.0.0.1:{port}/api/v1/abtests/{test.pk}/outcomes/"
-            payloads = bodies(args.outcomes, run)
-            session.post(url, data=b'{"outcomes": [{"unit_id": "warm", '
-                         b'"value": 1.0, "outcome_id": "warm"}]}', timeout=60).raise_for_status()
+            payloads = bodies(args.outcomes, run, extra)
+            warm = (b'{"outcomes": [{"unit_id": "warm", "value": 1.0, "outcome_id": "warm"'
+                    + (b', "covariate": 1.0, "denominator": 2.0' if extra else b"") + b"}]}")
+            session.post(url, data=warm, timeout=60).raise_for_status()
             started = time.perf_counter()
             for payload in payloads:
                 response = session.post(url, data=payload, timeout=60)
@@ -216,7 +243,21 @@ def bench_ingestion(args, env, user, token) -> list[float]:
     return rates
 
 
-def bench_evaluation(args, user) -> list[float]:
+def _sums(values, covariates=None, denominators=None) -> dict[str, float]:
+    sums = {"n": values.size, "total": float(values.sum()), "total_sq": float(values @ values)}
+    if covariates is not None:
+        sums.update(cov_n=covariates.size, cov_total=float(covariates.sum()),
+                    cov_total_sq=float(covariates @ covariates),
+                    value_cov_total=float(values @ covariates))
+    if denominators is not None:
+        sums.update(den_n=denominators.size, den_total=float(denominators.sum()),
+                    den_total_sq=float(denominators @ denominators),
+                    value_den_total=float(values @ denominators))
+    return sums
+
+
+def bench_evaluation(args, user, kind: str = "plain") -> list[float]:
+    """kind: plain, cuped (outcomes with covariates) or ratio (with denominators)."""
     import numpy as np
 
     from abtest_app import services
@@ -225,20 +266,24 @@ def bench_evaluation(args, user) -> list[float]:
 
     stop_running(user)
     # A minimum effect nothing can clear keeps the test running through every timed look.
-    test = new_running_test(user, "evaluation at 10M", method=Method.SEQUENTIAL,
+    test = new_running_test(user, f"evaluation at 10M, {kind}", method=Method.SEQUENTIAL,
                             planned_samples_per_arm=5_000_000, min_effect=1e6,
-                            guardrails=[{"name": "latency_ms", "direction": Direction.LOWER}])
+                            guardrails=[{"name": "latency_ms", "direction": Direction.LOWER}],
+                            ratio_metric=kind == "ratio")
     rng = np.random.default_rng(11)
     for arm, mean in ((Arm.CHAMPION, 1.00), (Arm.CHALLENGER, 1.001)):
         for metric, loc, scale in (("", mean, 0.5), ("latency_ms", 20.0, 3.0)):
-            n, total, total_sq = 0, 0.0, 0.0
+            totals: dict[str, float] = {}
             for _ in range(5):  # 5 x 1M values per arm and metric
                 values = rng.normal(loc, scale, size=1_000_000)
-                n += values.size
-                total += float(values.sum())
-                total_sq += float(values @ values)
-            ArmStats.objects.filter(test=test, arm=arm, metric=metric).update(
-                n=n, total=total, total_sq=total_sq)
+                covariates = denominators = None
+                if metric == "" and kind == "cuped":
+                    covariates = values + rng.normal(0.0, 0.3, size=values.size)
+                if metric == "" and kind == "ratio":
+                    denominators = rng.poisson(20, size=values.size) + 1.0
+                for name, amount in _sums(values, covariates, denominators).items():
+                    totals[name] = totals.get(name, 0) + amount
+            ArmStats.objects.filter(test=test, arm=arm, metric=metric).update(**totals)
     services.abtest_evaluate(test_id=test.pk)  # warm caches (scipy, query compilation)
     times = []
     for _ in range(max(args.runs, 5) * 4):
@@ -248,7 +293,10 @@ def bench_evaluation(args, user) -> list[float]:
         if snapshot is None or snapshot.champion_n + snapshot.challenger_n != 10_000_000:
             raise SystemExit("the evaluation did not see 10M outcomes")
     assert snapshot is not None
-    print(f"  {len(times)} evaluations of 10,000,000 outcomes: median "
+    analysis = snapshot.details["analysis"]
+    if analysis != {"plain": "raw"}.get(kind, kind) or "bayesian" not in snapshot.details:
+        raise SystemExit(f"the {kind} evaluation analysed {analysis}")
+    print(f"  {len(times)} evaluations of 10,000,000 outcomes ({kind}): median "
           f"{statistics.median(times):.2f} ms, max {max(times):.2f} ms "
           f"(decision {snapshot.decision}, sequential p {snapshot.sequential_p:.3g})")
     return times
@@ -295,18 +343,27 @@ def main() -> None:
     signal.alarm(int(args.deadline))
     tmp = Path(tempfile.mkdtemp(prefix="axion-bench-abtest-"))
     try:
-        env = environment(tmp)
+        env = environment(tmp, args.database_url)
         setup_django(env)
         user, token = make_fixtures()
-        print(f"Outcome ingestion over HTTP (gunicorn, {args.workers} worker, SQLite):")
+        database = "PostgreSQL" if args.database_url else "SQLite"
+        print(f"Outcome ingestion over HTTP (gunicorn, {args.workers} worker, {database}):")
         rates = bench_ingestion(args, env, user, token)
+        print("  with a covariate and a denominator on every outcome:")
+        extra_rates = bench_ingestion(args, env, user, token, extra=True)
         print("Evaluation:")
         evaluation = bench_evaluation(args, user)
+        cuped = bench_evaluation(args, user, "cuped")
+        ratio = bench_evaluation(args, user, "ratio")
         print("Assignment:")
         many, single = bench_assignment(args)
         report([
             ("outcomes through the batch API", statistics.median(rates), "/s", 50_000, True),
+            ("outcomes with covariate + denominator", statistics.median(extra_rates), "/s",
+             150_000, True),
             ("evaluation at 10M outcomes", statistics.median(evaluation), "ms", 100, False),
+            ("evaluation at 10M, CUPED + Bayesian", statistics.median(cuped), "ms", 10, False),
+            ("evaluation at 10M, ratio + Bayesian", statistics.median(ratio), "ms", 10, False),
             ("assign_many", statistics.median(many), "units/s", 500_000, True),
             ("assign_arm (one at a time)", statistics.median(single), "units/s", 0, True),
         ])

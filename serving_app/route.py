@@ -135,7 +135,7 @@ def choose_arm(test: RunningTest, unit_id: str | None) -> str:
         return CHAMPION
     if share >= 100:
         return CHALLENGER
-    return assign_arm(test.seed, str(unit_id), share)
+    return assign_arm(test.seed, str(unit_id), share, test.assignment_rule)
 
 
 # -- the routes of this process, built beside the old ones and swapped ------------------

@@ -7,7 +7,16 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework import serializers
 
-from abtest_app.choices import Arm, Decision, Direction, Method, MetricType, MinEffectKind
+from abtest_app.choices import (
+    Arm,
+    Decision,
+    DecisionRule,
+    Direction,
+    GuardrailCorrection,
+    Method,
+    MetricType,
+    MinEffectKind,
+)
 from abtest_app.models import ABTest, ABTestSnapshot, OutcomeToken
 from abtest_app.services import can_manage, may_start
 from models_app.models import ModelVersion, RegisteredModel
@@ -60,6 +69,21 @@ class ABTestInputSerializer(serializers.Serializer):
     )
     auto_promote = serializers.BooleanField(default=False)
     guardrails = GuardrailSerializer(many=True, required=False, default=list)
+    guardrail_correction = serializers.ChoiceField(
+        choices=GuardrailCorrection.choices, default=GuardrailCorrection.HOLM,
+        help_text="holm or bh, across the guardrails' one-sided tests.")
+    ratio_metric = serializers.BooleanField(
+        default=False, help_text="Each outcome carries a denominator; the metric is "
+        "sum(value) / sum(denominator) per arm (delta method).")
+    decision_rule = serializers.ChoiceField(choices=DecisionRule.choices,
+                                            default=DecisionRule.SIGNIFICANCE)
+    loss_threshold = serializers.FloatField(
+        default=0.0, help_text="decision_rule expected_loss: the loss accepted from shipping "
+        "an arm, on the min_effect_kind scale.")
+    prior_mean = serializers.FloatField(default=0.0, help_text="Gaussian prior on the effect.")
+    prior_variance = serializers.FloatField(default=1.0)
+    prior_proper = serializers.BooleanField(default=False,
+                                            help_text="False: flat prior (gbstats' default).")
 
 
 class ABTestSerializer(serializers.ModelSerializer):
@@ -86,8 +110,11 @@ class ABTestSerializer(serializers.ModelSerializer):
         model = ABTest
         fields = [
             "id", "name", "description", "model", "champion", "challenger", "champion_id",
-            "challenger_id", "challenger_share", "assignment_unit", "seed", "metric_name",
-            "metric_type", "metric_direction", "guardrails", "method", "alpha",
+            "challenger_id", "challenger_share", "assignment_unit", "seed", "assignment_rule",
+            "metric_name",
+            "metric_type", "metric_direction", "guardrails", "guardrail_correction",
+            "ratio_metric", "method", "decision_rule", "loss_threshold", "prior_mean",
+            "prior_variance", "prior_proper", "alpha",
             "min_samples_per_arm", "planned_samples_per_arm", "min_effect", "min_effect_kind",
             "max_duration", "auto_promote", "state", "created_by", "created_at", "started_at",
             "ended_at", "run_seconds", "decision", "conclusion_reason", "ended_by",
@@ -132,6 +159,10 @@ class OutcomeInputSerializer(serializers.Serializer):
                                        help_text="Unique per test: a repeat is ignored.")
     metrics = serializers.DictField(child=serializers.FloatField(), required=False,
                                     help_text="Guardrail name -> value.")
+    covariate = serializers.FloatField(required=False, help_text="The unit's pre-period "
+                                       "value of the metric (CUPED); missing counts as 0.")
+    denominator = serializers.FloatField(required=False, help_text="Required by a ratio "
+                                         "metric: the unit's denominator (> 0).")
     arm = serializers.ChoiceField(choices=Arm.choices, required=False,
                                   help_text="Optional check: must match the assignment.")
 
@@ -160,6 +191,14 @@ class ArmSummarySerializer(serializers.Serializer):
     sd = serializers.FloatField(allow_null=True)
     total = serializers.FloatField()
     total_sq = serializers.FloatField()
+    cov_n = serializers.IntegerField(help_text="Outcomes that carried a covariate (CUPED).")
+    cov_total = serializers.FloatField()
+    cov_total_sq = serializers.FloatField()
+    value_cov_total = serializers.FloatField()
+    den_n = serializers.IntegerField(help_text="Outcomes that carried a denominator.")
+    den_total = serializers.FloatField()
+    den_total_sq = serializers.FloatField()
+    value_den_total = serializers.FloatField()
 
 
 class ResultsSerializer(serializers.Serializer):
@@ -192,12 +231,35 @@ class SampleSizeQuerySerializer(serializers.Serializer):
 class SampleSizeSerializer(serializers.Serializer):
     n_per_arm = serializers.IntegerField(help_text="Per arm at an equal split.")
     n_total = serializers.IntegerField(help_text="Units in all at challenger_share.")
-    n_champion = serializers.IntegerField()
+    n_champion = serializers.IntegerField(help_text="Solved at the split (statsmodels ratio).")
     n_challenger = serializers.IntegerField()
-    effect_size = serializers.FloatField(help_text="|mde| / sd (Cohen's d or its binary analog).")
+    n_champion_exact = serializers.FloatField(help_text="statsmodels' nobs1 before rounding.")
+    effect_size = serializers.FloatField(
+        help_text="|mde| / sd (Cohen's d), or Cohen's h for a binary metric.")
     alpha = serializers.FloatField()
     power = serializers.FloatField()
     challenger_share = serializers.FloatField()
+
+
+class DetectableEffectQuerySerializer(serializers.Serializer):
+    n_champion = serializers.IntegerField(min_value=2, max_value=10**12)
+    n_challenger = serializers.IntegerField(min_value=2, max_value=10**12)
+    sd = serializers.FloatField(required=False, help_text="Continuous metric: its sd.")
+    baseline_rate = serializers.FloatField(required=False, help_text="Binary metric: p0.")
+    baseline_mean = serializers.FloatField(
+        required=False, help_text="Continuous metric: the champion mean, for the relative mde.")
+    alpha = serializers.FloatField(default=0.05)
+    power = serializers.FloatField(default=0.8)
+
+
+class DetectableEffectSerializer(serializers.Serializer):
+    mde = serializers.FloatField(help_text="Smallest detectable increase, in metric units.")
+    relative_mde = serializers.FloatField(allow_null=True, help_text="mde / |baseline|.")
+    effect_size = serializers.FloatField(help_text="d (continuous) or Cohen's h (binary).")
+    n_champion = serializers.IntegerField()
+    n_challenger = serializers.IntegerField()
+    alpha = serializers.FloatField()
+    power = serializers.FloatField()
 
 
 class OutcomeTokenInputSerializer(serializers.Serializer):

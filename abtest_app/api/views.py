@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import dataclasses
+
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -83,7 +85,8 @@ class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         unit_id = query_params_valid(q.AssignQuery, request.query_params,
                                      code="invalid_unit_id")["unit_id"]
         test = self.get_object()
-        arm = assignment.assign_arm(test.seed, unit_id, test.challenger_share)
+        arm = assignment.assign_arm(test.seed, unit_id, test.challenger_share,
+                                     test.assignment_rule)
         version = test.challenger if arm == Arm.CHALLENGER else test.champion
         return Response({
             "test_id": test.pk,
@@ -164,25 +167,48 @@ class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @extend_schema(parameters=[s.SampleSizeQuerySerializer], responses=s.SampleSizeSerializer)
     @action(detail=False, methods=["get"], url_path="sample-size")
     def sample_size(self, request: Request) -> Response:
-        """Units needed to detect `mde` with `power` at `alpha` (give sd or baseline_rate)."""
-        query = s.SampleSizeQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        params = query.validated_data
+        """Units needed to detect `mde` with `power` at `alpha` (give sd or baseline_rate),
+        solved at the split `challenger_share` (statsmodels' solve_power with ratio)."""
+        params = _query(s.SampleSizeQuerySerializer, request)
         try:
-            plan = power.sample_size_per_arm(
+            equal = power.sample_size(
                 mde=params["mde"], sd=params.get("sd"), baseline_rate=params.get("baseline_rate"),
                 alpha=params["alpha"], power=params["power"],
             )
-            split = power.split_sample_size(plan.n_exact, params["challenger_share"])
+            plan = power.sample_size(
+                mde=params["mde"], sd=params.get("sd"), baseline_rate=params.get("baseline_rate"),
+                alpha=params["alpha"], power=params["power"],
+                challenger_share=params["challenger_share"],
+            )
         except ValueError as exc:
             raise InvalidABTest(f"{exc}.", code="invalid_sample_size") from exc
         return Response({
-            "n_per_arm": plan.n_per_arm,
-            "n_total": split.n_total,
-            "n_champion": split.n_champion,
-            "n_challenger": split.n_challenger,
+            "n_per_arm": equal.n_champion,
+            "n_total": plan.n_total,
+            "n_champion": plan.n_champion,
+            "n_challenger": plan.n_challenger,
+            "n_champion_exact": plan.n_champion_exact,
             "effect_size": plan.effect_size,
             "alpha": plan.alpha,
             "power": plan.power,
             "challenger_share": params["challenger_share"],
         })
+
+    @extend_schema(parameters=[s.DetectableEffectQuerySerializer],
+                   responses=s.DetectableEffectSerializer)
+    @action(detail=False, methods=["get"], url_path="mde")
+    def mde(self, request: Request) -> Response:
+        """The smallest increase that n_champion and n_challenger units detect with `power`
+        at `alpha` (give sd or baseline_rate; baseline_mean adds the relative mde)."""
+        params = _query(s.DetectableEffectQuerySerializer, request)
+        try:
+            effect = power.minimum_detectable_effect(**params)
+        except ValueError as exc:
+            raise InvalidABTest(f"{exc}.", code="invalid_mde") from exc
+        return Response(dataclasses.asdict(effect))
+
+
+def _query(serializer: type[serializers.Serializer], request: Request) -> dict:
+    query = serializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return dict(query.validated_data)

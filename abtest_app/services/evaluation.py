@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -23,31 +20,6 @@ from models_app.models import ModelVersion
 from models_app.roles import Actor, audited_user
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
-    return value
-
-
-def _details(evaluation: Evaluation) -> dict[str, Any]:
-    """The per-method results behind the headline numbers, for audits."""
-    parts = {
-        "welch": evaluation.welch,
-        "proportion": evaluation.proportion,
-        "mann_whitney": evaluation.mann_whitney,
-        "sequential": evaluation.sequential,
-        "relative_lift": evaluation.relative_lift,
-        "srm": evaluation.srm,
-    }
-    return _json_safe(
-        {name: dataclasses.asdict(part) for name, part in parts.items() if part is not None}
-    )
-
-
 def _snapshot(
     test: ABTest, evaluation: Evaluation, *, now: datetime, kind: str, concluded: bool
 ) -> ABTestSnapshot:
@@ -60,7 +32,7 @@ def _snapshot(
         srm_p=data.pop("srm_p"),
         max_duration_reached=selectors.max_duration_reached(test, now),
         concluded=concluded,
-        details=_details(evaluation),
+        details=evaluation.details(),
         **data,
     )
 

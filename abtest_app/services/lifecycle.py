@@ -12,7 +12,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed
 
-from abtest_app.choices import Arm, Direction, Method, MetricType, MinEffectKind, TestState
+from abtest_app.choices import (
+    Arm,
+    AssignmentRule,
+    DecisionRule,
+    Direction,
+    GuardrailCorrection,
+    Method,
+    MetricType,
+    MinEffectKind,
+    TestState,
+)
 from abtest_app.errors import (
     ABTestNotFound,
     ABTestNotPermitted,
@@ -201,6 +211,44 @@ def _check_numbers(
         raise InvalidABTest("max_duration must be positive.", code="invalid_max_duration")
 
 
+def _check_statistics(
+    *,
+    metric_type: str,
+    method: str,
+    ratio_metric: bool,
+    guardrail_correction: str,
+    decision_rule: str,
+    loss_threshold: float,
+    prior_variance: float,
+    prior_proper: bool,
+    prior_mean: float,
+) -> None:
+    _choice(guardrail_correction, GuardrailCorrection, "guardrail_correction")
+    _choice(decision_rule, DecisionRule, "decision_rule")
+    if ratio_metric and (metric_type != MetricType.CONTINUOUS or method == Method.MANN_WHITNEY):
+        raise InvalidABTest(
+            "A ratio metric is a continuous metric analysed with the delta method: use it with "
+            "metric_type continuous and the sequential or welch method.",
+            code="invalid_ratio_metric",
+        )
+    if decision_rule == DecisionRule.EXPECTED_LOSS and not (
+        math.isfinite(loss_threshold) and loss_threshold > 0
+    ):
+        raise InvalidABTest(
+            "Deciding by expected loss needs loss_threshold > 0: the loss you accept from "
+            "shipping the wrong arm, on the min_effect_kind scale (e.g. 0.001).",
+            code="invalid_loss_threshold",
+        )
+    if not (math.isfinite(prior_mean) and math.isfinite(prior_variance)) or (
+        prior_proper and prior_variance <= 0
+    ):
+        raise InvalidABTest(
+            f"An informative prior needs a finite mean and a variance > 0, got mean "
+            f"{prior_mean!r} and variance {prior_variance!r}.",
+            code="invalid_prior",
+        )
+
+
 @transaction.atomic
 def abtest_create(
     *,
@@ -224,8 +272,17 @@ def abtest_create(
     guardrails: Sequence[Mapping[str, Any]] = (),
     description: str = "",
     created_by: Actor = None,
+    ratio_metric: bool = False,
+    guardrail_correction: str = GuardrailCorrection.HOLM,
+    decision_rule: str = DecisionRule.SIGNIFICANCE,
+    loss_threshold: float = 0.0,
+    prior_mean: float = 0.0,
+    prior_variance: float = 1.0,
+    prior_proper: bool = False,
 ) -> ABTest:
-    """A draft test of `challenger` against `champion`, two versions of `model`."""
+    """A draft test of `challenger` against `champion`, two versions of `model`.
+
+    New tests assign in GrowthBook's order (abtest_app.assignment)."""
     if not name or not name.strip():
         raise InvalidABTest("Give the test a name.", code="invalid_name")
     if not isinstance(metric_name, str) or not NAME.match(metric_name):
@@ -252,6 +309,13 @@ def abtest_create(
             "sequential, welch or mannwhitney for a continuous one.",
             code="method_needs_binary_metric",
         )
+    statistics: dict[str, Any] = {
+        "ratio_metric": ratio_metric, "guardrail_correction": guardrail_correction,
+        "decision_rule": decision_rule, "loss_threshold": loss_threshold,
+        "prior_mean": prior_mean, "prior_variance": prior_variance,
+        "prior_proper": prior_proper,
+    }
+    _check_statistics(metric_type=metric_type, method=method, **statistics)
     cleaned_guardrails = _clean_guardrails(guardrails, metric_name)
     test = ABTest.objects.create(
         name=name.strip(),
@@ -274,6 +338,8 @@ def abtest_create(
         max_duration=max_duration,
         auto_promote=auto_promote,
         created_by=audited_user(created_by),
+        assignment_rule=AssignmentRule.GROWTHBOOK,
+        **statistics,
     )
     ArmStats.objects.bulk_create(
         ArmStats(test=test, arm=arm, metric=metric)

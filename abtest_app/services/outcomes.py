@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain, islice, repeat
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,8 @@ from abtest_app.services.tokens import require_outcome_poster
 from models_app.roles import Actor
 
 MAX_BATCH = 10_000
-COLUMNS = ("test_id", "arm", "unit_id", "value", "outcome_id", "metrics", "created_at")
+COLUMNS = ("test_id", "arm", "unit_id", "value", "covariate", "denominator", "outcome_id",
+           "metrics", "created_at")
 SQLITE_ROWS_PER_STATEMENT = 32_766 // len(COLUMNS)  # SQLite's limit on bound parameters
 COLLECTING = (TestState.RUNNING, TestState.PAUSED)
 
@@ -60,6 +62,7 @@ def _parse(test: ABTest, items: object) -> batches.OutcomeBatch:
             primary_binary=test.metric_type == MetricType.BINARY,
             guardrails=specs,
             max_batch=MAX_BATCH,
+            ratio=test.ratio_metric,
         )
     except batches.OutcomeError as exc:
         raise InvalidOutcomes(str(exc), details={"index": exc.index}) from exc
@@ -82,9 +85,11 @@ def _insert_postgresql(
     values = batch.values.tolist()
     sql = (
         f"INSERT INTO {table} ({columns}) "
-        "SELECT %s, u.arm, u.unit_id, u.value, u.outcome_id, u.metrics::jsonb, %s "
-        "FROM unnest(%s::varchar[], %s::varchar[], %s::float8[], %s::varchar[], %s::text[]) "
-        "AS u(arm, unit_id, value, outcome_id, metrics) "
+        "SELECT %s, u.arm, u.unit_id, u.value, u.covariate, u.denominator, u.outcome_id, "
+        "u.metrics::jsonb, %s "
+        "FROM unnest(%s::varchar[], %s::varchar[], %s::float8[], %s::float8[], %s::float8[], "
+        "%s::varchar[], %s::text[]) "
+        "AS u(arm, unit_id, value, covariate, denominator, outcome_id, metrics) "
         "ON CONFLICT (test_id, outcome_id) DO NOTHING RETURNING outcome_id"
     )
     params: list[Any] = [
@@ -93,6 +98,8 @@ def _insert_postgresql(
         [arms[i] for i in order],
         [batch.unit_ids[i] for i in order],
         [values[i] for i in order],
+        [batch.covariates[i] for i in order],
+        [batch.denominators[i] for i in order],
         [batch.outcome_ids[i] for i in order],
         [metrics[i] for i in order],
     ]
@@ -117,12 +124,11 @@ def _insert_sqlite(
     row_marks = "(" + ", ".join(["?"] * len(COLUMNS)) + ")"
     connection.ensure_connection()
     raw = connection.connection
+    records = zip(repeat(test_id), arms, batch.unit_ids, values, batch.covariates,
+                  batch.denominators, batch.outcome_ids, metrics, repeat(created_at))
     for start in range(0, len(batch), SQLITE_ROWS_PER_STATEMENT):
         stop = min(start + SQLITE_ROWS_PER_STATEMENT, len(batch))
-        params: list[object] = []
-        for i in range(start, stop):
-            params += (test_id, arms[i], batch.unit_ids[i], values[i], batch.outcome_ids[i],
-                       metrics[i], created_at)
+        params = list(chain.from_iterable(islice(records, stop - start)))
         sql = (
             f"INSERT INTO {table} ({columns}) VALUES "
             + ", ".join([row_marks] * (stop - start))
@@ -138,12 +144,26 @@ INSERTS = {"postgresql": _insert_postgresql, "sqlite": _insert_sqlite}
 
 def _add_to_stats(test_id: int, increments: Sequence[batches.Increment]) -> None:
     for inc in increments:  # sorted by (arm, metric): a fixed lock order
+        grown = {name: getattr(inc, name) for name in ArmStats.SUMS if getattr(inc, name)}
         updated = ArmStats.objects.filter(test_id=test_id, arm=inc.arm, metric=inc.metric).update(
-            n=F("n") + inc.n, total=F("total") + inc.total, total_sq=F("total_sq") + inc.total_sq
+            **{name: F(name) + amount for name, amount in grown.items()}
         )
         if not updated:  # rows are made with the test; this only repairs a missing one
-            ArmStats.objects.create(test_id=test_id, arm=inc.arm, metric=inc.metric, n=inc.n,
-                                    total=inc.total, total_sq=inc.total_sq)
+            ArmStats.objects.create(test_id=test_id, arm=inc.arm, metric=inc.metric, **grown)
+
+
+def _new_rows(outcome_ids: Sequence[str | None], inserted: set[str]) -> list[int] | None:
+    """Positions of the rows the insert stored now; None when every row went in."""
+    if len(inserted) == sum(1 for oid in outcome_ids if oid is not None):
+        return None
+    return [i for i, oid in enumerate(outcome_ids) if oid is None or oid in inserted]
+
+
+def _optional_column(column: list[float | None]) -> np.ndarray | None:
+    """A float array with NaN where not given; None when no outcome gave one."""
+    if all(value is None for value in column):
+        return None
+    return np.array(column, dtype=np.float64)
 
 
 def abtest_record_outcomes(
@@ -173,7 +193,7 @@ def abtest_record_outcomes(
     keep = batches.first_occurrences(batch.outcome_ids)
     if keep is not None:
         batch = batch.take(keep)
-    arms = assign_many(test.seed, batch.unit_ids, test.challenger_share)
+    arms = assign_many(test.seed, batch.unit_ids, test.challenger_share, test.assignment_rule)
     if any(arm is not None for arm in batch.claimed_arms):
         try:
             batches.check_claimed_arms(batch.claimed_arms, arms)
@@ -187,23 +207,17 @@ def abtest_record_outcomes(
 
     with transaction.atomic():
         inserted = insert(test.pk, batch, arms, metrics, created_at)
-        with_ids = sum(1 for oid in batch.outcome_ids if oid is not None)
-        if len(inserted) == with_ids:
-            mask = None  # every row went in
-        else:
-            mask = np.fromiter(
-                (oid is None or oid in inserted for oid in batch.outcome_ids),
-                dtype=bool, count=len(batch),
-            )
+        kept = _new_rows(batch.outcome_ids, inserted)
+        if kept is not None:
+            batch, arms = batch.take(kept), [arms[i] for i in kept]
         is_challenger = np.fromiter(
             (arm == Arm.CHALLENGER for arm in arms), dtype=bool, count=len(arms)
         )
-        values, metric_rows = batch.values, batch.metrics
-        if mask is not None:
-            is_challenger, values = is_challenger[mask], values[mask]
-            metric_rows = [m for m, kept in zip(metric_rows, mask, strict=True) if kept]
+        values = batch.values
         increments = batches.increments(
-            is_challenger, values, metric_rows, [g["name"] for g in test.guardrails]
+            is_challenger, values, batch.metrics, [g["name"] for g in test.guardrails],
+            covariates=_optional_column(batch.covariates),
+            denominators=_optional_column(batch.denominators),
         )
         _add_to_stats(test.pk, increments)
 

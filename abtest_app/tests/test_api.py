@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import math
+
 import pytest
+from statsmodels.stats.power import NormalIndPower, TTestIndPower
+from statsmodels.stats.proportion import proportion_effectsize
 
 from abtest_app import power, selectors, services
 from abtest_app.assignment import assign_arm, bucket
@@ -33,6 +37,23 @@ class TestAssign:
             assert body["bucket"] == bucket("assign-seed", unit)
             expected = challenger if body["arm"] == "challenger" else champion
             assert (body["version"], body["version_id"]) == (expected.version, expected.pk)
+
+    def test_a_test_made_before_growthbook_order_keeps_its_old_rule(self, running_test, api):
+        test = running_test(challenger_share=20, seed="legacy-seed")
+        assert test.assignment_rule == "growthbook"
+        ABTest.objects.filter(pk=test.pk).update(assignment_rule="axion-v1")
+        units = [f"legacy-{i}" for i in range(40)]
+        arms = [api.get(f"/api/v1/abtests/{test.pk}/assign/", {"unit_id": u}).json()["arm"]
+                for u in units]
+        assert arms == [assign_arm("legacy-seed", u, 20, "axion-v1") for u in units]
+        assert arms != [assign_arm("legacy-seed", u, 20, "growthbook") for u in units]
+        running = selectors.running_test_for_model(test.model_id)
+        assert running is not None and running.assignment_rule == "axion-v1"
+        response = api.post(f"/api/v1/abtests/{test.pk}/outcomes/", {"outcomes": [
+            {"unit_id": u, "value": 1.0, "arm": arm} for u, arm in zip(units, arms, strict=True)
+        ]}, format="json")
+        assert response.status_code == 200, response.json()
+        assert response.json()["challenger"] == arms.count("challenger")
 
     def test_the_split_is_near_the_configured_share(self, running_test, api):
         test = running_test(challenger_share=20)
@@ -186,10 +207,19 @@ class TestSampleSize:
     def test_it_matches_the_power_calculation(self, api):
         body = api.get("/api/v1/abtests/sample-size/",
                        {"sd": 2.0, "mde": 0.2, "alpha": 0.05, "power": 0.8}).json()
-        plan = power.sample_size_per_arm(mde=0.2, sd=2.0)
-        assert body["n_per_arm"] == plan.n_per_arm
-        assert body["n_champion"] == body["n_challenger"] == plan.n_per_arm
-        assert body["n_total"] == 2 * plan.n_per_arm
+        plan = power.sample_size(mde=0.2, sd=2.0)
+        assert body["n_per_arm"] == plan.n_champion
+        assert body["n_champion"] == body["n_challenger"] == plan.n_champion
+        assert body["n_total"] == 2 * plan.n_champion
+
+    def test_an_unequal_split_is_solved_at_the_split(self, api):
+        body = api.get("/api/v1/abtests/sample-size/",
+                       {"sd": 1.0, "mde": 0.02, "challenger_share": 25}).json()
+        expected = TTestIndPower().solve_power(effect_size=0.02, alpha=0.05, power=0.8,
+                                               ratio=1 / 3)
+        assert body["n_champion"] == math.ceil(expected)
+        assert body["n_challenger"] == math.ceil(body["n_champion_exact"] / 3)
+        assert body["n_champion_exact"] == pytest.approx(expected, rel=1e-7)
 
     def test_an_unequal_split_needs_more_units(self, api):
         equal = api.get("/api/v1/abtests/sample-size/",
@@ -207,6 +237,36 @@ class TestSampleSize:
         assert response.json()["message"]
 
 
+class TestMinimumDetectableEffect:
+    def test_it_matches_statsmodels_at_the_split(self, api):
+        body = api.get("/api/v1/abtests/mde/", {"n_champion": 4000, "n_challenger": 1000,
+                                                "sd": 2.5, "baseline_mean": 10.0}).json()
+        assert TTestIndPower().power(body["effect_size"], 4000, 0.05, ratio=0.25) == \
+            pytest.approx(0.8, abs=1e-11)
+        assert body["mde"] == pytest.approx(2.5 * body["effect_size"], rel=1e-12)
+        assert body["relative_mde"] == pytest.approx(body["mde"] / 10.0, rel=1e-12)
+        assert (body["n_champion"], body["n_challenger"]) == (4000, 1000)
+
+    def test_a_binary_mde_is_a_rate_difference(self, api):
+        body = api.get("/api/v1/abtests/mde/", {"n_champion": 20000, "n_challenger": 20000,
+                                                "baseline_rate": 0.1, "power": 0.9}).json()
+        assert NormalIndPower().power(body["effect_size"], 20000, 0.05) == \
+            pytest.approx(0.9, abs=1e-11)
+        assert proportion_effectsize(0.1 + body["mde"], 0.1) == \
+            pytest.approx(body["effect_size"], rel=1e-12)
+
+    @pytest.mark.parametrize("query", [{"n_champion": 100, "n_challenger": 100},
+                                       {"n_champion": 1, "n_challenger": 100, "sd": 1},
+                                       {"n_champion": 10, "n_challenger": 10,
+                                        "baseline_rate": 0.999},
+                                       {"n_champion": 100, "n_challenger": 100, "sd": 1,
+                                        "power": 2}])
+    def test_bad_input_is_a_400_with_a_code(self, api, query):
+        response = api.get("/api/v1/abtests/mde/", query)
+        assert response.status_code == 400
+        assert response.json()["code"] and response.json()["message"]
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
@@ -217,6 +277,7 @@ class TestSampleSize:
         ("get", "/api/v1/abtests/1/results/"),
         ("post", "/api/v1/abtests/1/start/"),
         ("get", "/api/v1/abtests/sample-size/?sd=1&mde=0.1"),
+        ("get", "/api/v1/abtests/mde/?sd=1&n_champion=10&n_challenger=10"),
     ],
 )
 def test_anonymous_requests_are_refused(anon_api, method, path):

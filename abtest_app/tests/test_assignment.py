@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats as sps
@@ -11,8 +14,12 @@ from abtest_app.assignment import (
     assign_many,
     bucket,
     bucket_many,
+    bucket_ranges,
+    choose_variation,
     fnv1a32,
+    growthbook_hash,
 )
+from abtest_app.vocabulary import AssignmentRule
 
 UNITS = [f"user-{i}" for i in range(100_000)]
 
@@ -73,9 +80,9 @@ def test_shares_are_within_one_percent_of_the_split(share: float) -> None:
     assert set(arms) == {CHALLENGER, CHAMPION}
 
 
-def test_challenger_iff_bucket_below_share() -> None:
+def test_challenger_iff_bucket_at_or_above_the_champion_share() -> None:
     for u in UNITS[:2000]:
-        expected = CHALLENGER if bucket("exp-9", u) < 33.33 / 100 else CHAMPION
+        expected = CHALLENGER if bucket("exp-9", u) >= 1 - 33.33 / 100 else CHAMPION
         assert assign_arm("exp-9", u, 33.33) == expected
 
 
@@ -100,3 +107,56 @@ def test_it_rejects_shares_outside_0_100(share: float) -> None:
         assign_arm("exp", "u", share)
     with pytest.raises(ValueError):
         assign_many("exp", ["u"], share)
+
+
+# --- GrowthBook's published SDK cases (fixtures/growthbook_cases.json, origin inside) ---
+
+CASES = json.loads((Path(__file__).parent / "fixtures" / "growthbook_cases.json").read_text())
+
+
+@pytest.mark.parametrize(("seed", "value", "version", "expected"), CASES["hash"])
+def test_growthbook_hash_cases_pass(seed: str, value: str, version: int,
+                                    expected: float | None) -> None:
+    assert growthbook_hash(seed, value, version) == expected
+
+
+@pytest.mark.parametrize(("name", "args", "expected"), CASES["getBucketRange"])
+def test_growthbook_bucket_range_cases_pass(name: str, args: list, expected: list) -> None:
+    ranges = bucket_ranges(*args)
+    assert len(ranges) == len(expected), name
+    for (start, end), (want_start, want_end) in zip(ranges, expected, strict=True):
+        assert start == pytest.approx(want_start, abs=1e-12), name
+        assert end == pytest.approx(want_end, abs=1e-12), name
+
+
+@pytest.mark.parametrize(("name", "n", "ranges", "expected"), CASES["chooseVariation"])
+def test_growthbook_choose_variation_cases_pass(name: str, n: float, ranges: list,
+                                                expected: int) -> None:
+    assert choose_variation(n, [tuple(r) for r in ranges]) == expected, name
+
+
+@pytest.mark.parametrize("share", [50.0, 30.0, 33.33, 1.0, 99.0, 0.01])
+def test_the_growthbook_rule_puts_the_champion_in_variation_0(share: float) -> None:
+    p = share / 100
+    ranges = bucket_ranges(2, 1.0, [1 - p, p])
+    units = UNITS[:20_000]
+    expected = [
+        (CHAMPION, CHALLENGER)[choose_variation(bucket("gb-seed", u), ranges)] for u in units
+    ]
+    assert [assign_arm("gb-seed", u, share, AssignmentRule.GROWTHBOOK) for u in units] == expected
+    assert assign_many("gb-seed", units, share, "growthbook") == expected
+
+
+def test_the_old_rule_still_gives_the_challenger_the_low_buckets() -> None:
+    units = UNITS[:20_000]
+    old = assign_many("legacy", units, 30, AssignmentRule.AXION_V1)
+    assert old == [CHALLENGER if bucket("legacy", u) < 0.3 else CHAMPION for u in units]
+    assert old == [assign_arm("legacy", u, 30, "axion-v1") for u in units]
+    assert old != assign_many("legacy", units, 30, AssignmentRule.GROWTHBOOK)
+
+
+def test_the_hash_vectors_at_50_50_follow_growthbook_variation_order() -> None:
+    vectors = [(seed, value) for seed, value, version, _ in CASES["hash"] if version == 2]
+    for seed, value in vectors:
+        variation = choose_variation(bucket(seed, value), bucket_ranges(2))
+        assert assign_arm(seed, value, 50) == (CHAMPION, CHALLENGER)[variation]

@@ -136,15 +136,21 @@ def test_a_relative_minimum_effect_uses_the_relative_lift_ci() -> None:
     assert "relative lift CI" in fails.reasons[-1]
 
 
-def test_a_negative_baseline_refuses_a_relative_minimum_effect() -> None:
+def test_a_negative_baseline_takes_a_relative_minimum_effect_on_the_absolute_mean() -> None:
     champion, challenger = normal_arms(9, -3.0, -2.5)
     relative = DecisionConfig(min_effect=0.01, min_effect_kind=MinEffectKind.RELATIVE)
     result = evaluate(relative, champion, challenger)
-    assert result.decision == Decision.NO_DECISION
-    assert result.relative_lift is not None and not result.relative_lift.available
-    assert "champion mean <= 0" in result.reasons[-1]
+    assert result.decision == Decision.CHALLENGER_WINS
+    lift = result.relative_lift
+    assert lift is not None and lift.estimate is not None and lift.ci_low is not None
+    assert lift.estimate == pytest.approx(
+        (challenger.mean - champion.mean) / abs(champion.mean), rel=1e-12)
+    assert lift.ci_low > 0.01
     absolute = evaluate(DecisionConfig(min_effect=0.1), champion, challenger)
     assert absolute.decision == Decision.CHALLENGER_WINS
+    zero = evaluate(relative, ArmStats(2000, 0.0, 8000.0), normal_arms(19, 0.0, 0.5)[1])
+    assert zero.decision == Decision.NO_DECISION
+    assert "champion mean of 0" in zero.reasons[-1]
 
 
 def test_a_significantly_worse_guardrail_blocks_the_challenger() -> None:
@@ -229,3 +235,43 @@ def test_the_snapshot_is_json_safe() -> None:
         assert snapshot["champion_n"] == result.champion_n
     assert json.loads(json.dumps(early.as_snapshot()))["p_value"] is None
     assert full.as_snapshot()["guardrails"][0]["name"] == "latency_ms"
+
+
+def test_guardrails_are_one_sided_and_corrected_across_the_family() -> None:
+    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.weightstats import ttest_ind
+
+    rng = np.random.default_rng(20)
+    raw = {
+        "latency_ms": (rng.normal(120, 30, 2000), rng.normal(123, 30, 2000), "lower"),
+        "hit_rate": (rng.normal(0.5, 0.2, 2000), rng.normal(0.49, 0.2, 2000), "higher"),
+        "coverage": (rng.normal(0.9, 0.1, 2000), rng.normal(0.9, 0.1, 2000), "higher"),
+    }
+    guardrails = [Guardrail(name, ArmStats.from_values(a), ArmStats.from_values(b),
+                            direction=direction) for name, (a, b, direction) in raw.items()]
+    expected_p = [
+        ttest_ind(b, a, usevar="unequal",
+                  alternative="larger" if direction == "lower" else "smaller")[1]
+        for a, b, direction in raw.values()
+    ]
+    for correction, sm_method in (("holm", "holm"), ("bh", "fdr_bh")):
+        result = evaluate(DecisionConfig(guardrail_correction=correction), *BETTER,
+                          guardrails=guardrails)
+        adjusted = multipletests(expected_p, method=sm_method)[1]
+        for outcome, p, q in zip(result.guardrails, expected_p, adjusted, strict=True):
+            assert outcome.p_value == pytest.approx(p, rel=1e-9)
+            assert outcome.adjusted_p_value == pytest.approx(q, rel=1e-9)
+            assert outcome.significantly_worse == (q < 0.05)
+        snapshot = result.as_snapshot()["guardrails"]
+        assert {g["correction"] for g in snapshot} == {correction}
+        assert result.details()["guardrail_correction"] == correction
+
+
+def test_a_better_guardrail_is_never_significantly_worse() -> None:
+    # Two-sided, a much faster challenger was "significant"; one-sided it is not worse.
+    faster = Guardrail("latency_ms", *normal_arms(21, 120.0, 100.0, sd=30.0), direction="lower")
+    result = evaluate(DecisionConfig(), *BETTER, guardrails=[faster])
+    assert result.guardrails[0].alternative == "larger"
+    assert result.guardrails[0].p_value > 0.99
+    assert not result.guardrails[0].significantly_worse
+    assert result.decision == Decision.CHALLENGER_WINS

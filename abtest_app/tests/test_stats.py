@@ -5,14 +5,22 @@ import math
 import numpy as np
 import pytest
 from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
-from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+from statsmodels.stats.proportion import (
+    confint_proportions_2indep,
+    proportion_effectsize,
+)
+from statsmodels.stats.proportion import (
+    test_proportions_2indep as wald_2indep,
+)
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 from statsmodels.stats.weightstats import ttest_ind as sm_ttest_ind
 
-from abtest_app.power import achieved_power, sample_size_per_arm
+from abtest_app.power import achieved_power, minimum_detectable_effect, sample_size
 from abtest_app.stats import (
     ArmStats,
+    adjusted_p_values,
     mann_whitney_u,
     mixing_variance,
     msprt,
@@ -132,6 +140,7 @@ def test_relative_lift_is_the_ratio_with_a_delta_method_error() -> None:
     se = math.sqrt(var_b / m_a**2 + m_b**2 * var_a / m_a**4)
     assert lift.available
     assert lift.estimate == pytest.approx(m_b / m_a - 1, **TIGHT)
+    assert lift.estimate == pytest.approx((m_b - m_a) / abs(m_a), **TIGHT)
     assert lift.std_error == pytest.approx(se, **TIGHT)
     assert lift.ci_low == pytest.approx(m_b / m_a - 1 - sps.norm.ppf(0.975) * se, **TIGHT)
 
@@ -147,13 +156,24 @@ def test_relative_lift_ci_covers_the_true_lift_about_95_percent() -> None:
     assert 0.93 <= covered / 2000 <= 0.97
 
 
-@pytest.mark.parametrize("values", [[-3.0, -1.0, -2.0], [0.0, 1.0, -1.0]])
-def test_relative_lift_is_refused_for_a_non_positive_champion_mean(values: list[float]) -> None:
-    lift = relative_lift(ArmStats.from_values(values), ArmStats.from_values([1.0, 2.0, 3.0]))
+def test_relative_lift_divides_by_the_absolute_mean_of_a_negative_baseline() -> None:
+    a, b = DATA["negative_baseline"]
+    lift = relative_lift(*arms("negative_baseline"))
+    m_a, m_b = a.mean(), b.mean()
+    var_a, var_b = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    assert m_a < 0 and m_b > m_a
+    assert lift.available and lift.estimate is not None and lift.estimate > 0
+    assert lift.estimate == pytest.approx((m_b - m_a) / abs(m_a), **TIGHT)
+    assert lift.std_error == pytest.approx(
+        math.sqrt(var_b / m_a**2 + m_b**2 * var_a / m_a**4), **TIGHT)
+
+
+def test_relative_lift_is_refused_for_a_zero_champion_mean() -> None:
+    lift = relative_lift(ArmStats.from_values([0.0, 1.0, -1.0]),
+                         ArmStats.from_values([1.0, 2.0, 3.0]))
     assert not lift.available
-    assert "champion mean <= 0" in lift.reason
+    assert "champion mean of 0" in lift.reason
     assert lift.estimate is None and lift.ci_low is None
-    assert not relative_lift(*arms("negative_baseline")).available
 
 
 def test_relative_lift_takes_a_wider_critical_value() -> None:
@@ -168,11 +188,61 @@ def test_relative_lift_takes_a_wider_critical_value() -> None:
 def test_ztest_matches_statsmodels(counts: tuple[int, int, int, int]) -> None:
     s_a, n_a, s_b, n_b = counts
     result = two_proportion_ztest(s_a, n_a, s_b, n_b, alpha=0.05)
-    statistic, p_value = proportions_ztest([s_b, s_a], [n_b, n_a])
+    expected = wald_2indep(s_b, n_b, s_a, n_a, method="wald", compare="diff")
     low, high = confint_proportions_2indep(s_b, n_b, s_a, n_a, method="wald", alpha=0.05)
-    assert (result.statistic, result.p_value) == pytest.approx((statistic, p_value), **TIGHT)
+    assert (result.statistic, result.p_value) == pytest.approx(
+        (expected.statistic, expected.pvalue), **TIGHT)
     assert (result.ci_low, result.ci_high) == pytest.approx((low, high), **TIGHT)
     assert result.effect == pytest.approx(s_b / n_b - s_a / n_a, **TIGHT)
+
+
+def test_the_ztest_interval_inverts_the_test() -> None:
+    """The issue's case: pooled p = 0.0468 with a Wald interval containing 0. With one
+    standard error for both, p < alpha exactly when the interval excludes 0."""
+    rng = np.random.default_rng(8)
+    for _ in range(2000):
+        n_a, n_b = rng.integers(50, 3000, size=2)
+        s_a, s_b = rng.binomial(n_a, 0.1), rng.binomial(n_b, 0.12)
+        result = two_proportion_ztest(int(s_a), int(n_a), int(s_b), int(n_b))
+        if math.isnan(result.p_value):
+            continue
+        assert (result.p_value < 0.05) == (not result.ci_low <= 0 <= result.ci_high)
+
+
+@pytest.mark.parametrize("alternative", ["larger", "smaller"])
+def test_one_sided_ztest_matches_statsmodels(alternative: str) -> None:
+    result = two_proportion_ztest(100, 1000, 130, 1050, alternative=alternative)  # type: ignore[arg-type]
+    expected = wald_2indep(130, 1050, 100, 1000, method="wald", compare="diff",
+                                       alternative=alternative)
+    assert result.p_value == pytest.approx(expected.pvalue, **TIGHT)
+    assert result.statistic == pytest.approx(expected.statistic, **TIGHT)
+    open_end = result.ci_high if alternative == "larger" else result.ci_low
+    assert math.isinf(open_end)
+
+
+@pytest.mark.parametrize("alternative", ["larger", "smaller"])
+@pytest.mark.parametrize("name", ["unequal_variances_and_sizes", "lower_is_better_errors"])
+def test_one_sided_welch_matches_statsmodels(name: str, alternative: str) -> None:
+    a, b = DATA[name]
+    result = welch_ttest(*arms(name), alpha=0.1, alternative=alternative)  # type: ignore[arg-type]
+    statistic, p_value, df = sm_ttest_ind(b, a, usevar="unequal", alternative=alternative)
+    low, high = CompareMeans(DescrStatsW(b), DescrStatsW(a)).tconfint_diff(
+        alpha=0.1, alternative=alternative, usevar="unequal")
+    assert (result.statistic, result.p_value, result.df) == pytest.approx(
+        (statistic, p_value, df), **TIGHT)
+    assert (result.ci_low, result.ci_high) == pytest.approx((low, high), **TIGHT)
+
+
+@pytest.mark.parametrize("method", ["holm", "bh"])
+@pytest.mark.parametrize("p_values", [[0.01, 0.04, 0.03, 0.2], [0.5], [0.001, 0.001, 0.9],
+                                      [0.04, 0.01, 0.02, 0.03, 0.045]])
+def test_multiple_testing_corrections_match_statsmodels(method: str,
+                                                        p_values: list[float]) -> None:
+    expected = multipletests(p_values, method="holm" if method == "holm" else "fdr_bh")[1]
+    assert adjusted_p_values(p_values, method) == pytest.approx(list(expected), **TIGHT)
+    with_nan = adjusted_p_values([math.nan, *p_values], method)
+    assert math.isnan(with_nan[0])
+    assert with_nan[1:] == pytest.approx(list(expected), **TIGHT)
 
 
 def test_ztest_on_binary_arm_stats() -> None:
@@ -279,43 +349,103 @@ def test_msprt_interval_is_wider_than_the_fixed_horizon_one() -> None:
 
 @pytest.mark.parametrize(("sd", "mde"), [(1.0, 0.2), (3.0, -0.5), (10.0, 1.0), (1.0, 1.5)])
 @pytest.mark.parametrize(("alpha", "power"), [(0.05, 0.8), (0.01, 0.9)])
-def test_continuous_sample_size_matches_ttestindpower(
-    sd: float, mde: float, alpha: float, power: float
+@pytest.mark.parametrize("share", [50.0, 20.0, 70.0])
+def test_continuous_sample_size_is_solved_at_the_split_as_ttestindpower(
+    sd: float, mde: float, alpha: float, power: float, share: float
 ) -> None:
-    plan = sample_size_per_arm(mde=mde, sd=sd, alpha=alpha, power=power)
-    expected = TTestIndPower().solve_power(effect_size=abs(mde) / sd, alpha=alpha, power=power)
-    assert plan.n_exact == pytest.approx(expected, rel=1e-6)
-    assert plan.n_per_arm == math.ceil(expected)
-    reached = achieved_power(plan.n_per_arm, mde=mde, sd=sd, alpha=alpha).power
+    plan = sample_size(mde=mde, sd=sd, alpha=alpha, power=power, challenger_share=share)
+    ratio = share / (100 - share)
+    expected = TTestIndPower().solve_power(effect_size=abs(mde) / sd, alpha=alpha, power=power,
+                                           ratio=ratio)
+    assert plan.ratio == pytest.approx(ratio, **TIGHT)
+    # statsmodels' own root finder stops near 1e-8; its power function at our root is exact.
+    assert plan.n_champion_exact == pytest.approx(expected, rel=1e-7)
+    assert TTestIndPower().power(abs(mde) / sd, plan.n_champion_exact, alpha, ratio=ratio) \
+        == pytest.approx(power, abs=1e-11)
+    assert plan.n_champion == math.ceil(expected)
+    assert plan.n_challenger == math.ceil(ratio * expected)
+    reached = achieved_power(plan.n_champion, n_challenger=plan.n_challenger, mde=mde, sd=sd,
+                             alpha=alpha).power
     assert reached >= power
 
 
+def test_the_issue_unequal_split_needs_what_statsmodels_solves() -> None:
+    # The old answer scaled the 50/50 size; statsmodels solves at the split.
+    plan = sample_size(mde=0.02, sd=1.0, challenger_share=25.0)
+    expected = TTestIndPower().solve_power(effect_size=0.02, alpha=0.05, power=0.8, ratio=1 / 3)
+    assert plan.n_champion == math.ceil(expected)
+
+
 @pytest.mark.parametrize(("rate", "mde"), [(0.1, 0.02), (0.5, -0.05), (0.02, 0.005)])
-def test_binary_sample_size_matches_normalindpower(rate: float, mde: float) -> None:
-    plan = sample_size_per_arm(mde=mde, baseline_rate=rate, alpha=0.05, power=0.8)
-    other = rate + mde
-    effect_size = abs(mde) / math.sqrt((rate * (1 - rate) + other * (1 - other)) / 2)
-    expected = NormalIndPower().solve_power(effect_size=effect_size, alpha=0.05, power=0.8)
+@pytest.mark.parametrize("share", [50.0, 10.0, 80.0])
+def test_binary_sample_size_matches_normalindpower_with_proportion_effectsize(
+    rate: float, mde: float, share: float
+) -> None:
+    plan = sample_size(mde=mde, baseline_rate=rate, alpha=0.05, power=0.8,
+                       challenger_share=share)
+    effect_size = abs(proportion_effectsize(rate + mde, rate))
+    ratio = share / (100 - share)
+    expected = NormalIndPower().solve_power(effect_size=effect_size, alpha=0.05, power=0.8,
+                                            ratio=ratio)
     assert plan.effect_size == pytest.approx(effect_size, **TIGHT)
-    assert plan.n_exact == pytest.approx(expected, rel=1e-6)
+    assert plan.n_champion_exact == pytest.approx(expected, rel=1e-7)
+    assert NormalIndPower().power(effect_size, plan.n_champion_exact, 0.05, ratio=ratio) \
+        == pytest.approx(0.8, abs=1e-11)
+    reached = achieved_power(plan.n_champion, n_challenger=plan.n_challenger, mde=mde,
+                             baseline_rate=rate).power
+    assert reached >= 0.8
 
 
 @pytest.mark.parametrize("n", [20, 150, 1000])
 def test_achieved_power_matches_statsmodels(n: int) -> None:
     continuous = achieved_power(n, mde=0.3, sd=1.2, alpha=0.05)
     assert continuous.power == pytest.approx(TTestIndPower().power(0.25, n, 0.05), **TIGHT)
+    skewed = achieved_power(n, n_challenger=3 * n, mde=0.3, sd=1.2, alpha=0.05)
+    assert skewed.power == pytest.approx(TTestIndPower().power(0.25, n, 0.05, ratio=3.0),
+                                         **TIGHT)
     binary = achieved_power(n, mde=0.05, baseline_rate=0.2, alpha=0.05)
+    assert binary.effect_size == pytest.approx(abs(proportion_effectsize(0.25, 0.2)), **TIGHT)
     assert binary.power == pytest.approx(
         NormalIndPower().power(binary.effect_size, n, 0.05), **TIGHT
     )
 
 
+@pytest.mark.parametrize(("n_a", "n_b"), [(1000, 1000), (5000, 1250), (300, 900)])
+@pytest.mark.parametrize(("alpha", "power"), [(0.05, 0.8), (0.01, 0.9)])
+def test_minimum_detectable_effect_matches_solve_power(n_a: int, n_b: int, alpha: float,
+                                                       power: float) -> None:
+    continuous = minimum_detectable_effect(n_champion=n_a, n_challenger=n_b, sd=2.0,
+                                           baseline_mean=-4.0, alpha=alpha, power=power)
+    d = TTestIndPower().solve_power(effect_size=None, nobs1=n_a, alpha=alpha, power=power,
+                                    ratio=n_b / n_a)
+    # solve_power for an effect size stops near 1e-5; the power equation is checked exactly.
+    assert continuous.effect_size == pytest.approx(d, rel=1e-4)
+    assert TTestIndPower().power(continuous.effect_size, n_a, alpha, ratio=n_b / n_a) \
+        == pytest.approx(power, abs=1e-11)
+    assert continuous.mde == pytest.approx(2.0 * continuous.effect_size, **TIGHT)
+    assert continuous.relative_mde == pytest.approx(continuous.mde / 4.0, **TIGHT)
+    binary = minimum_detectable_effect(n_champion=n_a, n_challenger=n_b, baseline_rate=0.1,
+                                       alpha=alpha, power=power)
+    h = NormalIndPower().solve_power(effect_size=None, nobs1=n_a, alpha=alpha, power=power,
+                                     ratio=n_b / n_a)
+    assert binary.effect_size == pytest.approx(h, rel=1e-4)
+    assert NormalIndPower().power(binary.effect_size, n_a, alpha, ratio=n_b / n_a) \
+        == pytest.approx(power, abs=1e-11)
+    assert proportion_effectsize(0.1 + binary.mde, 0.1) == pytest.approx(binary.effect_size,
+                                                                          **TIGHT)
+    assert binary.relative_mde == pytest.approx(binary.mde / 0.1, **TIGHT)
+
+
 def test_power_rejects_ambiguous_or_impossible_inputs() -> None:
     with pytest.raises(ValueError):
-        sample_size_per_arm(mde=0.1)
+        sample_size(mde=0.1)
     with pytest.raises(ValueError):
-        sample_size_per_arm(mde=0.1, sd=1.0, baseline_rate=0.2)
+        sample_size(mde=0.1, sd=1.0, baseline_rate=0.2)
     with pytest.raises(ValueError):
-        sample_size_per_arm(mde=0.2, baseline_rate=0.9)
+        sample_size(mde=0.2, baseline_rate=0.9)
+    with pytest.raises(ValueError):
+        sample_size(mde=0.2, sd=1.0, challenger_share=100)
+    with pytest.raises(ValueError):
+        minimum_detectable_effect(n_champion=10, n_challenger=10, baseline_rate=0.99)
     with pytest.raises(ValueError):
         achieved_power(100, mde=0.0, sd=1.0)

@@ -1,5 +1,6 @@
 """A/B tests: per arm n and mean, the effect with its CI, p-values and the sequential
-evidence over time, SRM, progress toward the planned sample size, the decision."""
+evidence over time, SRM, progress toward the planned sample size, the decision; CUPED,
+ratio-metric and Bayesian read-outs where a test has them."""
 
 from __future__ import annotations
 
@@ -74,6 +75,9 @@ def _results(results: dict) -> None:
                         f"{charts.percent(current.get('relative_ci_high'))}]")
     cols[3].metric("p-value", charts.number(current.get("p_value")))
     cols[3].metric("Sequential p (always valid)", charts.number(current.get("sequential_p")))
+    details = current.get("details") or {}
+    _adjustment(details)
+    _bayesian(details)
     _srm(current)
     _progress(test, current)
     history = results.get("history") or []
@@ -101,6 +105,38 @@ def _decision(test: dict, current: dict) -> None:
         st.info(text)
     if test.get("promotion_status"):
         st.caption(f"Promotion: {test['promotion_status']}. {test.get('promotion_message', '')}")
+
+
+def _adjustment(details: dict) -> None:
+    cuped, ratio = details.get("cuped"), details.get("ratio")
+    if cuped:
+        st.markdown(
+            f"**CUPED** (θ = {charts.number(cuped.get('theta'))}): adjusted effect "
+            f"{charts.number(cuped.get('adjusted_effect'))} ± "
+            f"{charts.number(cuped.get('adjusted_std_error'))}, unadjusted "
+            f"{charts.number(cuped.get('unadjusted_effect'))} ± "
+            f"{charts.number(cuped.get('unadjusted_std_error'))}; variance reduced by "
+            f"{charts.percent(cuped.get('variance_reduction'))}")
+    if ratio:
+        st.markdown(
+            f"**Ratio metric** (delta method): champion "
+            f"{charts.number(ratio.get('champion_ratio'))}, challenger "
+            f"{charts.number(ratio.get('challenger_ratio'))}")
+
+
+def _bayesian(details: dict) -> None:
+    bayes = details.get("bayesian")
+    if not bayes:
+        return
+    prior = (f"prior N({charts.number(bayes.get('prior_mean'))}, "
+             f"{charts.number(bayes.get('prior_variance'))})" if bayes.get("prior_proper")
+             else "flat prior")
+    st.markdown(
+        f"**Bayesian** ({bayes.get('scale')} effect, {prior}): chance to win "
+        f"{charts.percent(bayes.get('chance_to_win'))}; expected loss of shipping the "
+        f"challenger {charts.number(bayes.get('loss_challenger'))}, of keeping the champion "
+        f"{charts.number(bayes.get('loss_champion'))}; credible interval "
+        f"[{charts.number(bayes.get('ci_low'))}, {charts.number(bayes.get('ci_high'))}]")
 
 
 def _srm(current: dict) -> None:

@@ -18,6 +18,7 @@ def test_it_shows_each_arm_the_effect_with_its_ci_and_the_p_values(fake_api, app
                      "relative lift 4.1% [-1.0%, 9.0%]", "p-value=0.0123",
                      "Sequential p (always valid)=0.2345"):
         assert expected in shown, expected
+    assert "CUPED" not in shown and "Bayesian" not in shown  # this test has neither
 
 
 def test_it_shows_srm_progress_decision_and_the_evidence_over_time(fake_api, app):
@@ -42,3 +43,26 @@ def test_a_sample_ratio_mismatch_and_a_concluded_test_are_shown_as_such(fake_api
     shown = texts(tab(app(), "A/B Tests"))
     assert "Sample ratio mismatch (SRM p = 0.0001)" in shown
     assert "Decision: The challenger wins.** challenger better: p = 0.001" in shown
+
+
+def test_cuped_ratio_and_bayesian_read_outs_are_shown_where_a_test_has_them(fake_api, app):
+    results = copy.deepcopy(fake_api.routes[f"abtests/{TEST_ID}/results/"])
+    results["evaluation"]["details"] = {
+        "analysis": "cuped",
+        "cuped": {"theta": 0.8, "adjusted_effect": 1.75, "adjusted_std_error": 0.2,
+                  "unadjusted_effect": 1.5, "unadjusted_std_error": 0.5,
+                  "variance_reduction": 0.84},
+        "ratio": {"champion_ratio": 0.05, "challenger_ratio": 0.04},
+        "bayesian": {"scale": "absolute", "prior_proper": False, "chance_to_win": 0.9713,
+                     "loss_challenger": 0.0012, "loss_champion": 1.76, "ci_low": 1.36,
+                     "ci_high": 2.14},
+    }
+    fake_api.routes[f"abtests/{TEST_ID}/results/"] = results
+    shown = texts(tab(app(), "A/B Tests"))
+    for expected in ("CUPED** (θ = 0.8): adjusted effect 1.75 ± 0.2, unadjusted 1.5 ± 0.5; "
+                     "variance reduced by 84.0%",
+                     "Ratio metric** (delta method): champion 0.05, challenger 0.04",
+                     "Bayesian** (absolute effect, flat prior): chance to win 97.1%; expected "
+                     "loss of shipping the challenger 0.0012, of keeping the champion 1.76; "
+                     "credible interval [1.36, 2.14]"):
+        assert expected in shown, expected
