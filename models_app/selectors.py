@@ -14,7 +14,7 @@ from models_app.choices import Direction, LoadCheckStatus, Stage
 from models_app.errors import ModelNotFound, TransitionRefused, VersionNotFound
 from models_app.filtersets import ModelVersionFilterSet
 from models_app.gates import GateReport, evaluate_gates
-from models_app.models import ModelVersion, RegisteredModel, StageTransition
+from models_app.models import PROMOTABLE_STAGES, ModelVersion, RegisteredModel, StageTransition
 from models_app.roles import Actor
 
 
@@ -213,7 +213,7 @@ def promotion_artifact_check(*, version: ModelVersion) -> ArtifactCheck | None:
     version = ModelVersion.objects.select_related("model").get(pk=version.pk)
     if not (version.model.gates or {}).get("verify_artifact", True):
         return None
-    if version.stage not in (Stage.DRAFT, Stage.STAGING):
+    if version.stage not in PROMOTABLE_STAGES:
         return None
     return version_artifact_check(version=version)
 
