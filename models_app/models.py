@@ -190,7 +190,7 @@ STAGE_MOVES: dict[str, str] = _stage_moves()
 
 
 def _promotable_stages() -> frozenset[str]:
-    sources = ModelVersion.promote._django_fsm.transitions  # type: ignore[attr-defined]
+    sources = ModelVersion.promote._django_fsm.transitions
     return frozenset(str(t.source) for t in sources.values())
 
 
