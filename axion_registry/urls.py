@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from axion_registry import health
+from axion_registry import front, health
 from mlflow_app.api import urls as mlflow_urls
 
 handler404 = "axion_registry.errors.handler404"
@@ -14,9 +14,13 @@ api_v1 = [
     path("", include("models_app.api.urls")),
     path("", include("experiments_app.api.urls")),
     path("", include("abtest_app.api.urls")),
+    path("", front.ApiRootView.as_view(), name="api-root"),
 ]
 
+admin.site.site_url = "/"
+
 urlpatterns = [
+    path("", front.FrontDoorView.as_view(), name="front-door"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
