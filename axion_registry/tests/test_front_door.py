@@ -76,3 +76,15 @@ def test_every_operation_has_a_resource_tag_and_a_summary():
     assert tags["/api/v1/abtests/"] == "A/B tests"
     assert tags["/api/v1/runs/{run_id}/log-batch/"] == "metrics"
     assert len(set(tags.values())) >= 10
+
+
+def test_streamlit_hides_its_deploy_button_where_make_run_starts_it():
+    """scripts/run.py starts streamlit in the repository root, which reads this file."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["toolbarMode"] == "minimal"
+    run = (root / "scripts" / "run.py").read_text()
+    assert "cwd=ROOT" in run and '"streamlit"' in run
