@@ -6,16 +6,22 @@ PIP := $(VENV)/bin/pip
 
 .PHONY: run test lint typecheck complexity bench fuzz clean
 
+# pip shows one line per package and a progress bar per download (no --quiet: a first
+# set-up takes minutes, and silence looks like a hang).
+PIP_INSTALL := $(PIP) install --progress-bar on --disable-pip-version-check
+
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+	$(PIP_INSTALL) --upgrade pip
 
 $(VENV)/.runtime: requirements.txt | $(VENV)/bin/activate
-	$(PIP) install --quiet -r requirements.txt
+	@echo "[axion] installing the runtime packages (requirements.txt) ..."
+	$(PIP_INSTALL) -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/activate
-	$(PIP) install --quiet -r requirements-dev.txt
+	@echo "[axion] installing the runtime and test packages (requirements-dev.txt) ..."
+	$(PIP_INSTALL) -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
 run: $(VENV)/.runtime

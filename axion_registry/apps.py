@@ -5,3 +5,4 @@ from django.apps import AppConfig
 
 class AxionRegistryConfig(AppConfig):
     name = "axion_registry"
+    verbose_name = "Axion registry"

@@ -179,6 +179,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Operations grouped by resource with summaries for their users (axion_registry.schema).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "axion_registry.schema.group_and_summarise",
+    ],
+    "SWAGGER_UI_SETTINGS": {"docExpansion": "none", "filter": True},
     "ENUM_NAME_OVERRIDES": {
         # Vocabulary enums are not Django Choices: name their (value, label) pairs.
         "StageEnum": "models_app.choices.Stage.choices",
@@ -188,6 +194,9 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "experiments_app.choices.RunStatus",
     },
 }
+
+# Where the front door and the admin send people for the Streamlit dashboard.
+DASHBOARD_URL = env("DASHBOARD_URL", "http://127.0.0.1:8501")
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", "") or None

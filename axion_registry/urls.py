@@ -1,22 +1,26 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from axion_registry import health
+from axion_registry import front, health
 from mlflow_app.api import urls as mlflow_urls
 
 handler404 = "axion_registry.errors.handler404"
 handler500 = "axion_registry.errors.handler500"
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     # serving first: the prediction hot path resolves without trying every other route
     path("", include("serving_app.api.urls")),
     path("", include("models_app.api.urls")),
     path("", include("experiments_app.api.urls")),
     path("", include("abtest_app.api.urls")),
+    path("", front.ApiRootView.as_view(), name="api-root"),
 ]
 
+admin.site.site_url = "/"
+
 urlpatterns = [
+    path("", front.FrontDoorView.as_view(), name="front-door"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

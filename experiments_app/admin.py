@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
+from axion_registry.admin_display import ReadableFieldsMixin
 from axion_registry.admin_inlines import ReadOnlyInline
 from axion_registry.errors import DomainError
 from experiments_app import services
@@ -13,7 +14,8 @@ from experiments_app.ownership import may_change
 
 
 @admin.register(Experiment)
-class ExperimentAdmin(admin.ModelAdmin):
+class ExperimentAdmin(ReadableFieldsMixin, admin.ModelAdmin):
+    json_tables = ("tags",)
     list_display = ["name", "owner", "archived", "created_at"]
     list_filter = ["archived"]
     search_fields = ["name", "description"]
@@ -22,7 +24,7 @@ class ExperimentAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         if obj is not None and not may_change(request.user, obj.owner_id):
-            return [*self.readonly_fields, "description", "tags", "archived"]
+            return [*self.readonly_fields, "description", "tags_table", "archived"]
         return self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: Experiment, form, change: bool) -> None:
@@ -45,15 +47,17 @@ class ParamInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-class LatestMetricInline(ReadOnlyInline):
+class LatestMetricInline(ReadableFieldsMixin, ReadOnlyInline):
     model = LatestMetric
     verbose_name_plural = "latest metrics"
-    fields = ("key", "number", "step", "timestamp")
+    rounded = ("number",)
+    fields = ("key", "number_rounded", "step", "timestamp")
     readonly_fields = fields
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(ReadableFieldsMixin, admin.ModelAdmin):
+    json_tables = ("tags",)
     list_display = ["run_id", "name", "experiment", "status", "user", "start_time", "end_time"]
     list_filter = ["status", "experiment"]
     search_fields = ["run_id", "name", "experiment__name"]

@@ -6,11 +6,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.http import HttpRequest
+from django.utils.html import format_html
 from django_fsm.admin import FSMAdminMixin
 
+from axion_registry.admin_display import ReadableFieldsMixin, gate_report_table
 from axion_registry.admin_inlines import ReadOnlyAdmin, ReadOnlyInline
 from axion_registry.errors import DomainError
 from models_app import roles, selectors, services
+from models_app.choices import Stage
+from models_app.errors import GateRefused
 from models_app.models import (
     STAGE_MOVES,
     AliasChange,
@@ -28,6 +32,30 @@ MODEL_SETTINGS = ("description", "tags", "metric_directions", "gates", "require_
 
 # transition button name -> target stage, from the one stage graph on the model.
 TRANSITION_TARGETS = {name: target for target, name in STAGE_MOVES.items()}
+# What a release manager reads on a button: where the version goes, and what it entails.
+MOVE_LABELS: dict[str, tuple[str, str]] = {
+    Stage.STAGING: ("Move to staging", "Needs a passed load check."),
+    Stage.PRODUCTION: ("Promote to production",
+                       "Through the model's gates; the version in production is archived."),
+    Stage.DRAFT: ("Back to draft", "Take the version out of staging."),
+    Stage.ARCHIVED: ("Archive", "Take the version out of production, leaving none there."),
+    Stage.DEPRECATED: ("Deprecate", "Retire the version for good."),
+}
+
+
+def refusal_message(exc: DomainError) -> str:
+    """A refusal as the admin shows it: a gate refusal with its whole report."""
+    if isinstance(exc, GateRefused):
+        report = (exc.details or {}).get("gate_report", [])
+        failed = sum(1 for gate in report if not gate.get("passed"))
+        return format_html("Refused: {} of {} gates failed. {}", failed, len(report),
+                           gate_report_table(report))
+    return exc.message
+
+
+class ReasonActionForm(ActionForm):
+    reason = forms.CharField(required=False, label="Reason (required to roll back)",
+                             widget=forms.TextInput(attrs={"size": 60}))
 
 
 class ReasonForm(forms.Form):
@@ -62,11 +90,13 @@ class AliasForm(ActionForm):
 
 
 @admin.register(RegisteredModel)
-class RegisteredModelAdmin(admin.ModelAdmin):
+class RegisteredModelAdmin(ReadableFieldsMixin, admin.ModelAdmin):
     list_display = ["name", "owner", "require_four_eyes", "created_at", "updated_at"]
     search_fields = ["name", "description"]
     actions = ["rollback"]
     inlines = [ModelAliasInline]
+    action_form = ReasonActionForm
+    json_tables = ("tags", "metric_directions", "gates", "signing_keys")
     # Signing is changed through models/{name}/signing/, where may_change_signing is checked.
     fields = ["name", "owner", "co_owners", *MODEL_SETTINGS, "require_signed_artifacts",
               "signing_keys"]
@@ -74,7 +104,8 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         """Owners change through the API (audited); each setting by the role that may."""
         if obj is None:
-            return ["owner", "co_owners", "require_four_eyes", *SIGNING]
+            return ["owner", "co_owners", "require_four_eyes", "signing_keys_table",
+                    "require_signed_artifacts"]
         user = request.user
         editable = set()
         if roles.may_change_metadata(user, obj):
@@ -83,8 +114,9 @@ class RegisteredModelAdmin(admin.ModelAdmin):
             editable |= {"metric_directions", "gates"}
         if roles.is_release_manager(user):
             editable.add("require_four_eyes")
-        return ["name", "owner", "co_owners",
-                *(field for field in MODEL_SETTINGS if field not in editable), *SIGNING]
+        return [self._readable(field) for field in (
+            "name", "owner", "co_owners",
+            *(field for field in MODEL_SETTINGS if field not in editable), *SIGNING)]
 
     def save_model(self, request: HttpRequest, obj: RegisteredModel, form, change: bool) -> None:
         """Through the services: a new model belongs to its creator; changes are audited."""
@@ -105,13 +137,20 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         pass  # co_owners are read-only here; nothing else is related
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # its versions and audit trail protect it; a model is never deleted
+
     @admin.action(description="Roll back to the previous production version")
     def rollback(self, request: HttpRequest, queryset) -> None:
+        try:
+            reason = services.reason_required(request.POST.get("reason", ""), "roll back")
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
         for model in queryset:
             try:
-                record = services.model_rollback(
-                    model=model, actor=request.user, reason="rollback from the admin"
-                )
+                record = services.model_rollback(model=model, actor=request.user, reason=reason,
+                                                 source="admin")
             except DomainError as exc:
                 self.message_user(request, f"{model}: {exc.message}", messages.ERROR)
             else:
@@ -125,9 +164,12 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
+class ModelVersionAdmin(ReadableFieldsMixin, FSMAdminMixin, admin.ModelAdmin):
     fsm_fields = ["stage"]
     fsm_forms = {name: ReasonForm for name in TRANSITION_TARGETS}
+    fsm_transition_form_template = "admin/fsm_transition_form.html"
+    json_tables = ("metrics", "hyperparameters", "signature", "input_example", "load_check",
+                   "verified_metrics")
     list_display = ["model", "version", "sequence", "stage", "load_check_status", "framework",
                     "artifact_format", "created_by", "created_at"]
     list_filter = ["stage", "load_check_status", "framework", "artifact_format", "model"]
@@ -177,8 +219,32 @@ class ModelVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
             if kept:
                 yield dataclasses.replace(block, available_transitions=kept)
 
+    @staticmethod
+    def get_fsm_block_label(fsm_field_name: str) -> str:
+        return "Move this version"
+
+    def get_fsm_label(self, transition) -> str:
+        return MOVE_LABELS[transition.target][0]
+
+    def get_help_text(self, transition) -> str:
+        return MOVE_LABELS[transition.target][1]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # versions are registered through the API, the client or import_model
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # the audit trail, A/B tests and requests protect every version
+
+    def fsm_transition_view(self, request: HttpRequest, object_id: str, transition_name: str,
+                            **kwargs):
+        """The move's page; promotion shows the gate report the version would get now."""
+        if transition_name == STAGE_MOVES[Stage.PRODUCTION] and request.method == "GET":
+            version = self.get_object(request, object_id)
+            if isinstance(version, ModelVersion):
+                report = selectors.gate_report(version=version).as_list()
+                self.message_user(request, format_html(
+                    "The gates now: {}", gate_report_table(report)), messages.INFO)
+        return super().fsm_transition_view(request, object_id, transition_name, **kwargs)
 
     def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
         """Every admin button goes through the lifecycle service: gates, permission, audit."""
@@ -188,7 +254,7 @@ class ModelVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
                 reason=(kwargs or {}).get("reason", ""), source="admin",
             )
         except DomainError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
+            self.message_user(request, refusal_message(exc), messages.ERROR)
             return False
         self.message_user(request, f"{obj} moved to {TRANSITION_TARGETS[transition_name]}.")
         return True
@@ -206,7 +272,8 @@ class ModelVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(StageTransition)
-class StageTransitionAdmin(ReadOnlyAdmin):
+class StageTransitionAdmin(ReadableFieldsMixin, ReadOnlyAdmin):
+    json_tables = ("gate_report",)
     list_display = ["created_at", "model", "version", "kind", "from_stage", "to_stage", "actor",
                     "source"]
     list_filter = ["kind", "to_stage", "model"]
@@ -215,8 +282,9 @@ class StageTransitionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ModelChange)
-class ModelChangeAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "model", "actor", "source", "changes"]
+class ModelChangeAdmin(ReadableFieldsMixin, ReadOnlyAdmin):
+    json_tables = ("changes",)
+    list_display = ["created_at", "model", "actor", "source", "changes_table"]
     list_filter = ["model", "source"]
     search_fields = ["model__name", "actor__username"]
     date_hierarchy = "created_at"
@@ -264,7 +332,7 @@ class DecisionForm(ActionForm):
 
 
 @admin.register(PromotionRequest)
-class PromotionRequestAdmin(ReadOnlyAdmin):
+class PromotionRequestAdmin(ReadableFieldsMixin, ReadOnlyAdmin):
     """Four-eyes requests: read-only; release managers approve or refuse other people's."""
 
     list_display = ["id", "model", "version", "status", "requested_by", "requested_at",
@@ -274,6 +342,7 @@ class PromotionRequestAdmin(ReadOnlyAdmin):
     date_hierarchy = "requested_at"
     actions = ["approve", "refuse"]
     action_form = DecisionForm
+    json_tables = ("gate_report",)
 
     def get_actions(self, request: HttpRequest):
         actions = super().get_actions(request)
@@ -288,8 +357,9 @@ class PromotionRequestAdmin(ReadOnlyAdmin):
             try:
                 service(request_id=promotion_request.pk, actor=request.user, reason=reason)
             except DomainError as exc:
-                self.message_user(request, f"Request {promotion_request.pk}: {exc.message}",
-                                  messages.ERROR)
+                self.message_user(request, format_html(
+                    "Request {}: {}", promotion_request.pk, refusal_message(exc)),
+                    messages.ERROR)
             else:
                 self.message_user(request, f"Request {promotion_request.pk} {done}.")
 

@@ -38,6 +38,8 @@ DEFAULT_GATES: dict[str, Any] = {
     "load_check": True,
 }
 METRIC_SOURCES = ("reported", "verified")
+# Stages that count as "staged" for the require_staging gate.
+STAGED = (Stage.STAGING, Stage.ARCHIVED)
 
 
 class GateConfigError(ValueError):
@@ -158,9 +160,10 @@ def evaluate_gates(
                 for metric in gates["required_metrics"]]
     results += [_threshold(t, metrics, verified_metrics or {}) for t in gates["thresholds"]]
     if gates["require_staging"]:
-        results.append(
-            GateResult("require_staging", from_stage == Stage.STAGING, "from staging", from_stage)
-        )
+        # An archived version has run in production, a stronger trial than staging, and no
+        # move leads from archived back to staging: rolling it forward counts as staged.
+        results.append(GateResult("require_staging", from_stage in STAGED, "from staging",
+                                  from_stage))
     if gates["verify_artifact"]:
         results.append(
             GateResult(

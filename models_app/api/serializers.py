@@ -22,6 +22,7 @@ from models_app.models import (
     RegisteredModel,
     StageTransition,
 )
+from models_app.services import reason_required
 
 
 def _slug(slug_field: str, *, allow_null: bool = False) -> serializers.SlugRelatedField[Any]:
@@ -255,11 +256,25 @@ class EvaluationDatasetUploadSerializer(serializers.Serializer):
 
 class TransitionRequestSerializer(serializers.Serializer):
     to = serializers.ChoiceField(choices=Stage.choices)
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=2000,
+        help_text="Why, kept in the audit trail; required to promote to production.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["to"] == Stage.PRODUCTION:
+            reason_required(attrs["reason"], "promote this version to production")
+        return attrs
 
 
 class RollbackRequestSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=2000,
+        help_text="Required: why the production version is rolled back (kept in the audit "
+        "trail).")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        reason_required(attrs["reason"], "roll back")
+        return attrs
 
 
 class StageTransitionSerializer(serializers.ModelSerializer):

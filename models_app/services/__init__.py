@@ -5,6 +5,7 @@ from models_app.services.editing import model_rename, version_update
 from models_app.services.importing import ImportResult, version_import
 from models_app.services.lifecycle import (
     model_rollback,
+    reason_required,
     release_managers,
     system_user,
     version_promote,
@@ -52,6 +53,7 @@ __all__ = [
     "promotion_request_file",
     "promotion_request_refuse",
     "promotion_request_withdraw",
+    "reason_required",
     "release_managers",
     "system_user",
     "version_import",

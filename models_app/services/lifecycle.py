@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.db import IntegrityError, transaction
 from django_fsm import ConcurrentTransition, can_proceed
 
+from axion_registry.errors import InvalidInput
 from models_app import roles, selectors
 from models_app.choices import Stage
 from models_app.errors import (
@@ -18,6 +19,7 @@ from models_app.errors import (
 )
 from models_app.gates import GateReport, load_check_gate
 from models_app.models import (
+    PROMOTABLE_STAGES,
     STAGE_MOVES,
     ModelVersion,
     PromotionRequest,
@@ -51,6 +53,18 @@ def release_managers() -> Group:
         group.permissions.add(Permission.objects.get(
             codename="promote_modelversion", content_type__app_label="models_app"))
     return group
+
+
+def reason_required(reason: str, what: str) -> str:
+    """The reason a person gives for a promotion or a rollback, which they may not leave out.
+
+    The API and the admin ask it of people; the services themselves accept an empty reason,
+    since automated callers (A/B auto-promotion, guardrails, tests) state their own source.
+    """
+    if not reason or not reason.strip():
+        raise InvalidInput(f"Say why you {what} (a reason is required).",
+                           code="reason_required")
+    return reason.strip()[:2000]
 
 
 def _require_promoter(actor: Actor, action: str) -> None:
@@ -237,7 +251,7 @@ def _require_promotable(
         )
     if version.stage == Stage.PRODUCTION:
         raise TransitionRefused(f"{version} is already in production.")
-    if version.stage not in (Stage.DRAFT, Stage.STAGING):
+    if version.stage not in PROMOTABLE_STAGES:
         raise TransitionRefused(_refusal(version, Stage.PRODUCTION))
 
 

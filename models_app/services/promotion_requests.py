@@ -1,8 +1,9 @@
 """Four-eyes promotion: one release manager requests, another approves or refuses.
 
 - Filing a request needs a release manager (the system user files for A/B auto-promotion)
-  and a version in draft or staging. One request per model is pending at a time: a newer
-  request supersedes the pending one (it is withdrawn, naming the newer request).
+  and a version in draft, staging or archived (a roll-forward). One request per model is
+  pending at a time: a newer request supersedes the pending one (it is withdrawn, naming
+  the newer request).
 - Approval needs a release manager other than the requester. It runs the normal
   promotion service, with its gates, under the same row lock on the registered model. An
   approval whose gates fail refuses the request (status refused, the gate report kept),
@@ -17,9 +18,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from axion_registry.errors import DomainError, InvalidInput
+from axion_registry.errors import DomainError
 from models_app import roles, selectors
-from models_app.choices import Stage
 from models_app.errors import (
     FourEyesViolation,
     GateRefused,
@@ -27,18 +27,11 @@ from models_app.errors import (
     PromotionRequestNotFound,
     TransitionRefused,
 )
-from models_app.models import ModelVersion, PromotionRequest, RegisteredModel
+from models_app.models import PROMOTABLE_STAGES, ModelVersion, PromotionRequest, RegisteredModel
 from models_app.roles import Actor
-from models_app.services.lifecycle import version_promote
+from models_app.services.lifecycle import reason_required, version_promote
 
 PENDING = PromotionRequest.Status.PENDING
-
-
-def _reason(reason: str, what: str) -> str:
-    if not reason or not reason.strip():
-        raise InvalidInput(f"Say why you {what} (a reason is required).",
-                           code="reason_required")
-    return reason.strip()[:2000]
 
 
 def _actor(user: Actor) -> User | None:
@@ -75,7 +68,7 @@ def promotion_request_file(
     *, version: ModelVersion, actor: Actor, reason: str, source: str = ""
 ) -> PromotionRequest:
     """Ask for `version` to go to production; another release manager decides."""
-    reason = _reason(reason, "request this promotion")
+    reason = reason_required(reason, "request this promotion")
     roles.require_release_manager(actor, "request a promotion to production")
     if actor is None:
         raise FourEyesViolation("A promotion request needs a requester.")
@@ -83,10 +76,10 @@ def promotion_request_file(
     with transaction.atomic():
         model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
         version = ModelVersion.objects.select_related("model").get(pk=version.pk)
-        if version.stage not in (Stage.DRAFT, Stage.STAGING):
+        if version.stage not in PROMOTABLE_STAGES:
             raise TransitionRefused(
-                f"{version} is {version.stage}; only a draft or staging version can be "
-                "requested for production."
+                f"{version} is {version.stage}; only a draft, staging or archived version "
+                "can be requested for production."
             )
         superseded = _supersede(model, actor)
         request = PromotionRequest.objects.create(
@@ -179,7 +172,7 @@ def _name(request: PromotionRequest) -> str:
 def promotion_request_refuse(
     *, request_id: int, actor: Actor, reason: str
 ) -> PromotionRequest:
-    reason = _reason(reason, "refuse this promotion")
+    reason = reason_required(reason, "refuse this promotion")
     _, request = _locked(request_id)
     _require_other_release_manager(request, actor, "refuse")
     _require_pending(request)

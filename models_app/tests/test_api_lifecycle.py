@@ -32,11 +32,12 @@ def test_a_release_manager_promotes_through_the_api(manager_api, staged):
 
 
 def test_a_researcher_gets_a_403_and_nothing_changes(api, staged):
-    response = transition(api, "1.0.0", "production")
+    response = transition(api, "1.0.0", "production", "ship it")
     assert response.status_code == 403
     assert response.json()["code"] == "promotion_not_permitted"
     assert stage("1.0.0") == "staging"
-    assert api.post("/api/v1/models/ranking/rollback/", {}, format="json").status_code == 403
+    assert api.post("/api/v1/models/ranking/rollback/", {"reason": "bad fills"},
+                    format="json").status_code == 403
 
 
 def test_a_refused_gate_is_a_409_with_the_report(manager_api, register_version,
@@ -47,7 +48,7 @@ def test_a_refused_gate_is_a_409_with_the_report(manager_api, register_version,
                           gates={"thresholds": [{"metric": "auc", "op": ">=", "value": 0.9}],
                                  "load_check": False})
     register_version("1.0.0", metrics={"auc": 0.75})
-    response = transition(manager_api, "1.0.0", "production")
+    response = transition(manager_api, "1.0.0", "production", "weekly release")
     assert response.status_code == 409
     body = response.json()
     assert body["code"] == "gate_refused"
@@ -91,7 +92,8 @@ def test_rollback_through_the_api(manager_api, register_version, release_manager
                                 format="json")
     assert response.status_code == 200
     assert (response.json()["version"], response.json()["kind"]) == ("1.0.0", "rollback")
-    again = manager_api.post("/api/v1/models/ranking/rollback/", {}, format="json")
+    again = manager_api.post("/api/v1/models/ranking/rollback/", {"reason": "still bad"},
+                             format="json")
     assert again.status_code == 409
     assert "no earlier production version" in again.json()["message"]
 

@@ -44,7 +44,7 @@ class TestDirectPromotion:
             services.version_promote(version=staged, actor=release_manager)
         assert "promotion request" in refused.value.message
         response = manager_api.post("/api/v1/models/ranking/versions/1.0.0/transition/",
-                                    {"to": "production"}, format="json")
+                                    {"to": "production", "reason": "release"}, format="json")
         assert response.status_code == 409
         assert response.json()["code"] == "four_eyes_required"
         assert "promotion-requests/" in response.json()["message"]

@@ -68,15 +68,18 @@ class TestTransitions:
         services.version_transition(version=version, to="deprecated", actor=release_manager)
         assert stage_of(version) == "deprecated"
 
-    def test_archived_goes_back_to_production_only_through_rollback(self, register_version,
-                                                                     release_manager):
+    def test_archived_goes_back_to_production_by_rollback_or_through_the_gates(
+            self, register_version, release_manager):
         old, new = register_version("1.0.0"), register_version("2.0.0")
         promote(old, release_manager)
         promote(new, release_manager)
-        with pytest.raises(TransitionRefused, match="archived"):
-            services.version_transition(version=old, to="production", actor=release_manager)
-        services.model_rollback(model=old.model, actor=release_manager)
+        record = services.version_transition(version=old, to="production",
+                                             actor=release_manager, reason="roll forward")
+        assert (record.kind, record.from_stage) == ("promote", "archived")
+        assert record.gate_report  # the gates ran, unlike a rollback's
         assert (stage_of(old), stage_of(new)) == ("production", "archived")
+        services.model_rollback(model=old.model, actor=release_manager)
+        assert (stage_of(old), stage_of(new)) == ("archived", "production")
 
     def test_the_stage_cannot_be_set_directly(self, register_version):
         version = register_version("1.0.0")
