@@ -161,9 +161,9 @@ def aliases_by_version(*, versions: list[int]) -> dict[int, list[str]]:
     return found
 
 
-def alias_history(*, model: RegisteredModel) -> QuerySet[AliasChange]:
-    return AliasChange.objects.filter(model=model).select_related(
-        "from_version", "to_version", "actor")
+def alias_change_list() -> QuerySet[AliasChange]:
+    """The audit trail of aliases, newest first (filter with AliasChangeFilterSet)."""
+    return AliasChange.objects.select_related("model", "from_version", "to_version", "actor")
 
 
 def version_latest(

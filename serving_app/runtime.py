@@ -202,6 +202,7 @@ class ServingRuntime:
             "production": route.primary.describe() if route.primary else None,
             "fallback": route.fallback.describe() if route.fallback else None,
             "timeout_ms": None if route.timeout is None else route.timeout * 1000,
+            "aliases": dict(route.aliases),
             "abtest": None if route.abtest is None else {
                 "test_id": route.abtest.test_id,
                 "challenger_share": route.abtest.challenger_share,

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from models_app import selectors, services
 from models_app.api import serializers as s
 from models_app.filtersets import AliasChangeFilterSet
-from models_app.models import AliasChange, ModelVersion, RegisteredModel
+from models_app.models import ModelVersion, RegisteredModel
 
 
 def _target(model: RegisteredModel, data: dict) -> ModelVersion:
@@ -68,5 +68,4 @@ class AliasChangeViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = s.AliasChangeSerializer
     filterset_class = AliasChangeFilterSet
-    queryset = AliasChange.objects.select_related("model", "from_version", "to_version",
-                                                  "actor")
+    queryset = selectors.alias_change_list()

@@ -55,6 +55,8 @@ def test_the_alias_answers_with_the_version_it_names_and_says_which(runtime, dep
                              "arm": None, "fallback": False, "alias": "champion"}
     # the model's own route still answers with production
     assert ask(api, "/api/v1/serve/ranking/predict/").json()["version"] == "1.0.0"
+    status = api.get("/api/v1/serve/ranking/status/").json()
+    assert status["this_process"]["aliases"] == {"champion": "1.1.0"}
 
 
 def test_every_alias_change_bumps_the_models_generation_once(
