@@ -116,6 +116,30 @@ class RegistryAPI(Transport):
         return self.collect("promotion-requests/", max_results=max_results, model=model,
                             status=status, **filters)
 
+    def list_aliases(self, model: str) -> list[dict[str, Any]]:
+        """The model's aliases by name: alias, version, sequence, stage, set_by, set_at."""
+        return self.get(f"models/{model}/aliases/")
+
+    def list_alias_changes(self, *, model: str | None = None, alias: str | None = None,
+                           max_results: int | None = None,
+                           **filters: Any) -> list[dict[str, Any]]:
+        """The audit trail of aliases (to_version null: deleted), newest first."""
+        return self.collect("alias-changes/", max_results=max_results, model=model,
+                            alias=alias, **filters)
+
+    # -- aliases (release managers) ------------------------------------------------------
+
+    def set_alias(self, model: str, alias: str, *, version: str | None = None,
+                  sequence: int | None = None, reason: str = "") -> dict[str, Any]:
+        """Point `alias` at a version, named by its semver or its sequence number."""
+        target: dict[str, Any] = ({"version": version} if sequence is None
+                                  else {"sequence": sequence})
+        return self.request("PUT", f"models/{model}/aliases/{alias}/",
+                            json={**target, "reason": reason})
+
+    def delete_alias(self, model: str, alias: str, reason: str = "") -> None:
+        self.request("DELETE", f"models/{model}/aliases/{alias}/", json={"reason": reason})
+
     # -- lifecycle -----------------------------------------------------------------------
 
     def transition_version(self, model: str, version: str, to: str,

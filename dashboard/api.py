@@ -99,6 +99,9 @@ class Registry:
         return self._read("list_transitions", model=model, page_size=SHORT_LIST,
                           max_results=SHORT_LIST)
 
+    def aliases(self, model: str) -> list[dict[str, Any]]:
+        return self._read("list_aliases", model=model)
+
     def transition(self, model: str, version: str, to: str, reason: str) -> dict[str, Any]:
         return self._write("transition_version", model, version, to, reason)
 

@@ -13,7 +13,9 @@ from axion_registry.errors import DomainError
 from models_app import roles, selectors, services
 from models_app.models import (
     STAGE_MOVES,
+    AliasChange,
     EvaluationDataset,
+    ModelAlias,
     ModelChange,
     ModelVersion,
     PromotionRequest,
@@ -45,11 +47,26 @@ class StageTransitionInline(ReadOnlyInline):
 SIGNING = ["require_signed_artifacts", "signing_keys"]
 
 
+class ModelAliasInline(ReadOnlyInline):
+    """Aliases are set from the version list's action (through models_app.services)."""
+
+    model = ModelAlias
+    fields = readonly_fields = ("name", "version", "set_by", "set_at")
+
+
+class AliasForm(ActionForm):
+    alias = forms.CharField(required=False, label="Alias",
+                            widget=forms.TextInput(attrs={"size": 20}))
+    reason = forms.CharField(required=False, label="Reason",
+                             widget=forms.TextInput(attrs={"size": 40}))
+
+
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "require_four_eyes", "created_at", "updated_at"]
     search_fields = ["name", "description"]
     actions = ["rollback"]
+    inlines = [ModelAliasInline]
     # Signing is changed through models/{name}/signing/, where may_change_signing is checked.
     fields = ["name", "owner", "co_owners", *MODEL_SETTINGS, "require_signed_artifacts",
               "signing_keys"]
@@ -111,12 +128,12 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 class ModelVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
     fsm_fields = ["stage"]
     fsm_forms = {name: ReasonForm for name in TRANSITION_TARGETS}
-    list_display = ["model", "version", "stage", "load_check_status", "framework",
+    list_display = ["model", "version", "sequence", "stage", "load_check_status", "framework",
                     "artifact_format", "created_by", "created_at"]
     list_filter = ["stage", "load_check_status", "framework", "artifact_format", "model"]
     search_fields = ["model__name", "version", "description"]
     readonly_fields = [
-        "model", "version", "major", "minor", "patch", "framework", "artifact_format",
+        "model", "version", "sequence", "major", "minor", "patch", "framework", "artifact_format",
         "artifact_path", "artifact_sha256", "artifact_size", "source_run_id", "created_by",
         "created_at", "metrics", "hyperparameters", "signature", "input_example",
         "signature_bundle", "signed_with",
@@ -124,7 +141,31 @@ class ModelVersionAdmin(FSMAdminMixin, admin.ModelAdmin):
     ]
     exclude = []
     inlines = [StageTransitionInline]
-    actions = ["deprecate_selected"]
+    actions = ["deprecate_selected", "alias_set"]
+    action_form = AliasForm
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        if not roles.is_release_manager(request.user):
+            actions.pop("alias_set", None)
+        return actions
+
+    @admin.action(description="Point the alias (type it beside) at the selected version")
+    def alias_set(self, request: HttpRequest, queryset) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to point the alias at.",
+                              messages.ERROR)
+            return
+        version = queryset.select_related("model").get()
+        alias = request.POST.get("alias", "")
+        try:
+            services.alias_set(model=version.model, alias=alias, version=version,
+                               actor=request.user, source="admin",
+                               reason=request.POST.get("reason", ""))
+        except DomainError as exc:
+            self.message_user(request, f"Alias not set: {exc.message}", messages.ERROR)
+        else:
+            self.message_user(request, f"{version.model}@{alias} now points at {version}.")
 
     def _get_fsm_extra_context(self, *, request: HttpRequest, obj):
         """Only the buttons the user's role allows (the service checks again on click)."""
@@ -178,6 +219,42 @@ class ModelChangeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "model", "actor", "source", "changes"]
     list_filter = ["model", "source"]
     search_fields = ["model__name", "actor__username"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(ModelAlias)
+class ModelAliasAdmin(ReadOnlyAdmin):
+    """Aliases: set from the version list; deleted here, through the service (audited)."""
+
+    list_display = ["model", "name", "version", "set_by", "set_at"]
+    list_filter = ["model"]
+    search_fields = ["model__name", "name"]
+    actions = ["alias_delete"]
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        if not roles.is_release_manager(request.user):
+            actions.pop("alias_delete", None)
+        return actions
+
+    @admin.action(description="Delete the selected aliases (audited)")
+    def alias_delete(self, request: HttpRequest, queryset) -> None:
+        for row in queryset.select_related("model"):
+            try:
+                services.alias_delete(model=row.model, alias=row.name, actor=request.user,
+                                      source="admin")
+            except DomainError as exc:
+                self.message_user(request, f"{row}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{row} deleted.")
+
+
+@admin.register(AliasChange)
+class AliasChangeAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "model", "alias", "from_version", "to_version", "actor",
+                    "source"]
+    list_filter = ["model", "source"]
+    search_fields = ["model__name", "alias", "actor__username", "reason"]
     date_hierarchy = "created_at"
 
 

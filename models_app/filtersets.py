@@ -11,6 +11,7 @@ from axion_registry.errors import InvalidInput
 from axion_registry.filters import RepeatedFilter, UTCDateTimeFilter
 from models_app.choices import Framework, Stage
 from models_app.models import (
+    AliasChange,
     ModelChange,
     ModelVersion,
     PromotionRequest,
@@ -96,13 +97,18 @@ class ModelVersionFilterSet(django_filters.FilterSet):
     created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lte")
     run_id = django_filters.CharFilter(field_name="source_run_id")
+    sequence = django_filters.NumberFilter(
+        field_name="sequence", help_text="The version's number within its model (1, 2, 3).")
+    alias = django_filters.CharFilter(field_name="aliases__name",
+                                      help_text="Versions an alias of this name points at.")
     ordering = django_filters.OrderingFilter(
-        fields=(("created_at", "created_at"), ("major", "version"), ("model__name", "name")),
+        fields=(("created_at", "created_at"), ("major", "version"), ("model__name", "name"),
+                ("sequence", "sequence")),
     )
 
     class Meta:
         model = ModelVersion
-        fields = ["name", "stage", "framework", "tag", "metric"]
+        fields = ["name", "stage", "framework", "tag", "metric", "sequence", "alias"]
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         queryset = super().filter_queryset(queryset)
@@ -149,3 +155,16 @@ class PromotionRequestFilterSet(django_filters.FilterSet):
     class Meta:
         model = PromotionRequest
         fields = ["model", "version", "status", "requested_by", "decided_by"]
+
+
+class AliasChangeFilterSet(django_filters.FilterSet):
+    model = django_filters.CharFilter(field_name="model__name")
+    alias = django_filters.CharFilter(field_name="alias")
+    actor = django_filters.CharFilter(field_name="actor__username")
+    source = django_filters.CharFilter(field_name="source")
+    after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lte")
+
+    class Meta:
+        model = AliasChange
+        fields = ["model", "alias", "actor", "source"]

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from django.db.models import F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from axion_registry.errors import InvalidInput
 from models_app import artifacts, roles
@@ -75,6 +75,7 @@ def version_detail(*, version: ModelVersion, moves: list[str]) -> dict[str, Any]
         "model": version.model.name,
         **{field: getattr(version, field) for field in VERSION_FIELDS},
         "created_by": version.created_by.get_username() if version.created_by else None,
+        "aliases": version_aliases(version=version),
         "available_transitions": moves,
     }
 
@@ -128,9 +129,10 @@ def version_by_alias(*, model: RegisteredModel, alias: str) -> ModelVersion:
 
 
 def alias_map(*, model: RegisteredModel) -> dict[str, str]:
-    """{alias: semver} of the model."""
-    return dict(ModelAlias.objects.filter(model=model).order_by("name")
-                .values_list("name", "version__version"))
+    """{alias: semver} of the model (read from the aliases `model_list` prefetched, if so)."""
+    prefetched = "aliases" in getattr(model, "_prefetched_objects_cache", {})
+    rows = model.aliases.all() if prefetched else model.aliases.select_related("version")
+    return {row.name: row.version.version for row in sorted(rows, key=lambda r: r.name)}
 
 
 def version_aliases(*, version: ModelVersion) -> list[str]:
@@ -148,9 +150,9 @@ def aliases_by_version(*, versions: list[int]) -> dict[int, list[str]]:
     return found
 
 
-def alias_history(*, model: RegisteredModel) -> QuerySet[AliasChange]:
-    return AliasChange.objects.filter(model=model).select_related(
-        "from_version", "to_version", "actor")
+def alias_change_list() -> QuerySet[AliasChange]:
+    """The audit trail of aliases, newest first (filter with AliasChangeFilterSet)."""
+    return AliasChange.objects.select_related("model", "from_version", "to_version", "actor")
 
 
 def version_latest(
@@ -171,7 +173,7 @@ def model_list() -> QuerySet[RegisteredModel]:
     queries."""
     versions = ModelVersion.objects.filter(model=OuterRef("pk"))
     return RegisteredModel.objects.select_related("owner").prefetch_related(
-        "co_owners"
+        "co_owners", Prefetch("aliases", ModelAlias.objects.select_related("version")),
     ).annotate(
         production_version=Subquery(
             versions.filter(stage=Stage.PRODUCTION).values("version")[:1]),

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from axion_registry.errors import InvalidInput, NotFound, PermissionRefused, Unavailable
+from axion_registry.errors import Conflict, InvalidInput, NotFound, PermissionRefused, Unavailable
 
 
 class InvalidRows(InvalidInput):
@@ -34,3 +34,9 @@ class ArtifactRefused(Unavailable):
 
 class VersionNotPermitted(PermissionRefused):
     code = "version_not_permitted"
+
+
+class AliasNotServable(Conflict):
+    """The alias names a version that has not passed the model's load-check gate."""
+
+    code = "alias_not_servable"

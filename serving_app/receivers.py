@@ -1,5 +1,6 @@
 """serving_app listens for deployments (note them, bump the generation, start a warm-up) and
-for A/B tests that start or stop (bump the generation, so every process re-reads routes)."""
+for A/B tests that start or stop and aliases that move (bump the generation, so every
+process re-reads routes)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from abtest_app.signals import abtest_routing_changed
-from models_app.signals import load_check_requested, version_deployed, version_registered
+from models_app.signals import (
+    alias_changed,
+    load_check_requested,
+    version_deployed,
+    version_registered,
+)
 from serving_app import services
 
 logger = logging.getLogger(__name__)
@@ -40,7 +46,8 @@ def on_version_deployed(sender, *, version_id: int, model_name: str, kind: str,
 
 
 @receiver(abtest_routing_changed, dispatch_uid="serving_app.on_abtest_routing_changed")
-def on_abtest_routing_changed(sender, *, model_name: str, **kwargs) -> None:
+@receiver(alias_changed, dispatch_uid="serving_app.on_alias_changed")
+def on_routing_changed(sender, *, model_name: str, **kwargs) -> None:
     try:
         services.generation_bump(model_name=model_name)
     except Exception:

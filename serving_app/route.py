@@ -3,8 +3,9 @@ test, and the table of routes a serving process holds and swaps.
 
 - `serving_plan(model_name=...)` reads which versions take the model's traffic: the
   production version, its fallback (what a rollback would restore), and, while an A/B test
-  runs, its champion and challenger (abtest_app's `RunningTest`); all from
-  models_app.selectors and abtest_app.selectors.
+  runs, its champion and challenger (abtest_app's `RunningTest`), and which version each of
+  the model's aliases names (`<model>@<alias>`); all from models_app.selectors and
+  abtest_app.selectors.
 - `Route` is that plan with each version loaded and warmed in this process
   (serving_app.loaded.LoadedVersion); `choose_arm` picks the arm of a unit.
 - `RouteTable` holds one route per model. At most every SERVING_GENERATION_CHECK_MS it
@@ -22,7 +23,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ class ServingPlan:
     champion: VersionRecord | None
     challenger: VersionRecord | None
     timeout: float | None
+    aliases: Mapping[str, str] = field(default_factory=dict)  # alias -> version number
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,6 +85,7 @@ class Route:
     champion: LoadedVersion | None = None
     challenger: LoadedVersion | None = None
     timeout: float | None = None
+    aliases: Mapping[str, str] = field(default_factory=dict)
     built_at: float = field(default_factory=time.monotonic)
 
     def versions(self) -> list[LoadedVersion]:
@@ -118,6 +121,7 @@ def serving_plan(*, model_name: str) -> ServingPlan:
         champion=_record(champion),
         challenger=_record(challenger),
         timeout=policy_get(model=model).timeout_seconds,
+        aliases=registry.alias_map(model=model),
     )
 
 
@@ -279,6 +283,7 @@ class RouteTable:
             model_name=plan.model_name, model_id=plan.model_id, generation=generation,
             plan_seq=seq, primary=primary, fallback=loaded(plan.fallback), abtest=plan.abtest,
             champion=champion, challenger=challenger, timeout=plan.timeout,
+            aliases=plan.aliases,
         )
 
     def _install(self, route: Route) -> None:

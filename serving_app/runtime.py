@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
+from models_app.errors import AliasNotFound
 from models_app.vocabulary import Stage
 from serving_app import selectors
 from serving_app.cache import ModelCache
@@ -139,6 +140,16 @@ class ServingRuntime:
                                    details={"version": record.version})
         return loaded
 
+    def alias_version(self, model_name: str, alias: str) -> str:
+        """The version number the alias names, as this process's route last read it (an
+        alias change bumps the model's generation, so every process re-reads it)."""
+        self.routes.tick(perf_counter_ns())
+        version = self.routes.current(model_name).aliases.get(alias)
+        if version is None:
+            raise AliasNotFound(f"{model_name} has no alias '{alias}'; GET /api/v1/models/"
+                                f"{model_name}/aliases/ lists them.")
+        return version
+
     # -- readiness, status, waiting ----------------------------------------------------
 
     def readiness(self, *, load_missing: bool = False) -> list[dict[str, Any]]:
@@ -191,6 +202,7 @@ class ServingRuntime:
             "production": route.primary.describe() if route.primary else None,
             "fallback": route.fallback.describe() if route.fallback else None,
             "timeout_ms": None if route.timeout is None else route.timeout * 1000,
+            "aliases": dict(route.aliases),
             "abtest": None if route.abtest is None else {
                 "test_id": route.abtest.test_id,
                 "challenger_share": route.abtest.challenger_share,

@@ -46,9 +46,32 @@ def render(api: Registry) -> None:
         f":{charts.STAGE_COLORS.get(v['stage'], 'gray')}-badge[{v['version']} · {v['stage']}]"
         for v in sorted(versions, key=lambda v: v["created_at"])
     ) or "No versions yet.")
-    for section in (_comparison, _history, _load_checks, _promotion_requests, _actions):
+    for section in (_comparison, _history, _load_checks, _aliases, _promotion_requests,
+                    _actions):
         with guarded(api):
             section(api, model, versions)
+
+
+def _aliases(api: Registry, model: str, versions: list[dict]) -> None:
+    st.subheader("Aliases")
+    rows = api.aliases(model)
+    if not rows:
+        st.caption(f"No alias yet. Serving answers {model}@<alias> once one is set (release "
+                   "managers set them: PUT /api/v1/models/<name>/aliases/<alias>/).")
+        return
+    by_version: dict[str, list[str]] = {}
+    for row in rows:
+        by_version.setdefault(row["version"], []).append(f"@{row['alias']}")
+    st.markdown(" ".join(
+        f":{charts.STAGE_COLORS.get(v['stage'], 'gray')}-badge[{v['version']} · "
+        f"{' '.join(by_version[v['version']])}]"
+        for v in sorted(versions, key=lambda v: v["created_at"]) if v["version"] in by_version
+    ))
+    st.dataframe(pd.DataFrame([{
+        "alias": r["alias"], "version": r["version"], "number": r["sequence"],
+        "stage": r["stage"], "set by": r.get("set_by") or "",
+        "set at": r["set_at"][:19].replace("T", " "),
+    } for r in rows]), hide_index=True, width="stretch")
 
 
 def _version_search(api: Registry) -> None:

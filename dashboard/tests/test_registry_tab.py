@@ -139,3 +139,12 @@ def test_it_shows_each_versions_load_check_and_verified_beside_reported_metrics(
     assert metrics.loc[("1.0.0", "auc"), "reported"] == 0.6611
     assert metrics.loc[("1.0.0", "auc"), "verified"] == 0.6502
     assert pd.isna(metrics.loc[("1.1.0", "auc"), "verified"])  # a failed check verifies none
+
+
+def test_it_shows_the_aliases_of_each_version(fake_api, app):
+    registry = tab(app(), "Model Registry")
+    assert fake_api.requests("GET", "models/stock-ranking/aliases/")
+    aliases = next(d.value for d in registry.dataframe if "alias" in d.value.columns)
+    assert list(zip(aliases["alias"], aliases["version"], aliases["number"], strict=True)) == [
+        ("champion", "1.0.0", 1), ("challenger", "1.1.0", 2)]
+    assert "1.0.0 · @champion" in texts(registry) and "1.1.0 · @challenger" in texts(registry)

@@ -14,7 +14,9 @@ from models_app.choices import (
     Stage,
 )
 from models_app.models import (
+    AliasChange,
     EvaluationDataset,
+    ModelAlias,
     ModelChange,
     PromotionRequest,
     RegisteredModel,
@@ -37,14 +39,18 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
     owners = serializers.SerializerMethodField(help_text="Every owner, the first owner first.")
     production_version = serializers.SerializerMethodField()
     latest_version = serializers.SerializerMethodField()
+    aliases = serializers.SerializerMethodField(help_text="{alias: version} of the model.")
 
     class Meta:
         model = RegisteredModel
         fields = [
             "name", "description", "owner", "owners", "tags", "metric_directions", "gates",
             "require_four_eyes", "require_signed_artifacts", "production_version",
-            "latest_version", "created_at", "updated_at",
+            "latest_version", "aliases", "created_at", "updated_at",
         ]
+
+    def get_aliases(self, obj: RegisteredModel) -> dict[str, str]:
+        return selectors.alias_map(model=obj)
 
     def get_owners(self, obj: RegisteredModel) -> list[str]:
         from models_app.services.ownership import model_owners
@@ -124,6 +130,8 @@ class ModelVersionSerializer(serializers.Serializer):
 
     model = serializers.CharField()
     version = serializers.CharField()
+    sequence = serializers.IntegerField(
+        help_text="The version's number within its model (1, 2, 3): MLflow's version number.")
     stage = serializers.ChoiceField(choices=Stage.choices)
     framework = serializers.ChoiceField(choices=Framework.choices)
     artifact_format = serializers.ChoiceField(choices=ArtifactFormat.choices)
@@ -157,6 +165,8 @@ class ModelVersionSerializer(serializers.Serializer):
 
 
 class ModelVersionDetailSerializer(ModelVersionSerializer):
+    aliases = serializers.ListField(child=serializers.CharField(),
+                                    help_text="The aliases pointing at this version.")
     available_transitions = serializers.ListField(
         child=serializers.ChoiceField(choices=Stage.choices),
         help_text="Stages the requesting user may move this version to.",
@@ -289,3 +299,49 @@ class MeSerializer(serializers.Serializer):
     publisher = serializers.BooleanField()
     superuser = serializers.BooleanField()
     owned_models = serializers.ListField(child=serializers.CharField())
+
+
+class ModelAliasSerializer(serializers.ModelSerializer):
+    model = _slug("name")
+    alias = serializers.CharField(source="name")
+    version = serializers.CharField(source="version.version")
+    sequence = serializers.IntegerField(source="version.sequence")
+    stage = serializers.ChoiceField(source="version.stage", choices=Stage.choices)
+    set_by = _slug("username", allow_null=True)
+
+    class Meta:
+        model = ModelAlias
+        fields = ["model", "alias", "version", "sequence", "stage", "set_by", "set_at"]
+
+
+class AliasSetSerializer(serializers.Serializer):
+    version = serializers.CharField(required=False, max_length=50,
+                                    help_text="The semver to point at, e.g. 1.2.0.")
+    sequence = serializers.IntegerField(required=False, min_value=1,
+                                        help_text="Or the version's number within the model.")
+    reason = serializers.CharField(required=False, allow_blank=True, default="",
+                                   max_length=2000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("version" in attrs) == ("sequence" in attrs):
+            raise serializers.ValidationError(
+                'Name the version to point at: {"version": "1.2.0"} or {"sequence": 3}, '
+                "one of them.")
+        return attrs
+
+
+class AliasDeleteSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="",
+                                   max_length=2000)
+
+
+class AliasChangeSerializer(serializers.ModelSerializer):
+    model = _slug("name")
+    from_version = _slug("version", allow_null=True)
+    to_version = _slug("version", allow_null=True)
+    actor = _slug("username", allow_null=True)
+
+    class Meta:
+        model = AliasChange
+        fields = ["id", "model", "alias", "from_version", "to_version", "actor", "source",
+                  "reason", "created_at"]

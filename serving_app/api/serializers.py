@@ -37,6 +37,10 @@ class PredictResponseSerializer(serializers.Serializer):
                                         "answered because the current one failed.")
 
 
+class AliasPredictResponseSerializer(PredictResponseSerializer):
+    alias = serializers.CharField(help_text="The alias asked for; `version` is what it named.")
+
+
 class LatencyMinuteSerializer(serializers.ModelSerializer):
     version = serializers.CharField(source="version.version")
 

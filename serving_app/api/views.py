@@ -3,6 +3,7 @@
 A prediction, from URL to model, in eight files:
 
 1. serving_app/api/urls.py        serve/<model>/predict/ -> PredictView
+                                  (serve/<model>@<alias>/predict/ -> AliasPredictView)
 2. serving_app/api/views.py       PredictView: DRF authentication, the body, access, predict()
 3. axion_registry/authentication.py  the token (cached per process), a copy of its user
 4. serving_app/runtime.py         ServingRuntime.predict: route -> version -> answer, fallback
@@ -32,7 +33,7 @@ from rest_framework.views import APIView
 from axion_registry.errors import InvalidInput
 from models_app import selectors as registry
 from serving_app import selectors
-from serving_app.access import require_version_access
+from serving_app.access import require_alias_access, require_version_access
 from serving_app.api import serializers as s
 from serving_app.filtersets import DeploymentEventFilterSet, LatencyMinuteFilterSet
 from serving_app.runtime import get_runtime, predict
@@ -66,7 +67,21 @@ def _user(request: Request) -> AbstractBaseUser | None:
     return user if isinstance(user, AbstractBaseUser) else None
 
 
-class PredictView(APIView):
+class _PredictEndpoint(APIView):
+    """What both predict endpoints share: a 401 that says how to sign in, POST only."""
+
+    def permission_denied(self, request: Request, message: str | None = None,
+                          code: str | None = None) -> NoReturn:
+        if request.authenticators and not request.successful_authenticator:
+            raise NotAuthenticated(_UNAUTHENTICATED)
+        super().permission_denied(request, message, code)
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any,
+                                **kwargs: Any) -> Response:
+        raise MethodNotAllowed(request.method or "", detail="Use POST.")
+
+
+class PredictView(_PredictEndpoint):
     """Predictions from a model's production version (or the A/B arm of `unit_id`).
 
     A DRF view with the project's authentication, permission and error handling like every
@@ -91,15 +106,31 @@ class PredictView(APIView):
         return HttpResponse(orjson.dumps(result.as_dict(), option=orjson.OPT_SERIALIZE_NUMPY),
                             content_type=JSON)
 
-    def permission_denied(self, request: Request, message: str | None = None,
-                          code: str | None = None) -> NoReturn:
-        if request.authenticators and not request.successful_authenticator:
-            raise NotAuthenticated(_UNAUTHENTICATED)
-        super().permission_denied(request, message, code)
 
-    def http_method_not_allowed(self, request: HttpRequest, *args: Any,
-                                **kwargs: Any) -> Response:
-        raise MethodNotAllowed(request.method or "", detail="Use POST.")
+class AliasPredictView(_PredictEndpoint):
+    """Predictions from the version an alias names (`ranking@champion`): served only once
+    its load check passed, and to callers who may be served that version by number. The
+    answer names the version (and the alias); no A/B arm is chosen."""
+
+    @extend_schema(
+        request=s.PredictRequestSerializer,
+        responses={200: s.AliasPredictResponseSerializer, 400: OpenApiTypes.OBJECT,
+                   401: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT,
+                   404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT,
+                   503: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request, model: str, alias: str) -> HttpResponse:
+        rows, _, asked = _payload(request.body)
+        if asked is not None or "version" in request.query_params:
+            raise InvalidInput(f"{model}@{alias} names its version itself; drop 'version', or "
+                               f"ask serve/{model}/predict/ for a version by number.",
+                               code="invalid_input")
+        version = get_runtime().alias_version(model, alias)
+        require_alias_access(_user(request), model_name=model, alias=alias, version=version)
+        answer = predict(model, rows, version=version).as_dict()
+        answer["alias"] = alias
+        return HttpResponse(orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY),
+                            content_type=JSON)
 
 
 class ServingStatusView(APIView):
