@@ -17,16 +17,17 @@ from mlflow_app.api.dispatch import Call, endpoint
 from mlflow_app.errors import INVALID_STATE, MlflowError, invalid
 from models_app import services as registry
 from models_app.errors import GateRefused
+from models_app.models import ModelVersion, RegisteredModel
 
 MODELS_DEFAULT, MODELS_LIMIT = 100, 1000
 VERSIONS_DEFAULT, VERSIONS_LIMIT = 10_000, 200_000
 
 
-def _model(body: dict[str, Any]) -> Any:
+def _model(body: dict[str, Any]) -> RegisteredModel:
     return selectors.model_by_name(shapes.text(body, "name", required=True))
 
 
-def _version(body: dict[str, Any]) -> Any:
+def _version(body: dict[str, Any]) -> ModelVersion:
     model = _model(body)
     return selectors.version_by_number(model, shapes.text(body, "version", required=True))
 
