@@ -220,13 +220,15 @@ def _enqueue_later(pk: int, countdown: float) -> None:
 
 
 def deliveries_retry_now(*, actor: Actor, pks: list[int]) -> int:
-    """Give failed or waiting deliveries one more try now (the admin's "retry now")."""
+    """Give failed or waiting deliveries one more try now (the admin's "retry now"). One
+    attempted within the lease may still be in flight: it is left to finish."""
     require_manage(actor)
     now = timezone.now()
     with transaction.atomic():
         count = WebhookDelivery.objects.filter(pk__in=pks).exclude(
-            status=DeliveryStatus.DELIVERED).update(status=DeliveryStatus.PENDING,
-                                                    next_attempt_at=now)
+            status=DeliveryStatus.DELIVERED).exclude(
+            status=DeliveryStatus.PENDING, last_attempt_at__gt=now - _lease()).update(
+            status=DeliveryStatus.PENDING, next_attempt_at=now)
         chosen = list(WebhookDelivery.objects.filter(pk__in=pks, status=DeliveryStatus.PENDING)
                       .values_list("pk", flat=True))
         transaction.on_commit(lambda: _enqueue_all(chosen))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.utils import timezone
@@ -76,3 +78,15 @@ def test_the_delivery_log_is_read_only_and_retry_now_gives_a_failed_one_another_
     assert enqueued
     assert services.delivery_attempt(delivery_pk=failed.pk).status == DeliveryStatus.DELIVERED
     assert failed.delivery_id and str(failed.delivery_id) == receiver.received[0].delivery_id
+
+
+def test_retry_now_leaves_an_attempt_in_flight_alone(admin_for, receiver, make_webhook,
+                                                     release_manager):
+    hook = make_webhook(receiver.url, Event.MODEL_VERSION_CREATED)
+    claimed_at = timezone.now()
+    in_flight = WebhookDelivery.objects.create(
+        webhook=hook, event=Event.MODEL_VERSION_CREATED, payload={"data": {}}, attempts=1,
+        last_attempt_at=claimed_at, next_attempt_at=claimed_at + timedelta(seconds=40))
+    assert services.deliveries_retry_now(actor=release_manager, pks=[in_flight.pk]) == 0
+    in_flight.refresh_from_db()
+    assert in_flight.next_attempt_at == claimed_at + timedelta(seconds=40)
