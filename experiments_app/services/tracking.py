@@ -8,6 +8,7 @@ Rows go in as tuples, never through serializers.
 from __future__ import annotations
 
 import math
+import sqlite3
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,9 @@ from experiments_app.tracking_input import (
 from models_app.roles import Actor
 
 UPSERT_CHUNK = 150  # rows per upsert statement: 6 parameters each, under SQLite's 999
-SQLITE_BUCKET_CHUNK = 40  # buckets per upsert: 23 parameters each
+# Buckets per upsert on SQLite, 23 parameters each: under its limit of 32,766 parameters
+# (999 before SQLite 3.32).
+SQLITE_BUCKET_CHUNK = 1400 if sqlite3.sqlite_version_info >= (3, 32) else 40
 
 
 def _invalid(exc: TrackingInputError) -> InvalidTrackingInput | BatchTooLarge:
