@@ -17,6 +17,8 @@ TAG_RULES: tuple[tuple[str, str], ...] = (
     (r"^/api/v1/versions/", "versions"),
     (r"^/api/v1/transitions/", "lifecycle"),
     (r"^/api/v1/promotion-requests/", "promotion requests"),
+    (r"^/api/v1/models/[^/]+/aliases/", "aliases"),
+    (r"^/api/v1/alias-changes/", "aliases"),
     (r"^/api/v1/model-changes/", "models"),
     (r"^/api/v1/models/", "models"),
     (r"^/api/v1/experiments/", "experiments"),
@@ -37,6 +39,8 @@ TAGS: list[dict[str, str]] = [
                                         "download."},
     {"name": "lifecycle", "description": "Stage moves through the gates, promotion, rollback "
                                          "and roll-forward, the audit trail."},
+    {"name": "aliases", "description": "Named pointers at a model's versions (champion, "
+                                       "...): set by release managers, audited, servable."},
     {"name": "promotion requests", "description": "Four-eyes promotion: one release manager "
                                                   "asks, another decides."},
     {"name": "load checks", "description": "Each version loaded and exercised by a worker; "
@@ -119,6 +123,14 @@ SUMMARIES: dict[str, str] = {
     "v1_abtests_outcomes_create": "Record outcomes",
     "v1_abtests_results_retrieve": "Get the evidence so far",
     "v1_abtests_sample_size_retrieve": "How many units a test needs",
+    "v1_alias_changes_list": "Every alias set, moved or deleted (the audit trail)",
+    "v1_alias_changes_retrieve": "One alias change",
+    "v1_models_aliases_list": "A model's aliases and the versions they name",
+    "v1_models_aliases_retrieve": "The version an alias names",
+    "v1_models_aliases_update": "Point an alias at a version (release managers)",
+    "v1_models_aliases_destroy": "Delete an alias (release managers)",
+    "v1_serve_@_predict_create": "Predict with the version an alias names",
+    "v1_abtests_mde_retrieve": "The smallest effect a test of a given size can detect",
     "v1_abtests_outcome_tokens_list": "List outcome tokens",
     "v1_abtests_outcome_tokens_create": "Create an outcome token",
     "v1_abtests_outcome_tokens_revoke_create": "Revoke an outcome token",

@@ -72,7 +72,7 @@ def version_row(model_id: int, index: int, rng: random.Random, start: datetime) 
         json.dumps({"team": f"team-{rng.randrange(20)}", "env": "research",
                     **({"gpu": ""} if rng.random() < 0.1 else {})}),
         "", "{}", f"bench/{model_id}/{index}.pkl", "0" * 64, 1000, "", "", "", "numpy",
-        "passed", "{}", "{}", start + timedelta(seconds=index),
+        "passed", "{}", "{}", start + timedelta(seconds=index), index + 1,
     )
 
 
@@ -80,7 +80,7 @@ COLUMNS = ("model_id", "version", "major", "minor", "patch", "stage", "framework
            "artifact_format", "metrics", "hyperparameters", "tags", "description",
            "signature", "artifact_path", "artifact_sha256", "artifact_size",
            "signature_bundle", "signed_with", "source_run_id", "serving_input",
-           "load_check_status", "load_check", "verified_metrics", "created_at")
+           "load_check_status", "load_check", "verified_metrics", "created_at", "sequence")
 
 
 def copy_versions(rows: Callable[[], Any], total: int) -> None:

@@ -30,8 +30,10 @@ def seed(model: RegisteredModel, count: int, *, seed: int = 0,
     semvers = [(1 + i // 50, (i // 5) % 10, i % 5) for i in range(count)]
     rng.shuffle(semvers)
     now = timezone.now()
+    numbered = model.versions.count()
     rows = [
         ModelVersion(model=model, version=f"{a}.{b}.{c}", major=a, minor=b, patch=c,
+                     sequence=numbered + i + 1,
                      framework="sklearn", artifact_format="pickle", artifact_path="x.pkl",
                      artifact_sha256="0" * 64, artifact_size=1,
                      metrics={"auc": round(rng.uniform(0.5, 0.9), 3)},
@@ -270,7 +272,8 @@ def test_on_postgresql_pages_and_tag_search_read_through_indexes(api, researcher
         a, b, c = 1 + index // 100, (index // 10) % 10, index % 10
         rows.append(ModelVersion(
             model=model, version=f"{a}.{b}.{c}", major=a, minor=b, patch=c,
-            framework="sklearn", artifact_format="pickle", artifact_path="x.pkl",
+            sequence=index + 1, framework="sklearn", artifact_format="pickle",
+            artifact_path="x.pkl",
             artifact_sha256="0" * 64, artifact_size=1, metrics={"auc": rng.random()},
             tags={"team": f"team-{rng.randrange(100)}"}))
     ModelVersion.objects.bulk_create(rows, batch_size=5000)
