@@ -23,7 +23,7 @@ from experiments_app.errors import RunArtifactTooLarge
 from experiments_app.selectors.artifacts import run_artifact_name
 from mlflow_app import logged_selectors, logged_services, selectors
 from mlflow_app.api.dispatch import Call, endpoint
-from mlflow_app.errors import invalid, not_found
+from mlflow_app.errors import NOT_IMPLEMENTED, MlflowError, invalid, not_found
 from models_app import artifacts
 
 
@@ -151,3 +151,18 @@ def artifact_list(call: Call) -> dict[str, Any]:
         return {"files": logged_selectors.folder_listing(model.artifact_root, relative)}
     run, relative = selectors.artifact_run(path)
     return {"files": selectors.artifact_listing(run, relative)}
+
+
+# The client's own words for "no multipart here": it falls back to one streamed PUT when
+# the message starts with them (mlflow.exceptions._UnsupportedMultipartUploadException).
+MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
+
+
+@endpoint("POST")
+def multipart_upload(call: Call) -> dict[str, Any]:
+    """mpu/create, complete, abort: refused as `mlflow server` refuses them for a store
+    without presigned part URLs, so the client streams the file in one PUT (never whole in
+    memory) through artifact_file instead."""
+    raise MlflowError(NOT_IMPLEMENTED, f"{MULTIPART_UNSUPPORTED}: Axion stores artifacts "
+                      "through its own storage API; the client sends the file in one "
+                      "streamed upload instead.", 501)

@@ -63,6 +63,7 @@ tracking = [
 proxied_artifacts = [
     path("artifacts", artifacts.artifact_list),
     path("artifacts/<path:artifact_path>", artifacts.artifact_file),
+    path("mpu/<str:step>/<path:artifact_path>", artifacts.multipart_upload),
 ]
 
 server_info = [path("server-info", views.server_info)]

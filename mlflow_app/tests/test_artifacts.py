@@ -121,3 +121,35 @@ def test_an_upload_without_content_length_is_refused(live_server, run_id, token_
     assert response.status_code == 400
     assert "Content-Length" in response.json()["message"]
     assert not list(artifact_root.rglob("chunked.bin"))
+
+
+def test_with_proxy_multipart_enabled_the_client_falls_back_to_one_streamed_upload(
+        tracking, client, run_id, tmp_path, monkeypatch):
+    """The client asks for a multipart upload first when told to (as for an S3-backed
+    `mlflow server`); Axion answers as `mlflow server` with a local store does, so the
+    client sends the file in one streamed PUT instead of failing."""
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", "1024")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", "5242880")
+    big = tmp_path / "weights.bin"
+    big.write_bytes(bytes(range(256)) * 4096 * 3)  # 3 MiB
+    tracking.log_artifact(str(big))
+    local = client.download_artifacts(run_id, "weights.bin", str(tmp_path / "back"))
+    assert open(local, "rb").read() == big.read_bytes()
+
+
+def test_multipart_steps_answer_not_implemented_in_mlflows_shape(live_server, token_for,
+                                                                 researcher):
+    from mlflow.exceptions import _UnsupportedMultipartUploadException
+
+    base = f"{live_server.url}/api/2.0/mlflow-artifacts/mpu"
+    for step in ("create", "complete", "abort"):
+        anonymous = requests.post(f"{base}/{step}/runs/abc/w.bin", json={}, timeout=10)
+        assert anonymous.status_code == 401
+        answer = requests.post(f"{base}/{step}/runs/abc/w.bin", json={"path": "w.bin"},
+                               headers={"Authorization": f"Bearer {token_for(researcher)}"},
+                               timeout=10)
+        assert answer.status_code == 501
+        assert answer.json()["error_code"] == "NOT_IMPLEMENTED"
+        assert answer.json()["message"].startswith(
+            _UnsupportedMultipartUploadException.MESSAGE)
