@@ -22,6 +22,8 @@ alias_changed = Signal()
 # out of production).
 model_created = Signal()
 version_created = Signal()
+# version_tags_changed: version, old (its tags before), new (after); one send per edit.
+version_tags_changed = Signal()
 stage_changed = Signal()
 model_rolled_back = Signal()
 

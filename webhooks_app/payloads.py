@@ -77,6 +77,14 @@ def rolled_back(transition: StageTransition, replaced: ModelVersion) -> dict[str
     }
 
 
+def tag_set(version: ModelVersion, key: str, value: str) -> dict[str, Any]:
+    return {**_version(version), "key": key, "value": value}
+
+
+def tag_deleted(version: ModelVersion, key: str) -> dict[str, Any]:
+    return {**_version(version), "key": key}
+
+
 def alias_changed(change: AliasChange) -> dict[str, Any]:
     data: dict[str, Any] = {"name": change.model.name, "alias": change.alias}
     if change.to_version is not None:

@@ -41,6 +41,18 @@ def _move_refused(sender: Any, *, version: Any, to_stage: str, actor: Any, messa
                                                      message=message, gate_report=gate_report))
 
 
+def _tags_changed(sender: Any, *, version: Any, old: dict[str, str], new: dict[str, str],
+                  **_: Any) -> None:
+    """One event per key: set (new or changed value) or deleted, as MLflow sends them."""
+    for key, value in new.items():
+        if old.get(key) != value:
+            services.event_record(event=Event.MODEL_VERSION_TAG_SET,
+                                  data=payloads.tag_set(version, key, value))
+    for key in old.keys() - new.keys():
+        services.event_record(event=Event.MODEL_VERSION_TAG_DELETED,
+                              data=payloads.tag_deleted(version, key))
+
+
 def _alias_changed(sender: Any, *, instance: AliasChange, created: bool, **_: Any) -> None:
     """Every alias set, move and delete writes one AliasChange row, in its transaction."""
     if not created:
@@ -57,6 +69,7 @@ def connect() -> None:
     signals.stage_changed.connect(_stage_changed, dispatch_uid=f"{uid}.stage_changed")
     signals.model_rolled_back.connect(_rolled_back, dispatch_uid=f"{uid}.rolled_back")
     signals.move_refused.connect(_move_refused, dispatch_uid=f"{uid}.move_refused")
+    signals.version_tags_changed.connect(_tags_changed, dispatch_uid=f"{uid}.tags_changed")
     # models_app.signals.alias_changed comes after commit; the audit row's own save is
     # inside the alias change's transaction, where an outbox row belongs.
     post_save.connect(_alias_changed, sender=AliasChange, dispatch_uid=f"{uid}.alias_changed")

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from models_app import roles
+from models_app import roles, signals
 from models_app.errors import DuplicateModel, InvalidMetadata, ModelChangeNotPermitted
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.roles import Actor
@@ -96,4 +96,8 @@ def version_update(
             new={f"version {version.version} {f}": v for f, v in changed.items()},
             source=source,
         )
+        if "tags" in changed:
+            signals.version_tags_changed.send(
+                sender=ModelVersion, version=version,
+                old=old[f"version {version.version} tags"], new=changed["tags"])
         return version

@@ -201,6 +201,26 @@ class TestAxionEvents:
 
 
 @pytest.mark.django_db
+class TestTagEvents:
+    def test_each_version_tag_set_changed_or_removed_is_one_event(
+            self, receiver, make_webhook, register_version, researcher):
+        from models_app.services import version_update
+
+        make_webhook(receiver.url, Event.MODEL_VERSION_TAG_SET,
+                     Event.MODEL_VERSION_TAG_DELETED)
+        version = register_version("1.0.0")
+        owner = version.model.owner or researcher
+        version_update(version=version, actor=owner, tags={"team": "quant", "gpu": "a100"})
+        version_update(version=version, actor=owner, tags={"team": "risk"})
+        version_update(version=version, actor=owner, tags={"team": "risk"})  # no change
+        base = {"name": "ranking", "version": "1", "axion_version": "1.0.0"}
+        assert sorted(_events(Event.MODEL_VERSION_TAG_SET), key=str) == sorted([
+            {**base, "key": "team", "value": "quant"}, {**base, "key": "gpu", "value": "a100"},
+            {**base, "key": "team", "value": "risk"}], key=str)
+        assert _events(Event.MODEL_VERSION_TAG_DELETED) == [{**base, "key": "gpu"}]
+
+
+@pytest.mark.django_db
 class TestAliasEvents:
     def test_setting_moving_and_deleting_an_alias_are_announced(
             self, receiver, make_webhook, register_version, release_manager):
