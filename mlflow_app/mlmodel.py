@@ -5,7 +5,7 @@ Axion serves the sklearn flavor's own file: `pickled_model` in the format its
 unpickler; skops by its exact type lists). The signature's named columns become Axion's
 signature (MLflow's column shape is Axion's); tensor specs name no columns, so they give
 none. The saved input example (pandas "split" orient, or an array's rows) becomes records
-when the signature names columns, else rows.
+when the signature names columns, else a dataframe_split by position.
 """
 
 from __future__ import annotations
@@ -131,7 +131,8 @@ def signature(raw: Any) -> dict[str, Any]:
 
 
 def input_example(content: bytes, *, example_type: str, named: bool) -> Any:
-    """The saved example as Axion's input_example: records for named columns, else rows."""
+    """The saved example as Axion's input_example: records for named columns, else a
+    dataframe_split by position."""
     if len(content) > MAX_EXAMPLE_BYTES:
         raise MLmodelProblem(f"The input example is over {MAX_EXAMPLE_BYTES} bytes.")
     try:
@@ -148,7 +149,19 @@ def input_example(content: bytes, *, example_type: str, named: bool) -> Any:
         rows = example["data"]
         if named and all(isinstance(row, list) and len(row) == len(columns) for row in rows):
             return [dict(zip(columns, row, strict=True)) for row in rows]
-        return rows
+        return _positional(rows)
     if isinstance(example, list):
-        return example
+        return _positional(example)
     return None
+
+
+def _positional(rows: list[Any]) -> dict[str, Any] | None:
+    """Rows without column names, as serving takes them: a dataframe_split whose columns
+    are the positions (a matrix model reads them in that order). None unless every row is
+    a list of one width."""
+    if not rows or not all(isinstance(row, list) for row in rows):
+        return None
+    width = len(rows[0])
+    if width == 0 or any(len(row) != width for row in rows):
+        return None
+    return {"dataframe_split": {"columns": [str(i) for i in range(width)], "data": rows}}

@@ -35,13 +35,18 @@ def test_the_sklearn_flavors_file_signature_and_example_are_read():
         {"momentum": 0.5, "size": 3}, {"momentum": 1.5, "size": 4}]
 
 
-def test_tensor_signatures_give_no_columns_and_array_examples_stay_rows():
+def test_tensor_signatures_give_no_columns_and_array_examples_go_by_position():
     text = SKLEARN.replace('"name": "momentum", ', "")
     assert mlmodel.servable(mlmodel.parse(text)).signature == {}
     assert mlmodel.input_example(b"[[1, 2], [3, 4]]", example_type="ndarray",
-                                 named=False) == [[1, 2], [3, 4]]
+                                 named=False) == {"dataframe_split": {
+                                     "columns": ["0", "1"], "data": [[1, 2], [3, 4]]}}
     assert mlmodel.input_example(b'{"inputs": [[1, 2]]}', example_type="ndarray",
-                                 named=False) == [[1, 2]]
+                                 named=False) == {"dataframe_split": {
+                                     "columns": ["0", "1"], "data": [[1, 2]]}}
+    assert mlmodel.input_example(b"[[1, 2], [3]]", example_type="ndarray",
+                                 named=False) is None  # ragged: no example rather than a bad one
+    assert mlmodel.input_example(b"[1, 2]", example_type="ndarray", named=False) is None
 
 
 @pytest.mark.parametrize(("edit", "reason"), [

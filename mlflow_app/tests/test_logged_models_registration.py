@@ -100,17 +100,23 @@ def test_a_logged_sklearn_model_becomes_a_servable_version(
     assert version_download_uri(second) == version_download_uri(version)
 
 
-def test_an_array_example_gives_rows_and_numpy_serving(tracking, run, stock_ranking,
-                                                       researcher):
+def test_an_array_example_gives_numpy_serving_and_a_warm_up_that_passes(
+        tracking, run, stock_ranking, researcher):
     import mlflow.sklearn
     from sklearn.linear_model import LogisticRegression
+
+    from serving_app import loader
+    from serving_app.loaded import version_warm_up
 
     x = np.random.default_rng(1).normal(size=(40, 3))
     model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
     info = mlflow.sklearn.log_model(model, name="matrix", input_example=x[:2])
     version = _register(stock_ranking, f"models:/{info.model_id}", researcher)
     assert version.signature == {} and version.serving_input == "numpy"
-    assert version.input_example == x[:2].tolist()
+    assert version.input_example == {"dataframe_split": {
+        "columns": ["0", "1", "2"], "data": x[:2].tolist()}}
+    warm = version_warm_up(loader.VersionRecord.from_row(version))
+    assert warm.exercised is not None  # the example itself went through the model
 
 
 def _folder_with(tmp_path, frame, ranker, pickle_bytes: bytes | None = None,
