@@ -79,7 +79,7 @@ def test_a_logged_sklearn_model_becomes_a_servable_version(
     assert version.artifact_format == ("skops" if serialization == "skops" else "pickle")
     assert [c["name"] for c in version.signature["inputs"]] == ["momentum", "value", "size"]
     assert version.serving_input == "dataframe"
-    assert np.allclose(pd.DataFrame(version.input_example).to_numpy(),
+    assert np.allclose(pd.DataFrame(version.input_example)[frame.columns].to_numpy(),
                        frame.head(3).to_numpy())
     assert version.metrics == {"auc": 0.74}
     assert version.hyperparameters == {"C": "1.0", "penalty": "l2"}
