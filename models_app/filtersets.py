@@ -90,7 +90,7 @@ class RegisteredModelFilterSet(django_filters.FilterSet):
 # Each `ordering` name's columns; every version list ends with the rest of VERSION_KEY, so
 # its order is unique (one semver per model) and a keyset page can start after any row.
 ORDERING_COLUMNS = {"created_at": ("created_at",), "version": ("major", "minor", "patch"),
-                    "name": ("model__name",)}
+                    "name": ("model__name",), "sequence": ("sequence",)}
 VERSION_KEY = ("model_id", "-major", "-minor", "-patch")
 
 

@@ -108,6 +108,8 @@ def expected(rows: list[ModelVersion], ordering: str | None) -> list[str]:
             "created_at": (v.created_at, v.model_id, *descending_semver),
             "-created_at": (-v.created_at.timestamp(), v.model_id, *descending_semver),
             "name": (names[v.model_id], *descending_semver),
+            "sequence": (v.sequence, v.model_id, *descending_semver),
+            "-sequence": (-v.sequence, v.model_id, *descending_semver),
         }[ordering]
 
     return [f"{names[v.model_id]}@{v.version}" for v in sorted(rows, key=key)]
@@ -118,7 +120,7 @@ def labels(rows: list[dict]) -> list[str]:
 
 
 @pytest.mark.parametrize("ordering", [None, "version", "-version", "created_at",
-                                      "-created_at", "name"])
+                                      "-created_at", "name", "sequence", "-sequence"])
 def test_following_next_walks_every_version_once_in_order(api, catalogue, ordering):
     everything = list(ModelVersion.objects.all())
     query = f"&ordering={ordering}" if ordering else ""
@@ -127,7 +129,8 @@ def test_following_next_walks_every_version_once_in_order(api, catalogue, orderi
     assert len(set(labels(walked))) == len(everything) == 23 + 32 + 41
 
 
-@pytest.mark.parametrize("ordering", [None, "version", "-version", "-created_at"])
+@pytest.mark.parametrize("ordering", [None, "version", "-version", "-created_at",
+                                      "-sequence"])
 def test_one_models_versions_walk_both_ways(api, catalogue, ordering):
     ranking = [v for v in ModelVersion.objects.all() if v.model.name == "ranking"]
     query = f"&ordering={ordering}" if ordering else ""
