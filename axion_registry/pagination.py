@@ -168,7 +168,10 @@ def estimated_count(queryset: QuerySet) -> int | None:
     """The planner's row estimate for the list (PostgreSQL), else None."""
     if connections[queryset.db].vendor != "postgresql":
         return None
-    plan = json.loads(queryset.order_by().explain(format="json"))
+    text = queryset.order_by().explain(format="json")
+    if not text:  # a filter that matches nothing by construction: Django runs no query
+        return 0
+    plan = json.loads(text)
     return int(plan[0]["Plan"]["Plan Rows"])
 
 

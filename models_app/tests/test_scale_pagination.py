@@ -323,3 +323,12 @@ def test_on_postgresql_the_production_version_is_found_without_walking_the_versi
                 plan = json.dumps(cursor.fetchone()[0])
             removed = [int(n) for n in re.findall(r'"Rows Removed by Filter": (\d+)', plan)]
             assert max(removed, default=0) < 100, (url, plan)
+
+
+@pytest.mark.django_db
+def test_a_list_that_matches_nothing_by_construction_counts_zero_exactly():
+    """`pk__in=[]` makes Django skip the query (and EXPLAIN answers nothing): found by the
+    schema fuzzer as a 500 on PostgreSQL."""
+    from axion_registry.pagination import bounded_count
+
+    assert bounded_count(ModelVersion.objects.filter(pk__in=[])) == (0, True)
