@@ -114,7 +114,8 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
     version = _slug("version")
     requested_by = _slug("username", allow_null=True)
     decided_by = _slug("username", allow_null=True)
-    transition = _primary_key()
+    transition: serializers.PrimaryKeyRelatedField[Any] = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True)
 
     class Meta:
         model = PromotionRequest
