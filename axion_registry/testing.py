@@ -88,3 +88,15 @@ def _group(errors: dict[int, BaseException], count: int) -> BaseExceptionGroup |
         return None
     return BaseExceptionGroup(f"{len(errors)} of {count} callables raised",
                               [errors[i] for i in sorted(errors)])
+
+
+def wait_for(check: Callable[[], T], seconds: float = 30.0, what: str = "a condition",
+             interval: float = 0.05) -> T:
+    """Call check until it returns something truthy, and return that; fail after seconds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")

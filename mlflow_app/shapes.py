@@ -11,9 +11,11 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -154,6 +156,16 @@ def page_offset(token: str) -> int:
 
 def page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def page(key: str, found: list[T], answer: Callable[[list[T]], list[Any]], *,
+         offset: int, limit: int) -> dict[str, Any]:
+    """One page of a search that fetched limit + 1 rows from offset: the answer under key, and
+    the next page's token when the extra row shows there is one."""
+    result: dict[str, Any] = {key: answer(found[:limit])}
+    if len(found) > limit:
+        result["next_page_token"] = page_token(offset + limit)
+    return result
 
 
 # --- answers ------------------------------------------------------------------------------

@@ -91,10 +91,8 @@ def logged_model_search(call: Call) -> dict[str, Any]:
         experiment_ids=experiment_ids, filter_string=shapes.text(call.body, "filter"),
         order_by=order_by, offset=offset, limit=limit,
     )
-    answer: dict[str, Any] = {"models": logged_selectors.logged_models_answer(found[:limit])}
-    if len(found) > limit:
-        answer["next_page_token"] = shapes.page_token(offset + limit)
-    return answer
+    return shapes.page("models", found, logged_selectors.logged_models_answer,
+                       offset=offset, limit=limit)
 
 
 @endpoint("GET")

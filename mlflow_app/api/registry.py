@@ -99,10 +99,8 @@ def model_search(call: Call) -> dict[str, Any]:
         filter_string=shapes.text(call.body, "filter"),
         order_by=shapes.strings(call.body, "order_by"), offset=offset, limit=limit,
     )
-    answer: dict[str, Any] = {"registered_models": selectors.models_answer(found[:limit])}
-    if len(found) > limit:
-        answer["next_page_token"] = shapes.page_token(offset + limit)
-    return answer
+    return shapes.page("registered_models", found, selectors.models_answer,
+                       offset=offset, limit=limit)
 
 
 @endpoint("GET", "POST")
@@ -192,10 +190,8 @@ def version_search(call: Call) -> dict[str, Any]:
         filter_string=shapes.text(call.body, "filter"),
         order_by=shapes.strings(call.body, "order_by"), offset=offset, limit=limit,
     )
-    answer: dict[str, Any] = {"model_versions": selectors.versions_answer(found[:limit])}
-    if len(found) > limit:
-        answer["next_page_token"] = shapes.page_token(offset + limit)
-    return answer
+    return shapes.page("model_versions", found, selectors.versions_answer,
+                       offset=offset, limit=limit)
 
 
 @endpoint("POST")

@@ -68,10 +68,8 @@ def experiment_search(call: Call) -> dict[str, Any]:
         order_by=shapes.strings(call.body, "order_by"),
         view=shapes.view_type(call.body.get("view_type")), offset=offset, limit=limit,
     )
-    answer: dict[str, Any] = {"experiments": [shapes.experiment(e) for e in found[:limit]]}
-    if len(found) > limit:
-        answer["next_page_token"] = shapes.page_token(offset + limit)
-    return answer
+    return shapes.page("experiments", found, lambda page: [shapes.experiment(e) for e in page],
+                       offset=offset, limit=limit)
 
 
 def _set_archived(call: Call, archived: bool) -> dict[str, Any]:
@@ -175,10 +173,7 @@ def run_search(call: Call) -> dict[str, Any]:
         order_by=shapes.strings(call.body, "order_by"),
         view=shapes.view_type(call.body.get("run_view_type")), offset=offset, limit=limit,
     )
-    answer: dict[str, Any] = {"runs": selectors.runs_answer(found[:limit])}
-    if len(found) > limit:
-        answer["next_page_token"] = shapes.page_token(offset + limit)
-    return answer
+    return shapes.page("runs", found, selectors.runs_answer, offset=offset, limit=limit)
 
 
 @endpoint("POST")

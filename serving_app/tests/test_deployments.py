@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from axion_registry.testing import run_concurrently
+from axion_registry.testing import run_concurrently, wait_for
 from models_app import services as registry
 from models_app.models import StageTransition
 from serving_app.generation import generations_read
@@ -18,14 +18,6 @@ from serving_app.tests.mock_models import ConstantModel, CountingModel, RaisingM
 ROWS = [{"f0": 1.0, "f1": 0.0, "f2": 0.0, "f3": 0.0}]
 
 
-def wait_for(check, seconds: float = 15.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from axion_registry.testing import wait_for
 from models_app.models import StageTransition
 from serving_app import services
 from serving_app.models import DeploymentEvent
@@ -29,14 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def wait_for(check, seconds: float = 30.0, what: str = "a condition"):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
 
 
 def promote_event(version) -> DeploymentEvent:

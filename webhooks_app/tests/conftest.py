@@ -120,11 +120,3 @@ def purged_queue(celery_app):
         connection.default_channel.queue_purge("celery")
 
 
-def wait_for(check, seconds: float = 20.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")

@@ -9,12 +9,12 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from axion_registry.testing import wait_for
 from models_app import services as registry
 from models_app.errors import GateRefused
 from webhooks_app import services
 from webhooks_app.events import Event
 from webhooks_app.models import DeliveryStatus, WebhookDelivery, WebhookStatus
-from webhooks_app.tests.conftest import wait_for
 
 
 @pytest.mark.django_db(transaction=True)
