@@ -102,6 +102,51 @@ def artifact_root(request, tmp_path, settings):
     return root
 
 
+class StoredFiles:
+    """The artifact storage as tests see it, through the storage API only (a folder or a
+    bucket alike)."""
+
+    def __init__(self):
+        from models_app.artifacts import artifact_storage
+
+        self.storage = artifact_storage()
+
+    def names(self, folder: str = "") -> list[str]:
+        found, pending = [], [folder]
+        while pending:
+            current = pending.pop()
+            try:
+                dirs, files = self.storage.listdir(current)
+            except FileNotFoundError:
+                continue
+            prefix = f"{current}/" if current else ""
+            found += [prefix + name for name in files]
+            pending += [prefix + name for name in dirs]
+        return sorted(found)
+
+    def named(self, filename: str) -> list[str]:
+        return [name for name in self.names() if name.rsplit("/", 1)[-1] == filename]
+
+    def read(self, name: str) -> bytes:
+        with self.storage.open(name, "rb") as stream:
+            return stream.read()
+
+    def write(self, name: str, data: bytes) -> None:
+        from django.core.files.base import ContentFile
+
+        if self.storage.exists(name):
+            self.storage.delete(name)
+        self.storage.save(name, ContentFile(data))
+
+    def size(self, name: str) -> int:
+        return self.storage.size(name)
+
+
+@pytest.fixture
+def storage_files(artifact_root):
+    return StoredFiles()
+
+
 @pytest.fixture
 def bucket(request, settings, artifact_root, moto_s3):
     """This test's artifacts in the moto bucket whatever the leg; the server, with `.prefix`."""
