@@ -88,6 +88,8 @@ def folder_listing(root: str, relative: str) -> list[dict[str, Any]]:
     location = f"{root}/{relative}" if relative else root
     try:
         dirs, files = storage.listdir(location)
+        if relative and not dirs and not files:  # a bucket lists a file as an empty folder
+            raise NotADirectoryError(location)
     except (FileNotFoundError, NotADirectoryError):
         if relative and storage.exists(location):
             return [{"path": relative.rsplit("/", 1)[-1], "is_dir": False,

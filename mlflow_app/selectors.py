@@ -189,6 +189,8 @@ def artifact_listing(run: Run, relative: str) -> list[dict[str, Any]]:
                 else run_artifact_root(run.run_id))
     try:
         dirs, files = storage.listdir(location)
+        if relative and not dirs and not files:  # a bucket lists a file as an empty folder
+            raise NotADirectoryError(location)
     except (FileNotFoundError, NotADirectoryError):
         if relative and storage.exists(location):
             name = relative.rsplit("/", 1)[-1]

@@ -32,9 +32,11 @@ def run_artifact_list(*, run: Run, path: str = "") -> list[dict[str, Any]]:
     root = run_artifact_root(run.run_id)
     found: list[dict[str, Any]] = []
     if folder and storage.exists(f"{root}/{folder}"):
-        try:
-            storage.listdir(f"{root}/{folder}")
-        except (NotADirectoryError, FileNotFoundError):  # a single file
+        try:  # a folder lists what it holds; a file is refused (a bucket lists it as empty)
+            listed = any(storage.listdir(f"{root}/{folder}"))
+        except (NotADirectoryError, FileNotFoundError):
+            listed = False
+        if not listed:
             return [{"path": folder, "size": storage.size(f"{root}/{folder}")}]
     pending = [folder]
     while pending:

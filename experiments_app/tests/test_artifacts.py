@@ -2,7 +2,7 @@
 
 import pytest
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.artifacts]
 
 
 def upload(api, run_id, content=b"data", path="", name="file.bin"):
@@ -14,18 +14,14 @@ def upload(api, run_id, content=b"data", path="", name="file.bin"):
                     format="multipart")
 
 
-def stored(root):
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-
-
-def test_it_stores_lists_and_downloads_artifacts(api, start_run, artifact_root):
+def test_it_stores_lists_and_downloads_artifacts(api, start_run, storage_files):
     run_id = start_run()["run_id"]
     assert upload(api, run_id, b"weights", "model/model.pkl").json() == {
         "path": "model/model.pkl", "size": 7}
     assert upload(api, run_id, b"a,b", "data/", name="eval.csv").json()["path"] == (
         "data/eval.csv")
     assert upload(api, run_id, b"x", name="notes.txt").json()["path"] == "notes.txt"
-    assert stored(artifact_root) == [f"runs/{run_id}/data/eval.csv",
+    assert storage_files.names() == [f"runs/{run_id}/data/eval.csv",
                                      f"runs/{run_id}/model/model.pkl",
                                      f"runs/{run_id}/notes.txt"]
     listed = api.get(f"/api/v1/runs/{run_id}/artifacts/").json()
@@ -57,20 +53,20 @@ def test_a_missing_artifact_is_a_404(api, start_run):
 
 @pytest.mark.parametrize("path", ["../escape.txt", "a/../../escape.txt", "/etc/escape.txt",
                                   "..\\escape.txt", "a\\b.txt", "a//b.txt"])
-def test_paths_that_try_to_escape_are_refused(api, start_run, artifact_root, path):
+def test_paths_that_try_to_escape_are_refused(api, start_run, storage_files, path):
     run_id = start_run()["run_id"]
     response = upload(api, run_id, b"evil", path)
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_artifact_path"
-    assert stored(artifact_root) == []
+    assert storage_files.names() == []
     assert api.get(f"/api/v1/runs/{run_id}/artifacts/download/",
                    {"path": path}).status_code == 400
     assert api.get(f"/api/v1/runs/{run_id}/artifacts/", {"path": path}).status_code == 400
 
 
-def test_an_upload_cannot_reach_another_runs_artifacts(api, start_run, artifact_root):
+def test_an_upload_cannot_reach_another_runs_artifacts(api, start_run, storage_files):
     first, second = start_run()["run_id"], start_run()["run_id"]
     upload(api, first, b"mine", "model.pkl")
     response = upload(api, second, b"theirs", f"../{first}/model.pkl")
     assert response.status_code == 400
-    assert (artifact_root / "runs" / first / "model.pkl").read_bytes() == b"mine"
+    assert storage_files.read(f"runs/{first}/model.pkl") == b"mine"

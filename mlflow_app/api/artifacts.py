@@ -55,6 +55,16 @@ class UploadStream:
     def tell(self) -> int:
         return self.read_so_far
 
+    # What Django's File and boto3's managed upload ask of a file: it reads forward only
+    # (a bucket then takes it in parts, each read as it goes).
+    closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
 
 def _content_length(call: Call) -> int:
     length = call.request.META.get("CONTENT_LENGTH") or ""

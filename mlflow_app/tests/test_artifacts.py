@@ -11,6 +11,7 @@ from mlflow.exceptions import MlflowException
 
 # the client raises requests' HTTPError for artifact calls, with our JSON body in its text
 CLIENT_ERRORS = (MlflowException, requests.HTTPError)
+pytestmark = pytest.mark.artifacts
 
 
 @pytest.fixture
@@ -75,13 +76,13 @@ def test_an_upload_over_the_limit_is_refused(tracking, run_id, tmp_path, setting
     "runs/{run_id}//etc/passwd",
 ])
 def test_paths_that_escape_the_run_are_refused(live_server, run_id, token_for, researcher,
-                                               artifact_root, path):
+                                               storage_files, path):
     url = f"{live_server.url}/api/2.0/mlflow-artifacts/artifacts/{path.format(run_id=run_id)}"
     headers = {"Authorization": f"Bearer {token_for(researcher)}"}
     response = requests.put(url, data=b"x", headers=headers, timeout=10)
     assert response.status_code in (400, 404), response.text
     assert response.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST")
-    assert not list(artifact_root.rglob("secrets.txt")) and not list(artifact_root.rglob("x"))
+    assert not storage_files.named("secrets.txt") and not storage_files.named("x")
     listing = requests.get(f"{live_server.url}/api/2.0/mlflow-artifacts/artifacts",
                            params={"path": f"runs/{run_id}/../.."}, headers=headers, timeout=10)
     assert listing.status_code == 400
@@ -114,13 +115,13 @@ def test_a_missing_artifact_is_a_404(client, run_id, tmp_path, live_server, toke
 
 
 def test_an_upload_without_content_length_is_refused(live_server, run_id, token_for,
-                                                      researcher, artifact_root):
+                                                      researcher, storage_files):
     url = f"{live_server.url}/api/2.0/mlflow-artifacts/artifacts/runs/{run_id}/chunked.bin"
     response = requests.put(url, data=iter([b"abc", b"def"]), timeout=10,
                             headers={"Authorization": f"Bearer {token_for(researcher)}"})
     assert response.status_code == 400
     assert "Content-Length" in response.json()["message"]
-    assert not list(artifact_root.rglob("chunked.bin"))
+    assert not storage_files.named("chunked.bin")
 
 
 def test_with_proxy_multipart_enabled_the_client_falls_back_to_one_streamed_upload(

@@ -24,7 +24,7 @@ def logged(tracking, client):
 
 
 def test_a_50_mb_model_file_streams_both_ways_in_bounded_memory(tracking, client, logged,
-                                                                tmp_path, artifact_root):
+                                                                tmp_path, storage_files):
     folder = tmp_path / "model"
     folder.mkdir()
     digest = hashlib.sha256()
@@ -44,8 +44,8 @@ def test_a_50_mb_model_file_streams_both_ways_in_bounded_memory(tracking, client
     # server and client share this process: neither held the file whole
     print(f"peak traced memory {peak / MIB:.1f} MiB for a 50 MiB file up and down")
     assert peak < 12 * MIB, f"peak {peak / MIB:.1f} MiB"
-    stored = artifact_root / logged.artifact_location.removeprefix("mlflow-artifacts:/")
-    assert (stored / "weights.bin").stat().st_size == 50 * MIB
+    stored = logged.artifact_location.removeprefix("mlflow-artifacts:/")
+    assert storage_files.size(f"{stored}/weights.bin") == 50 * MIB
     back = hashlib.sha256()
     with open(local, "rb") as stream:
         while chunk := stream.read(MIB):
@@ -63,29 +63,29 @@ def test_a_50_mb_model_file_streams_both_ways_in_bounded_memory(tracking, client
     "..%2f..%2fx",
 ])
 def test_paths_that_leave_the_logged_models_folder_are_refused(live_server, logged, token_for,
-                                                               researcher, artifact_root, tail):
+                                                               researcher, storage_files, tail):
     root = logged.artifact_location.removeprefix("mlflow-artifacts:/")
     headers = {"Authorization": f"Bearer {token_for(researcher)}"}
     base = f"{live_server.url}/api/2.0/mlflow-artifacts/artifacts"
     response = requests.put(f"{base}/{root}/{tail}", data=b"x", headers=headers, timeout=10)
     assert response.status_code in (400, 404), response.text
     assert response.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST")
-    assert not list(artifact_root.rglob("secrets.txt")) and not list(artifact_root.rglob("x"))
-    assert not list(artifact_root.rglob("passwd"))
+    assert not storage_files.named("secrets.txt") and not storage_files.named("x")
+    assert not storage_files.named("passwd")
     listing = requests.get(base, params={"path": f"{root}/../.."}, headers=headers, timeout=10)
     assert listing.status_code == 400
     assert listing.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
 
 def test_a_logged_model_is_only_under_its_own_experiment(live_server, logged, token_for,
-                                                         researcher, artifact_root):
+                                                         researcher, storage_files):
     headers = {"Authorization": f"Bearer {token_for(researcher)}"}
     wrong = f"experiments/999/models/{logged.model_id}/artifacts/x.bin"
     response = requests.put(f"{live_server.url}/api/2.0/mlflow-artifacts/artifacts/{wrong}",
                             data=b"x", headers=headers, timeout=10)
     assert response.status_code == 404
     assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
-    assert not list(artifact_root.rglob("x.bin"))
+    assert not storage_files.named("x.bin")
 
 
 def test_only_the_models_creator_uploads_its_files(tracking, client, logged, tmp_path, as_user,

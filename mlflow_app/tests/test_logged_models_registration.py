@@ -62,7 +62,8 @@ def _register(model, source, user, run_id="", **fields):
                                tags=fields.get("tags", {}))
 
 
-@pytest.mark.parametrize("serialization", ["skops", "cloudpickle"])
+@pytest.mark.parametrize("serialization", [
+    "skops", pytest.param("cloudpickle", marks=pytest.mark.artifacts)])
 def test_a_logged_sklearn_model_becomes_a_servable_version(
         tracking, run, ranker, frame, stock_ranking, researcher, api, serialization):
     import mlflow.sklearn
@@ -178,6 +179,7 @@ def test_a_model_folder_of_another_flavor_or_with_an_escaping_path_is_refused(
     assert "sklearn flavor" in caught.value.message and "keras" in caught.value.message
 
 
+@pytest.mark.artifacts
 def test_a_run_folder_with_an_mlmodel_registers_too(tracking, client, run, ranker, frame,
                                                     stock_ranking, researcher, tmp_path):
     from mlflow_app.logged import version_download_uri

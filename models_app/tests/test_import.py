@@ -124,6 +124,7 @@ def client(live_server, researcher):
     client.session.close()
 
 
+@pytest.mark.artifacts
 def test_the_client_imports_a_legacy_folder_and_an_evaluation_dataset_through_the_api(
         client, legacy_folder, tmp_path, frame):
     x, y = frame

@@ -19,7 +19,7 @@ from models_app.errors import (
 )
 from models_app.models import ModelVersion
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.artifacts]
 
 
 class RunsAShellCommand:
@@ -27,17 +27,13 @@ class RunsAShellCommand:
         return (os.system, ("echo owned",))
 
 
-def stored_files(root):
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-
-
-def test_it_registers_a_version_with_artifact_and_sidecar(register_version, artifact_root):
+def test_it_registers_a_version_with_artifact_and_sidecar(register_version, storage_files):
     version = register_version("1.2.0", hyperparameters={"C": 1.0}, tags={"team": "quant"},
                                signature={"inputs": [{"name": "f1", "type": "double"}]},
                                input_example=[{"f1": 0.5}])
     assert (version.major, version.minor, version.patch) == (1, 2, 0)
-    assert stored_files(artifact_root) == ["ranking/1.2.0/metadata.json", "ranking/1.2.0/model.pkl"]
-    assert version.artifact_size == (artifact_root / "ranking/1.2.0/model.pkl").stat().st_size
+    assert storage_files.names() == ["ranking/1.2.0/metadata.json", "ranking/1.2.0/model.pkl"]
+    assert version.artifact_size == storage_files.size("ranking/1.2.0/model.pkl")
 
 
 def test_the_sidecar_equals_the_row(register_version):
@@ -50,13 +46,12 @@ def test_the_sidecar_equals_the_row(register_version):
     assert sidecar["metrics"] == {"auc": 0.71, "rmse": 0.04}
 
 
-def test_a_changed_byte_is_detected_by_the_sha256(register_version, artifact_root):
+def test_a_changed_byte_is_detected_by_the_sha256(register_version, storage_files):
     version = register_version("1.0.0")
     assert selectors.version_artifact_intact(version=version)
-    path = artifact_root / version.artifact_path
-    data = bytearray(path.read_bytes())
+    data = bytearray(storage_files.read(version.artifact_path))
     data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
+    storage_files.write(version.artifact_path, bytes(data))
     assert not selectors.version_artifact_intact(version=version)
 
 
@@ -72,12 +67,12 @@ def test_the_first_version_is_1_0_0(register_version):
     assert register_version().version == "1.0.0"
 
 
-def test_it_refuses_a_duplicate_version(register_version, artifact_root):
+def test_it_refuses_a_duplicate_version(register_version, storage_files):
     register_version("1.0.0")
-    before = stored_files(artifact_root)
+    before = storage_files.names()
     with pytest.raises(DuplicateVersion):
         register_version("1.0.0")
-    assert stored_files(artifact_root) == before
+    assert storage_files.names() == before
 
 
 def test_it_refuses_a_bad_version(register_version):
@@ -114,13 +109,13 @@ def test_it_refuses_an_unknown_model(db, sklearn_pickle):
                                   framework="sklearn", artifact_format="pickle")
 
 
-def test_it_refuses_a_pickle_that_runs_a_command(register_version, artifact_root):
+def test_it_refuses_a_pickle_that_runs_a_command(register_version, storage_files):
     with pytest.raises(DisallowedPickle) as error:
         register_version(artifact=io.BytesIO(pickle.dumps(RunsAShellCommand())))
     assert "system" in error.value.message
     assert error.value.details["global"] in ("posix.system", "os.system")
     assert not ModelVersion.objects.exists()
-    assert stored_files(artifact_root) == []
+    assert storage_files.names() == []
 
 
 def test_it_admits_a_real_scikit_learn_model_as_joblib(register_version, sklearn_model):
@@ -141,24 +136,24 @@ def test_an_operator_adds_an_exact_global_with_pickle_extra_globals(register_ver
     assert register_version(artifact=io.BytesIO(content)).artifact_size == len(content)
 
 
-def test_it_refuses_an_artifact_over_the_limit(register_version, settings, artifact_root):
+def test_it_refuses_an_artifact_over_the_limit(register_version, settings, storage_files):
     settings.MAX_ARTIFACT_BYTES = 100
     with pytest.raises(ArtifactTooLarge):
         register_version()
-    assert stored_files(artifact_root) == []
+    assert storage_files.names() == []
 
 
-def test_a_failing_row_insert_leaves_no_file(register_version, artifact_root, monkeypatch):
+def test_a_failing_row_insert_leaves_no_file(register_version, storage_files, monkeypatch):
     def fail(*args, **kwargs):
         raise IntegrityError("simulated failure of the insert")
 
     monkeypatch.setattr(ModelVersion.objects, "create", fail)
     with pytest.raises(DuplicateVersion):
         register_version("1.0.0")
-    assert stored_files(artifact_root) == []
+    assert storage_files.names() == []
 
 
-def test_a_failing_file_write_leaves_no_row(register_version, artifact_root, monkeypatch):
+def test_a_failing_file_write_leaves_no_row(register_version, storage_files, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
@@ -166,7 +161,7 @@ def test_a_failing_file_write_leaves_no_row(register_version, artifact_root, mon
     with pytest.raises(OSError):
         register_version("1.0.0")
     assert not ModelVersion.objects.exists()
-    assert stored_files(artifact_root) == []
+    assert storage_files.names() == []
 
 
 def test_a_large_artifact_is_streamed_not_held_in_memory(register_version):

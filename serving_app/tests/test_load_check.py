@@ -153,6 +153,7 @@ def test_a_model_that_raises_on_its_own_example_or_needs_a_missing_package_fails
             registry.version_transition(version=version, to="staging", actor=release_manager)
 
 
+@pytest.mark.artifacts
 def test_verified_metrics_gate_a_promotion_whatever_the_upload_claims(
         worker, frame, release_manager):
     x, y = frame

@@ -20,7 +20,7 @@ from serving_app.runtime import predict
 from serving_app.tests.conftest import EXAMPLE
 from serving_app.tests.mock_models import ConstantModel, FrameModel
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.artifacts]
 ROW = [{"f0": 1.0, "f1": 1.0, "f2": 0.0, "f3": 0.0}]
 
 
@@ -29,9 +29,9 @@ def record_of(version) -> loader.VersionRecord:
 
 
 def test_it_refuses_an_artifact_whose_sha256_does_not_match(deploy, sklearn_model,
-                                                            artifact_root):
+                                                            storage_files):
     version = deploy(sklearn_model, "1.0.0")
-    (artifact_root / version.artifact_path).write_bytes(pickle.dumps(ConstantModel(9.0)))
+    storage_files.write(version.artifact_path, pickle.dumps(ConstantModel(9.0)))
     with pytest.raises(ArtifactRefused) as caught:
         loader.load(record_of(version))
     assert caught.value.code == "artifact_corrupted"
@@ -40,9 +40,9 @@ def test_it_refuses_an_artifact_whose_sha256_does_not_match(deploy, sklearn_mode
 
 
 def test_a_corrupted_production_version_is_never_served(runtime, deploy, sklearn_model,
-                                                        artifact_root, api):
+                                                        storage_files, api):
     version = deploy(sklearn_model, "1.0.0")
-    (artifact_root / version.artifact_path).write_bytes(b"not the registered bytes")
+    storage_files.write(version.artifact_path, b"not the registered bytes")
     response = api.post("/api/v1/serve/ranking/predict/", {"records": ROW}, format="json")
     assert response.status_code == 503
     assert response.json()["code"] == "model_unavailable"
