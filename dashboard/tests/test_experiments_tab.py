@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dashboard.tests.conftest import tab, texts
 import json
 
+from dashboard.tests.conftest import tab, texts
 from dashboard.tests.fake_api import RUN_A, RUN_B, Reply, page
 
 
