@@ -14,6 +14,7 @@ from dashboard.tabs import experiments as tab
 from models_app.vocabulary import Bump, Framework, format_from_name
 
 NOTE_TAG = "mlflow.note.content"  # a run's description, as MLflow keeps it
+MAX_LISTED = 20  # more artifact files than this are shown one folder at a time
 
 
 def render(api: Registry, run_id: str) -> None:
@@ -87,11 +88,12 @@ def _artifacts(api: Registry, run_id: str) -> list[dict]:
     if not files:
         st.caption("No artifacts logged.")
         return []
-    folders = sorted({f["path"].rsplit("/", 1)[0] if "/" in f["path"] else "" for f in files})
-    folder = st.selectbox("Folder", folders, format_func=lambda f: f or "(top level)",
-                          key=f"run_folder_{run_id}") if len(folders) > 1 else folders[0]
-    inside = [f for f in files if (f["path"].rsplit("/", 1)[0] if "/" in f["path"] else "")
-              == folder]
+    inside = files
+    if len(files) > MAX_LISTED:  # then one folder at a time
+        folders = sorted({_folder(f["path"]) for f in files})
+        folder = st.selectbox("Folder", folders, format_func=lambda f: f or "(top level)",
+                              key=f"run_folder_{run_id}")
+        inside = [f for f in files if _folder(f["path"]) == folder]
     for row in inside:
         cols = st.columns([4, 1, 1])
         cols[0].code(row["path"], language=None)
@@ -100,6 +102,10 @@ def _artifacts(api: Registry, run_id: str) -> list[dict]:
             common.download("Download", lambda p=row["path"]: api.open_run_artifact(run_id, p),
                             row["path"].rsplit("/", 1)[-1], key=f"dl_{run_id}_{row['path']}")
     return files
+
+
+def _folder(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
 
 
 def _register(api: Registry, run: dict, files: list[dict]) -> None:

@@ -83,13 +83,21 @@ def test_a_run_page_links_its_experiment_and_the_versions_registered_from_it(pag
 
 def test_a_run_page_lists_artifacts_with_downloads_and_offers_registration(pages_api, app):
     at = open_page(app, run=RUN_A)
-    assert [c.value for c in at.code] == ["notes.txt"]  # the top level first
-    assert len(at.get("download_button")) == 1
-    at.selectbox(key=f"run_folder_{RUN_A}").set_value("model")
-    app(at)
-    assert [c.value for c in at.code] == ["model/model.pkl"]
+    assert [c.value for c in at.code] == ["model/model.pkl", "notes.txt"]
+    assert len(at.get("download_button")) == 2
     assert "Register this run's model" in texts(at)
-    assert at.selectbox[1].options == ["model/model.pkl"]  # only model files
+    assert at.selectbox[0].options == ["model/model.pkl"]  # only model files
+
+
+def test_many_artifacts_are_browsed_one_folder_at_a_time(pages_api, app):
+    pages_api.routes[f"runs/{RUN_A}/artifacts/"] = {"run_id": RUN_A, "path": "", "files": [
+        {"path": f"plots/p{i}.png", "size": 10} for i in range(25)] + [
+        {"path": "model/model.pkl", "size": 2048}]}
+    at = open_page(app, run=RUN_A)
+    assert [c.value for c in at.code] == ["model/model.pkl"]
+    at.selectbox(key=f"run_folder_{RUN_A}").set_value("plots")
+    app(at)
+    assert len(at.code) == 25 and at.code[0].value == "plots/p0.png"
 
 
 def test_registering_the_runs_model_posts_to_the_registration_api(pages_api, app):
