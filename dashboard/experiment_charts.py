@@ -49,14 +49,15 @@ def runs_frame(runs: Iterable[Mapping[str, Any]], *, experiment: bool = False) -
         rows.append(row)
     frame = pd.DataFrame(rows)
     for column in frame.columns:
-        if column.startswith("metric.") and frame[column].dtype == object:
+        if column.startswith("metric."):
             frame[column] = frame[column].map(cell)
     return frame
 
 
 def cell(value: Any) -> str:
-    """A metric column holding a NaN or an infinity becomes text (Arrow takes one type per
-    column): the spelled-out value, 6 significant digits, or blank where the run has none."""
+    """A metric cell as text, so NaN and infinities read as such (Arrow takes one type per
+    column, and st.dataframe shows a missing float as 'None'): the spelled-out value,
+    6 significant digits, or blank where the run has none."""
     if isinstance(value, str):
         return value
     return "" if value is None or math.isnan(value) else f"{value:.6g}"
@@ -96,7 +97,7 @@ def metrics_chart(series_by_key: Mapping[str, Iterable[Mapping[str, Any]]],
     encoding: dict[str, Any] = {
         "x": alt.X("step:Q", axis=LABELS),
         "y": alt.Y("value:Q", title="value", scale=alt.Scale(zero=False), axis=LABELS),
-        "color": alt.Color("metric:N", legend=LEGEND),
+        "color": alt.Color("metric:N", legend=LEGEND, scale=alt.Scale(scheme="tableau10")),
         "detail": "run:N",
         "tooltip": ["metric", "run", "step", alt.Tooltip("value:Q", format=".4g")],
     }

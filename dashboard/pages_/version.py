@@ -62,11 +62,10 @@ def render(api: Registry, model: str, version: str) -> None:
         common.key_values(row.get("hyperparameters") or {}, "hyperparameter")
     _schema(row)
     st.subheader("Artifact")
-    cols = st.columns([4, 1, 1])
-    cols[0].code(f"{row.get('artifact_path')}  sha256 {row.get('artifact_sha256')}",
-                 language=None)
+    st.code(f"{row.get('artifact_path')}\nsha256 {row.get('artifact_sha256')}", language=None)
+    cols = st.columns([1, 5])
     cols[1].caption(common.size(row.get("artifact_size")))
-    with cols[2]:
+    with cols[0]:
         common.download("Download", lambda: api.open_version_artifact(model, semver),
                         (row.get("artifact_path") or "model").rsplit("/", 1)[-1],
                         key=f"dl_{model}_{semver}")

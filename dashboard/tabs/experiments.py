@@ -98,8 +98,10 @@ def _best_run(api: Registry, experiment_id: int, metric_keys: list[str],
         return
     run = best["run"]
     inner = cols[2].columns(2)
-    inner[0].metric(f"Best run by {metric} ({direction})",
-                    names.get(run["run_id"], run["run_id"][:8]))
+    name = names.get(run["run_id"], run["run_id"][:8])
+    inner[0].markdown(f"Best run by {metric} ({direction})<br>**"
+                      f"{links.anchor(name, links.run_url(run['run_id']))}**",
+                      unsafe_allow_html=True)
     inner[1].metric(metric, charts.number(best["value"]))
     cols[2].caption(f"run {run['run_id']}, best of {best.get('candidates', '?')} finished runs")
 
@@ -117,8 +119,7 @@ def _comparison(api: Registry, chosen: list[str], names: dict[str, str]) -> None
         {"metric": key, **{names.get(r, r[:8]): xc.shown(entry["values"].get(r)) for r in ordered}}
         for key, entry in comparison["metrics"].items()
     )
-    metrics = metrics.apply(lambda c: c.map(xc.cell) if c.name != "metric" and c.dtype == object
-                            else c)
+    metrics = metrics.apply(lambda c: c if c.name == "metric" else c.map(xc.cell))
     left, right = st.columns(2)
     left.markdown("**Params** (those that differ are highlighted)")
     if params.empty:

@@ -87,7 +87,8 @@ def test_each_page_opens_by_url_and_links_to_the_others(dashboard_url, lineage):
             page.goto(dashboard_url)
             page.get_by_role("tab", name="Experiments").click()
             panel = page.get_by_role("tabpanel", name="Experiments")
-            for text in ("Runs across experiments", "Params against a metric"):
+            for text in ("Runs across experiments", "train_loss and val_loss by step",
+                         "Params against auc", "auc of each run, by experiment"):
                 expect(panel.get_by_text(text).first).to_be_visible(timeout=30_000)
             page.wait_for_timeout(1500)
             page.screenshot(path=str(SCREENSHOTS / "pages-experiments-tab.png"), full_page=True)

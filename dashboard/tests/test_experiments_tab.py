@@ -14,13 +14,14 @@ def test_it_lists_the_runs_of_the_chosen_experiment_with_params_and_metrics(fake
     runs = experiments.dataframe[0].value
     assert list(runs["run"]) == ["lr=0.1", "lr=0.3"]
     assert list(runs["param.lr"]) == ["0.1", "0.3"]
-    assert runs.loc[0, "metric.auc"] == 0.71
+    assert runs.loc[0, "metric.auc"] == "0.71"
 
 
 def test_it_names_the_best_run_by_the_chosen_metric_and_direction(fake_api, app):
     at = app()
     shown = texts(tab(at, "Experiments"))
-    assert "Best run by auc (max)=lr=0.1" in shown and "auc=0.71" in shown
+    assert f'Best run by auc (max)<br>**<a href="?run={RUN_A}" target="_self">lr=0.1</a>**' \
+        in shown and "auc=0.71" in shown
     at.selectbox(key="exp_best_metric_3").set_value("val_loss")
     app(at)
     query, _ = fake_api.requests("GET", "experiments/3/best-run/")[-1]
@@ -41,7 +42,7 @@ def test_it_compares_runs_and_marks_the_params_that_differ(fake_api, app):
     assert params.loc["lr", "differs"] == "yes" and params.loc["depth", "differs"] == ""
     assert params.loc["lr", "lr=0.3"] == "0.3"
     metrics = experiments.dataframe[2].value.set_index("metric")
-    assert metrics.loc["auc", "lr=0.1"] == 0.71
+    assert metrics.loc["auc", "lr=0.1"] == "0.71"
 
 
 def test_metric_curves_come_from_the_downsampled_history_endpoint(fake_api, app):
@@ -56,6 +57,7 @@ def test_metric_curves_come_from_the_downsampled_history_endpoint(fake_api, app)
 def test_a_nan_metric_reads_nan_in_the_runs_table_not_none(fake_api, app):
     runs = tab(app(), "Experiments").dataframe[0].value
     assert list(runs["metric.val_loss"]) == ["0.52", "NaN"]
+    assert list(runs["metric.auc"]) == ["0.71", "0.68"]
     assert list(runs["page"]) == [f"?run={RUN_A}", f"?run={RUN_B}"]
 
 
