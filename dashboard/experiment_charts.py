@@ -66,7 +66,8 @@ def cell(value: Any) -> str:
 def finite_keys(series_by_key: Mapping[str, Iterable[Mapping[str, Any]]]) -> tuple[
         list[str], list[str]]:
     """(keys with at least one finite point, keys with none) among the series."""
-    drawable, empty = [], []
+    drawable: list[str] = []
+    empty: list[str] = []
     for key, series in series_by_key.items():
         has = any(finite(v) for s in series for v in s["values"])
         (drawable if has else empty).append(key)

@@ -4,6 +4,8 @@ tags, and "register this run's model" when its artifacts hold a model file."""
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from axion_client import AxionAPIError
@@ -99,7 +101,8 @@ def _artifacts(api: Registry, run_id: str) -> list[dict]:
         cols[0].code(row["path"], language=None)
         cols[1].caption(common.size(row.get("size")))
         with cols[2]:
-            common.download("Download", lambda p=row["path"]: api.open_run_artifact(run_id, p),
+            common.download("Download", functools.partial(api.open_run_artifact, run_id,
+                                                          row["path"]),
                             row["path"].rsplit("/", 1)[-1], key=f"dl_{run_id}_{row['path']}")
     return files
 

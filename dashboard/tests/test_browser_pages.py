@@ -83,7 +83,8 @@ def test_each_page_opens_by_url_and_links_to_the_others(dashboard_url, lineage):
             expect(page.get_by_text("Registered from the").first).to_be_visible(timeout=30_000)
             page.get_by_role("link", name="source run").click()
             expect(page.get_by_text("Run lr=0.2 with artifacts")).to_be_visible(timeout=30_000)
-            # the Experiments tab: opened from the tabs
+            # the Experiments tab, in a fresh page (no navigation of the links pending)
+            page = browser.new_page(viewport={"width": 1400, "height": 3000})
             page.goto(dashboard_url)
             page.get_by_role("tab", name="Experiments").click()
             panel = page.get_by_role("tabpanel", name="Experiments")
