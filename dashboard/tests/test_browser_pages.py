@@ -73,7 +73,7 @@ def test_each_page_opens_by_url_and_links_to_the_others(dashboard_url, lineage):
             for name, (url, expected) in pages.items():
                 page.goto(dashboard_url + url)
                 for text in expected:
-                    expect(page.get_by_text(text).first).to_be_visible(timeout=30_000)
+                    expect(page.get_by_text(text).first).to_be_visible(timeout=90_000)
                 page.wait_for_timeout(1500)
                 page.screenshot(path=str(SCREENSHOTS / f"pages-{name}.png"), full_page=True)
                 assert not page.get_by_test_id("stException").count()
