@@ -70,6 +70,12 @@ class ExperimentsAPI(Transport):
     def get_experiment(self, experiment_id: int) -> dict[str, Any]:
         return self.get(f"experiments/{experiment_id}/")
 
+    def update_experiment(self, experiment_id: int, *, description: str | None = None,
+                          tags: Mapping[str, str] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"description": description, "tags": tags}
+        return self.patch(f"experiments/{experiment_id}/",
+                          {k: v for k, v in body.items() if v is not None})
+
     def create_run(self, experiment: str | int, name: str = "", *,
                    tags: Mapping[str, Any] | None = None,
                    params: Mapping[str, Any] | None = None,
@@ -144,6 +150,9 @@ class ExperimentsAPI(Transport):
         return self.post(f"runs/{run_id}/set-tag/", {"tags": {k: str(v) for k, v in
                                                               tags.items()}})
 
+    def delete_tag(self, run_id: str, key: str) -> dict[str, Any]:
+        return self.post(f"runs/{run_id}/delete-tag/", {"key": key})
+
     def log_batch(self, run_id: str, metrics: Iterable[Mapping[str, Any]] = (),
                   params: Mapping[str, Any] | None = None,
                   tags: Mapping[str, Any] | None = None) -> None:
@@ -183,6 +192,13 @@ class ExperimentsAPI(Transport):
 
     def list_artifacts(self, run_id: str, path: str = "") -> list[dict[str, Any]]:
         return self.get(f"runs/{run_id}/artifacts/", path=path or None)["files"]
+
+    def open_artifact(self, run_id: str, path: str) -> Any:
+        """One artifact file as a file-like stream (read it, then close it)."""
+        response = self.request("GET", f"runs/{run_id}/artifacts/download/",
+                                params={"path": path}, stream=True)
+        response.raw.decode_content = True
+        return response.raw
 
     def download_artifact(self, run_id: str, path: str, local_path: str) -> str:
         response = self.request("GET", f"runs/{run_id}/artifacts/download/",

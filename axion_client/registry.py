@@ -77,6 +77,23 @@ class RegistryAPI(Transport):
         """A version with its load check and verified metrics."""
         return self.get(f"models/{model}/versions/{version}/")
 
+    def update_version(self, model: str, version: str, *, description: str | None = None,
+                       tags: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Change a version's description or tags (tags replace the old ones)."""
+        body: dict[str, Any] = {}
+        if description is not None:
+            body["description"] = description
+        if tags is not None:
+            body["tags"] = dict(tags)
+        return self.patch(f"models/{model}/versions/{version}/", body)
+
+    def open_version_artifact(self, model: str, version: str) -> Any:
+        """The artifact download as a file-like stream (read it, then close it)."""
+        response = self.request("GET", f"models/{model}/versions/{version}/artifact/",
+                                stream=True)
+        response.raw.decode_content = True
+        return response.raw
+
     # -- reads ---------------------------------------------------------------------------
 
     def list_models(self, *, max_results: int | None = None,

@@ -167,6 +167,58 @@ class Registry:
         return self._read("list_deployments", kinds=list(kinds), page_size=SHORT_LIST,
                           max_results=SHORT_LIST)
 
+    # -- pages: one run, version, A/B test, experiment (dashboard/pages_/) -------------
+
+    def experiment(self, experiment_id: int) -> dict[str, Any]:
+        return self._read("get_experiment", experiment_id=experiment_id)
+
+    def runs_of(self, experiment_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """The runs of several experiments, one list (each run names its experiment)."""
+        return [run for eid in experiment_ids for run in self.runs(eid)]
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """A run with params, latest metrics, child runs and the versions it produced."""
+        return self._read("get_run", run_id=run_id)
+
+    def run_artifacts(self, run_id: str, path: str = "") -> list[dict[str, Any]]:
+        return self._read("list_artifacts", run_id=run_id, path=path)
+
+    def open_run_artifact(self, run_id: str, path: str) -> Any:
+        """Not cached: a stream from the API, read once by a download button."""
+        client = AxionClient(self.base_url, self.token, timeout=TIMEOUT_SECONDS)
+        return client.open_artifact(run_id, path)
+
+    def open_version_artifact(self, model: str, version: str) -> Any:
+        client = AxionClient(self.base_url, self.token, timeout=TIMEOUT_SECONDS)
+        return client.open_version_artifact(model, version)
+
+    def version_by_sequence(self, model: str, sequence: int) -> dict[str, Any] | None:
+        found = self._read("list_model_versions", model=model, sequence=sequence,
+                           max_results=1)
+        return found[0] if found else None
+
+    def update_version(self, model: str, version: str, *, description: str,
+                       tags: Mapping[str, str]) -> dict[str, Any]:
+        return self._write("update_version", model, version, description=description,
+                           tags=dict(tags))
+
+    def update_experiment(self, experiment_id: int, *, description: str,
+                          tags: Mapping[str, str]) -> dict[str, Any]:
+        return self._write("update_experiment", experiment_id, description=description,
+                           tags=dict(tags))
+
+    def set_run_tags(self, run_id: str, tags: Mapping[str, str]) -> dict[str, Any]:
+        return self._write("set_tags", run_id, dict(tags))
+
+    def delete_run_tag(self, run_id: str, key: str) -> dict[str, Any]:
+        return self._write("delete_tag", run_id, key)
+
+    def register_from_run(self, run_id: str, model: str, artifact_path: str, *,
+                          framework: str, artifact_format: str,
+                          **fields: Any) -> dict[str, Any]:
+        return self._write("register_version", run_id, model, artifact_path,
+                           framework=framework, artifact_format=artifact_format, **fields)
+
 
 def describe_error(exc: BaseException, base_url: str) -> str:
     """A sentence a person can act on, for an error from the API or the network."""

@@ -114,6 +114,17 @@ class Bump(Vocabulary):
 
 
 PICKLED_FORMATS = (ArtifactFormat.PICKLE, ArtifactFormat.JOBLIB)
+ARTIFACT_EXTENSIONS = {"pkl": ArtifactFormat.PICKLE, "pickle": ArtifactFormat.PICKLE,
+                       "joblib": ArtifactFormat.JOBLIB, "skops": ArtifactFormat.SKOPS,
+                       "onnx": ArtifactFormat.ONNX}
+
+
+def format_from_name(filename: str) -> str:
+    """The artifact format a file's extension names ("" when none does)."""
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    return ARTIFACT_EXTENSIONS.get(extension, "")
+
+
 ARTIFACT_FILENAMES = {
     ArtifactFormat.PICKLE: "model.pkl",
     ArtifactFormat.JOBLIB: "model.joblib",

@@ -156,3 +156,6 @@ def _progress(test: dict, current: dict) -> None:
     fraction = min(1.0, smaller / planned)
     st.progress(fraction, text=f"Sample size: {smaller:,} of {planned:,} planned per arm "
                 f"({fraction:.0%}; at least {minimum:,} per arm before any decision)")
+
+
+show_results = _results  # also the A/B test page (dashboard/pages_/abtest.py)

@@ -276,10 +276,20 @@ class FakeAPI:
     def __init__(self, mock: responses.RequestsMock):
         self.routes = default_routes()
         self.posts: dict[str, Callable[[Any], Answer] | Reply] = {}
+        self.patches: dict[str, Callable[[Any], Answer] | Reply] = {}
         self.calls: list[tuple[str, str, dict, Any]] = []
         pattern = re.compile(re.escape(BASE) + r"/.*")
-        for method in (responses.GET, responses.POST):
+        for method in (responses.GET, responses.POST, responses.PATCH):
             mock.add_callback(method, pattern, callback=self._answer)
+
+    def patch(self, path: str, into: list) -> None:
+        """Answer PATCH `path` with the GET answer updated by the body; bodies go to `into`."""
+        def answer(request) -> Answer:
+            body = json.loads(request.body)
+            into.append(body)
+            return 200, {**self.routes[path], **body}
+
+        self.patches[path] = answer
 
     def requests(self, method: str, path: str) -> list[tuple[dict, Any]]:
         return [(q, body) for m, p, q, body in self.calls if m == method and p == path]
@@ -290,7 +300,7 @@ class FakeAPI:
         self.calls.append((request.method, path, _query(request), body))
         if request.headers.get("Authorization") != f"Token {TOKEN}":
             return _json(401, {"code": "not_authenticated", "message": "Invalid token."})
-        table = self.routes if request.method == "GET" else self.posts
+        table = {"GET": self.routes, "PATCH": self.patches}.get(request.method, self.posts)
         if path not in table:
             return _json(404, {"code": "not_found", "message": f"No route {path} in the fake."})
         answer = table[path]

@@ -29,7 +29,8 @@ def test_every_tab_reads_its_numbers_from_the_real_api(live_dashboard, app):
 
     experiments = tab(at, "Experiments")
     assert sorted(experiments.dataframe[0].value["run"]) == ["lr=0.1", "lr=0.3"]
-    assert "Best run by auc (max)=lr=0.1" in texts(experiments)
+    assert 'Best run by auc (max)<br>**<a href="?run=' in texts(experiments)
+    assert 'target="_self">lr=0.1</a>**' in texts(experiments)
     params = experiments.dataframe[1].value.set_index("param")
     assert params.loc["lr", "differs"] == "yes" and params.loc["depth", "differs"] == ""
 

@@ -88,6 +88,11 @@ class RegisteredModelUpdateSerializer(serializers.Serializer):
         required=False, help_text="Release managers only: promotion needs a second one.")
 
 
+class VersionUpdateSerializer(serializers.Serializer):
+    description = serializers.CharField(required=False, allow_blank=True)
+    tags = serializers.JSONField(required=False, help_text="Replaces the version's tags.")
+
+
 class OwnerSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
 

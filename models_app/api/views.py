@@ -139,7 +139,8 @@ class RegisteredModelViewSet(
 class ModelVersionViewSet(
     FilteredBySelector, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
-    """Versions of one registered model: register (multipart upload), read, transition."""
+    """Versions of one registered model: register (multipart upload), read, describe, tag,
+    transition."""
 
     serializer_class = s.ModelVersionSerializer
     filterset_class = ModelVersionFilterSet
@@ -164,6 +165,15 @@ class ModelVersionViewSet(
     @extend_schema(responses=s.ModelVersionDetailSerializer)
     def retrieve(self, request: Request, model_name: str, version: str) -> Response:
         return Response(version_detail(self.get_object(), request))
+
+    @extend_schema(request=s.VersionUpdateSerializer, responses=s.ModelVersionDetailSerializer)
+    def partial_update(self, request: Request, model_name: str, version: str) -> Response:
+        """Change the version's description or tags (who may change the model's metadata)."""
+        data = s.VersionUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        row = services.version_update(version=self.get_object(), actor=request.user,
+                                      source="api", **data.validated_data)
+        return Response(version_detail(row, request))
 
     @extend_schema(
         request={"multipart/form-data": s.VersionUploadSerializer},

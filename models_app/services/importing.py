@@ -21,24 +21,14 @@ from models_app.importing import ImportProblem
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.roles import Actor
 from models_app.services.registration import model_create, version_register
-from models_app.vocabulary import ArtifactFormat
+from models_app.vocabulary import format_from_name
 
 logger = logging.getLogger(__name__)
-
-EXTENSIONS = {"pkl": ArtifactFormat.PICKLE, "pickle": ArtifactFormat.PICKLE,
-              "joblib": ArtifactFormat.JOBLIB, "skops": ArtifactFormat.SKOPS,
-              "onnx": ArtifactFormat.ONNX}
-
 
 @dataclass
 class ImportResult:
     version: ModelVersion
     notes: list[str] = field(default_factory=list)
-
-
-def format_from_name(filename: str) -> str:
-    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    return EXTENSIONS.get(extension, "")
 
 
 def _inspect(data: bytes, artifact_format: str, label: str, notes: list[str]) -> Any:
