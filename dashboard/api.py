@@ -190,3 +190,17 @@ def guarded(api: Registry) -> Iterator[None]:
         yield
     except (APIUnreachable, AxionAPIError) as exc:
         st.error(describe_error(exc, api.base_url))
+
+
+# -- additions for the Model Registry tab (kept together) ------------------------------------
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=1000)
+def _gates(base_url: str, token: str | None, model: str, version: str) -> dict[str, Any]:
+    client = AxionClient(base_url, token, timeout=TIMEOUT_SECONDS)
+    return client.get(f"models/{model}/versions/{version}/gates/")
+
+
+def version_gates(api: Registry, model: str, version: str) -> dict[str, Any]:
+    """The gate report the version would get if promoted now: {"passed", "gates": [{gate,
+    passed, wanted, got}]}."""
+    return _gates(api.base_url, api.token, model, version)
