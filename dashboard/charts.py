@@ -117,6 +117,11 @@ def invalid_note(values: Iterable[Any]) -> str:
     return f"{head} {verb} not finite ({kinds}; not drawn)"
 
 
+# A categorical palette with distinct hues (Streamlit's theme shades one blue otherwise).
+VERSION_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
 def _title(text: str, notes: Iterable[str] = ()) -> alt.TitleParams:
     subtitle = [note for note in notes if note]
     return alt.TitleParams(text, subtitle=subtitle, subtitleColor="#a61e1e", anchor="start")
@@ -171,17 +176,17 @@ def metrics_comparison_chart(comparison: Mapping[str, Any]) -> alt.FacetChart:
     base = alt.Chart(frame).encode(
         x=alt.X("version:N", title=None, sort=order, axis=alt.Axis(labelAngle=0)),
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False, nice=True)),
-        color=alt.Color("version:N", sort=order, title="version"),
+        color=alt.Color("version:N", sort=order, title="version",
+                        scale=alt.Scale(domain=order, range=VERSION_PALETTE[:len(order)])),
         tooltip=["metric", "version", alt.Tooltip("value:Q", format=".4g"), "best"],
     )
-    stems = base.mark_rule(opacity=0.35, strokeWidth=2)
     dots = base.mark_point(filled=True, size=140, opacity=1)
     labels = base.mark_text(dy=-14, fontSize=12).encode(
         text=alt.Text("value:Q", format=".4g"), color=alt.value("#333"))
     best = base.transform_filter(alt.datum.best == "best").mark_point(
-        size=420, strokeWidth=2, color="#2b8a3e", filled=False)
+        size=420, strokeWidth=2.5, filled=False).encode(color=alt.value("#2b8a3e"))
     return (
-        alt.layer(stems, dots, labels, best)
+        alt.layer(dots, labels, best)
         .properties(width=170, height=170)
         .facet(facet=alt.Facet("metric:N", title=None, header=alt.Header(labelFontSize=13,
                                                                           labelFontWeight="bold")),
@@ -265,29 +270,22 @@ def evidence_chart(history: Iterable[Mapping[str, Any]], alpha: float) -> alt.La
               axis=alt.Axis(values=ticks, format="~g"))
     color = alt.Color("series:N", title=None, sort=["p-value", "sequential p"],
                       scale=alt.Scale(domain=["p-value", "sequential p"],
-                                      range=["#1f77b4", "#9467bd"]))
+                                      range=["#1f77b4", "#9467bd"]),
+                      legend=alt.Legend(orient="top", symbolType="circle"))
     tooltip = ["look:Q", "time:T", "n:Q", "series:N", alt.Tooltip("p:Q", format=".4g")]
     base = alt.Chart(frame).encode(x=x, y=y, color=color, tooltip=tooltip)
-    lines = base.mark_line(invalid="break-paths-filter-domains").encode(
-        strokeDash=alt.StrokeDash("series:N", sort=["p-value", "sequential p"],
-                                  scale=alt.Scale(domain=["p-value", "sequential p"],
-                                                  range=[[1, 0], [6, 3]]), legend=None))
-    points = base.mark_point(strokeWidth=2).encode(
-        shape=alt.Shape("series:N", sort=["p-value", "sequential p"],
-                        scale=alt.Scale(domain=["p-value", "sequential p"],
-                                        range=["circle", "circle"]), legend=None),
-        size=alt.Size("series:N", scale=alt.Scale(domain=["p-value", "sequential p"],
-                                                  range=[40, 260]), legend=None),
-        fill=alt.Fill("series:N", scale=alt.Scale(domain=["p-value", "sequential p"],
-                                                  range=["#1f77b4", "transparent"]),
-                      legend=None),
+    lines = base.mark_line(invalid="break-paths-filter-domains")
+    is_p = alt.datum.series == "p-value"
+    points = base.mark_point(strokeWidth=2, opacity=1).encode(
+        size=alt.condition(is_p, alt.value(40), alt.value(260)),
+        fill=alt.condition(is_p, alt.value("#1f77b4"), alt.value("transparent")),
     )
     rule = alt.Chart(pd.DataFrame({"alpha": [alpha], "label": [f"α = {alpha:g}"]}))
     threshold = rule.mark_rule(strokeDash=[4, 4], color=ALPHA_COLOR).encode(y="alpha:Q")
     label = rule.mark_text(align="left", dx=4, dy=-7, color=ALPHA_COLOR).encode(
         y="alpha:Q", x=alt.value(0), text="label:N")
     return alt.layer(lines, points, threshold, label).properties(
-        title=_title("Evidence over time", notes), height=300)
+        title=_title("Evidence over time", notes), height=360)
 
 
 def effect_chart(history: Iterable[Mapping[str, Any]]) -> alt.LayerChart:
@@ -319,7 +317,7 @@ def effect_chart(history: Iterable[Mapping[str, Any]]) -> alt.LayerChart:
     zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="gray").encode(
         y=alt.Y("zero:Q", title=y_title))
     return alt.layer(band, bars, line, zero).properties(
-        title=_title("Effect with its CI", [invalid_note(raw)]), height=300)
+        title=_title("Effect with its CI", [invalid_note(raw)]), height=360)
 
 
 # -- serving -----------------------------------------------------------------------------
@@ -390,6 +388,7 @@ def latency_chart(frame: pd.DataFrame) -> alt.LayerChart:
               scale=alt.Scale(type="log", domain=[ticks[0], ticks[-1]], nice=False),
               axis=alt.Axis(values=ticks, labelExpr=MS_LABEL))
     color = alt.Color("version:N", title="version", sort=versions,
+                      scale=alt.Scale(domain=versions, range=VERSION_PALETTE[:len(versions)]),
                       legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=3))
     tooltip = [alt.Tooltip("minute:T", format="%H:%M"), "version:N", "percentile:N",
                alt.Tooltip("ms:Q", format=".3g", title="ms"), "count:Q"]
@@ -402,40 +401,36 @@ def latency_chart(frame: pd.DataFrame) -> alt.LayerChart:
         detail="percentile:N")
     points = base.mark_point(filled=True, size=18, opacity=0.8)  # a lone minute still shows
     return alt.layer(lines, points).properties(title=_title("Latency per minute (ms)"),
-                                               height=300)
+                                               height=380)
 
 
 RATES = {"error rate": ("errors", "#d62728"), "fallback rate": ("fallbacks", "#ff7f0e")}
 
 
-def rates_chart(frame: pd.DataFrame) -> alt.FacetChart:
-    """Error and fallback rates per minute, all versions together, each on its own panel
-    (so two rates at 0 never hide each other); a minute without requests is a gap."""
+def rates_charts(frame: pd.DataFrame) -> list[alt.LayerChart]:
+    """Error and fallback rates per minute, all versions together, a chart each (small
+    multiples on one scale, so two rates at 0 never hide each other); a minute without
+    requests is a gap."""
     per_minute = with_gaps(frame).groupby("minute", as_index=False)[
         ["count", "errors", "fallbacks"]].sum()
     counts = per_minute["count"].where(per_minute["count"] > 0)
     for rate, (column, _) in RATES.items():
         per_minute[rate] = per_minute[column] / counts
-    long = per_minute.melt(id_vars=["minute", "count"], value_vars=list(RATES),
-                           var_name="rate", value_name="share")
-    top = max(0.05, float(long["share"].max(skipna=True) or 0.0))
-    base = alt.Chart(long).encode(
-        x=alt.X("minute:T", title=None, axis=alt.Axis(format="%H:%M")),
-        y=alt.Y("share:Q", title="share of requests", axis=alt.Axis(format=".0%"),
-                scale=alt.Scale(domain=[0, top])),
-        color=alt.Color("rate:N", legend=None, scale=alt.Scale(
-            domain=list(RATES), range=[c for _, c in RATES.values()])),
-        tooltip=[alt.Tooltip("minute:T", format="%H:%M"), "rate:N",
-                 alt.Tooltip("share:Q", format=".2%"), "count:Q"],
-    )
-    layers = alt.layer(base.mark_line(invalid="break-paths-filter-domains"),
-                       base.mark_point(filled=True, size=18))
-    return layers.properties(height=110, width=520).facet(
-        row=alt.Row("rate:N", title=None, sort=list(RATES),
-                    header=alt.Header(labelAngle=0, labelAlign="left", labelFontSize=13,
-                                      labelFontWeight="bold", labelOrient="top")),
-        title=_title("Error and fallback rates per minute"),
-    )
+    top = max(0.05, *(float(per_minute[rate].max(skipna=True) or 0.0) for rate in RATES))
+    charts = []
+    for rate, (_, colour) in RATES.items():
+        base = alt.Chart(per_minute).encode(
+            x=alt.X("minute:T", title=None, axis=alt.Axis(format="%H:%M")),
+            y=alt.Y(f"{rate}:Q", title="share of requests", axis=alt.Axis(format=".0%"),
+                    scale=alt.Scale(domain=[0, top])),
+            tooltip=[alt.Tooltip("minute:T", format="%H:%M"),
+                     alt.Tooltip(f"{rate}:Q", format=".2%"), "count:Q"],
+        )
+        layers = alt.layer(base.mark_line(invalid="break-paths-filter-domains", color=colour),
+                           base.mark_point(filled=True, size=18, color=colour))
+        charts.append(layers.properties(title=_title(f"{rate.capitalize()} per minute"),
+                                        height=200))
+    return charts
 
 
 # -- gates -------------------------------------------------------------------------------

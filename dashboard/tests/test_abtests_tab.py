@@ -98,8 +98,9 @@ def test_when_the_two_p_values_coincide_the_chart_says_so_and_draws_both():
     spec = charts.evidence_chart(_history((1.0, 1.0), (1.0, 1.0)), 0.05).to_dict()
     assert any("coincide at every look" in s for s in spec["title"]["subtitle"])
     points = spec["layer"][1]["encoding"]
-    assert points["size"]["scale"]["range"] == [40, 260]  # a dot inside a ring
-    assert points["fill"]["scale"]["range"][1] == "transparent"
+    assert (points["size"]["value"], points["size"]["condition"]["value"]) == (260, 40)
+    assert points["fill"]["value"] == "transparent"  # the sequential p: a ring round the dot
+    assert spec["layer"][0]["encoding"]["color"]["legend"]["orient"] == "top"
 
 
 def test_looks_that_share_a_timestamp_still_get_a_place_each():

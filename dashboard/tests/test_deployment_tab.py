@@ -23,7 +23,8 @@ def test_it_shows_latency_percentiles_and_error_and_fallback_rates(fake_api, app
         assert expected in shown, expected
     specs = [c.proto.spec for c in deployment.get("vega_lite_chart")]
     assert any("Latency per minute" in s for s in specs)
-    assert any("Error and fallback rates" in s for s in specs)
+    assert any("Error rate per minute" in s for s in specs)
+    assert any("Fallback rate per minute" in s for s in specs)
 
 
 def test_a_model_without_traffic_says_so(fake_api, app):
@@ -91,12 +92,14 @@ def test_ms_ticks_run_1_2_5_from_below_the_lowest_to_above_the_highest():
     assert charts.ms_ticks(1.0, 1000) == [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
 
 
-def test_error_and_fallback_rates_get_a_panel_each_so_two_zeros_never_overlap():
+def test_error_and_fallback_rates_get_a_chart_each_so_two_zeros_never_overlap():
     from dashboard import charts
 
-    spec = charts.rates_chart(_frame(*ROWS)).to_dict()
-    assert spec["facet"]["row"]["field"] == "rate"
-    assert spec["facet"]["row"]["sort"] == ["error rate", "fallback rate"]
-    data = next(iter(spec["datasets"].values()))
-    shares = [(r["rate"], r["share"]) for r in data if r["minute"].startswith("2026-11-27T10:01")]
-    assert shares == [("error rate", None), ("fallback rate", None)]  # no requests: a gap
+    errors, fallbacks = (c.to_dict() for c in charts.rates_charts(_frame(*ROWS)))
+    assert errors["title"]["text"] == "Error rate per minute"
+    assert fallbacks["title"]["text"] == "Fallback rate per minute"
+    assert errors["layer"][0]["encoding"]["y"]["field"] == "error rate"
+    assert errors["layer"][0]["mark"]["color"] != fallbacks["layer"][0]["mark"]["color"]
+    data = next(iter(errors["datasets"].values()))
+    gap = [r["error rate"] for r in data if r["minute"].startswith("2026-11-27T10:01")]
+    assert gap == [None]  # no requests that minute: a gap, not 0
