@@ -117,6 +117,8 @@ def invalid_note(values: Iterable[Any]) -> str:
     return f"{head} {verb} not finite ({kinds}; not drawn)"
 
 
+AnyChart = alt.LayerChart | alt.FacetChart  # what .properties() of a layer may return
+
 # A categorical palette with distinct hues (Streamlit's theme shades one blue otherwise).
 VERSION_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -236,7 +238,7 @@ def _p_ticks(low: float) -> list[float]:
     return sorted(t for t in ticks if t >= floor)
 
 
-def evidence_chart(history: Iterable[Mapping[str, Any]], alpha: float) -> alt.LayerChart:
+def evidence_chart(history: Iterable[Mapping[str, Any]], alpha: float) -> AnyChart:
     """The look's p-value and the always-valid sequential p at each evaluation, on a log
     axis with the α line; where the two coincide, the subtitle says so and both stay
     visible (a dot inside a ring)."""
@@ -272,7 +274,8 @@ def evidence_chart(history: Iterable[Mapping[str, Any]], alpha: float) -> alt.La
                       scale=alt.Scale(domain=["p-value", "sequential p"],
                                       range=["#1f77b4", "#9467bd"]),
                       legend=alt.Legend(orient="top", symbolType="circle"))
-    tooltip = ["look:Q", "time:T", "n:Q", "series:N", alt.Tooltip("p:Q", format=".4g")]
+    tooltip: list[Any] = ["look:Q", "time:T", "n:Q", "series:N",
+                          alt.Tooltip("p:Q", format=".4g")]
     base = alt.Chart(frame).encode(x=x, y=y, color=color, tooltip=tooltip)
     lines = base.mark_line(invalid="break-paths-filter-domains")
     is_p = alt.datum.series == "p-value"
@@ -288,7 +291,7 @@ def evidence_chart(history: Iterable[Mapping[str, Any]], alpha: float) -> alt.La
         title=_title("Evidence over time", notes), height=360)
 
 
-def effect_chart(history: Iterable[Mapping[str, Any]]) -> alt.LayerChart:
+def effect_chart(history: Iterable[Mapping[str, Any]]) -> AnyChart:
     """The effect estimate with its confidence interval at each evaluation; one y axis,
     titled once."""
     looks = _looks(history)
@@ -371,7 +374,7 @@ MS_LABEL = ("datum.value >= 1000 ? format(datum.value / 1000, '~g') + ' s' : "
             "format(datum.value, '~g') + ' ms'")
 
 
-def latency_chart(frame: pd.DataFrame) -> alt.LayerChart:
+def latency_chart(frame: pd.DataFrame) -> AnyChart:
     """p50, p95 and p99 per minute on a log axis in ms: one colour per version, one dash per
     percentile; a minute without requests is a gap."""
     full = with_gaps(frame)
@@ -390,7 +393,7 @@ def latency_chart(frame: pd.DataFrame) -> alt.LayerChart:
     color = alt.Color("version:N", title="version", sort=versions,
                       scale=alt.Scale(domain=versions, range=VERSION_PALETTE[:len(versions)]),
                       legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=3))
-    tooltip = [alt.Tooltip("minute:T", format="%H:%M"), "version:N", "percentile:N",
+    tooltip: list[Any] = [alt.Tooltip("minute:T", format="%H:%M"), "version:N", "percentile:N",
                alt.Tooltip("ms:Q", format=".3g", title="ms"), "count:Q"]
     base = alt.Chart(long).encode(x=x, y=y, color=color, tooltip=tooltip)
     lines = base.mark_line(invalid="break-paths-filter-domains", strokeWidth=2).encode(
@@ -407,7 +410,7 @@ def latency_chart(frame: pd.DataFrame) -> alt.LayerChart:
 RATES = {"error rate": ("errors", "#d62728"), "fallback rate": ("fallbacks", "#ff7f0e")}
 
 
-def rates_charts(frame: pd.DataFrame) -> list[alt.LayerChart]:
+def rates_charts(frame: pd.DataFrame) -> list[AnyChart]:
     """Error and fallback rates per minute, all versions together, a chart each (small
     multiples on one scale, so two rates at 0 never hide each other); a minute without
     requests is a gap."""
@@ -417,7 +420,7 @@ def rates_charts(frame: pd.DataFrame) -> list[alt.LayerChart]:
     for rate, (column, _) in RATES.items():
         per_minute[rate] = per_minute[column] / counts
     top = max(0.05, *(float(per_minute[rate].max(skipna=True) or 0.0) for rate in RATES))
-    charts = []
+    charts: list[AnyChart] = []
     for rate, (_, colour) in RATES.items():
         base = alt.Chart(per_minute).encode(
             x=alt.X("minute:T", title=None, axis=alt.Axis(format="%H:%M")),

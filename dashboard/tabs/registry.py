@@ -212,14 +212,18 @@ def _load_checks(api: Registry, model: str, versions: list[dict]) -> None:
         st.dataframe(metrics, hide_index=True, width="stretch")
 
 
-NEXT_STAGE = {Stage.DRAFT: Stage.STAGING, Stage.STAGING: Stage.PRODUCTION,
-              Stage.ARCHIVED: Stage.PRODUCTION}
-MOVE_NAMES = {(Stage.DRAFT, Stage.STAGING): "staging (submit for review)",
-              (Stage.STAGING, Stage.DRAFT): "draft (reject)",
-              (Stage.STAGING, Stage.PRODUCTION): "production (promote)",
-              (Stage.DRAFT, Stage.PRODUCTION): "production (promote)",
-              (Stage.ARCHIVED, Stage.PRODUCTION): "production (roll forward)",
-              (Stage.PRODUCTION, Stage.ARCHIVED): "archived (take out of production)"}
+NEXT_STAGE: dict[str, str] = {
+    Stage.DRAFT: Stage.STAGING, Stage.STAGING: Stage.PRODUCTION,
+    Stage.ARCHIVED: Stage.PRODUCTION,
+}
+MOVE_NAMES: dict[tuple[str, str], str] = {
+    (Stage.DRAFT, Stage.STAGING): "staging (submit for review)",
+    (Stage.STAGING, Stage.DRAFT): "draft (reject)",
+    (Stage.STAGING, Stage.PRODUCTION): "production (promote)",
+    (Stage.DRAFT, Stage.PRODUCTION): "production (promote)",
+    (Stage.ARCHIVED, Stage.PRODUCTION): "production (roll forward)",
+    (Stage.PRODUCTION, Stage.ARCHIVED): "archived (take out of production)",
+}
 
 
 def move_options(stage: str, moves: list[str]) -> list[str]:
