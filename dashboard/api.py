@@ -194,13 +194,7 @@ def guarded(api: Registry) -> Iterator[None]:
 
 # -- additions for the Model Registry tab (kept together) ------------------------------------
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=1000)
-def _gates(base_url: str, token: str | None, model: str, version: str) -> dict[str, Any]:
-    client = AxionClient(base_url, token, timeout=TIMEOUT_SECONDS)
-    return client.get(f"models/{model}/versions/{version}/gates/")
-
-
 def version_gates(api: Registry, model: str, version: str) -> dict[str, Any]:
     """The gate report the version would get if promoted now: {"passed", "gates": [{gate,
     passed, wanted, got}]}."""
-    return _gates(api.base_url, api.token, model, version)
+    return api._read("get_version_gates", model=model, version=version)
