@@ -94,6 +94,10 @@ class RegistryAPI(Transport):
         response.raw.decode_content = True
         return response.raw
 
+    def get_version_gates(self, model: str, version: str) -> dict[str, Any]:
+        """The gate report the version would get if promoted now: passed, gates."""
+        return self.get(f"models/{model}/versions/{version}/gates/")
+
     # -- reads ---------------------------------------------------------------------------
 
     def list_models(self, *, max_results: int | None = None,

@@ -242,3 +242,11 @@ def guarded(api: Registry) -> Iterator[None]:
         yield
     except (APIUnreachable, AxionAPIError) as exc:
         st.error(describe_error(exc, api.base_url))
+
+
+# -- additions for the Model Registry tab (kept together) ------------------------------------
+
+def version_gates(api: Registry, model: str, version: str) -> dict[str, Any]:
+    """The gate report the version would get if promoted now: {"passed", "gates": [{gate,
+    passed, wanted, got}]}."""
+    return api._read("get_version_gates", model=model, version=version)

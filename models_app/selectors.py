@@ -78,7 +78,17 @@ def version_detail(*, version: ModelVersion, moves: list[str]) -> dict[str, Any]
         "created_by": version.created_by.get_username() if version.created_by else None,
         "aliases": version_aliases(version=version),
         "available_transitions": moves,
+        "rollback_to": _rollback_version(version),
     }
+
+
+def _rollback_version(version: ModelVersion) -> str | None:
+    """What a rollback would restore while `version` is in production (None otherwise, or
+    when no earlier production version is left to restore)."""
+    if version.stage != Stage.PRODUCTION:
+        return None
+    target = rollback_target(model=version.model, current=version)
+    return target.version if target else None
 
 
 def version_list(*, filters: dict[str, Any] | None = None,

@@ -39,7 +39,7 @@ def render(api: Registry) -> None:
         })
     frame = pd.DataFrame(rows)
     for column in ("load ms", "first predict ms"):
-        frame[column] = pd.to_numeric(frame[column])
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     st.dataframe(frame.style.map(lambda s: WARMUP_CELLS.get(s, ""), subset=["warm-up"])
                  .format({"load ms": "{:.1f}", "first predict ms": "{:.1f}"}, na_rep="—"),
                  hide_index=True, width="stretch")
@@ -68,9 +68,9 @@ def _latency(api: Registry, names: list[str]) -> None:
     metrics[2].metric("Fallback rate", charts.percent(fallbacks / total if total else None, 2))
     metrics[3].metric("p95 (last minute)", f"{latest['p95_ms'].max():.1f} ms")
     metrics[4].metric("p99 (last minute)", f"{latest['p99_ms'].max():.1f} ms")
-    left, right = st.columns(2)
-    left.altair_chart(charts.latency_chart(frame), width="stretch")
-    right.altair_chart(charts.rates_chart(frame), width="stretch")
+    st.altair_chart(charts.latency_chart(frame), width="stretch")
+    for column, chart in zip(st.columns(2), charts.rates_charts(frame), strict=True):
+        column.altair_chart(chart, width="stretch")
     failing = frame[frame["last_error"].astype(bool)]
     if not failing.empty:
         last = failing.sort_values("minute").iloc[-1]

@@ -27,7 +27,10 @@ def checks_frame(versions: list[dict[str, Any]]) -> pd.DataFrame:
             "packages": ", ".join(check.get("packages") or []),
             "problem": " ".join(filter(None, [check.get("error"), check.get("hint")])),
         })
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    for column in ("load ms", "predict ms", "memory MB"):  # missing is NaN (blank), not None
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame
 
 
 def metrics_frame(versions: list[dict[str, Any]]) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from axion_client import APIUnreachable, AxionAPIError
 from dashboard import charts
-from dashboard.api import Registry, describe_error, guarded
+from dashboard.api import Registry, describe_error, guarded, version_gates
 from dashboard.tabs import load_check
 from models_app.vocabulary import Framework, Stage
 
@@ -23,33 +23,33 @@ FRAMEWORKS: list[str] = list(Framework)
 
 def render(api: Registry) -> None:
     models = api.models()
-    st.subheader("Models")
     if not models:
+        st.subheader("Models")
         st.info("No model is registered yet. Register one through the API "
                 "(POST /api/v1/models/) or run `manage.py seed_demo`.")
         return
-    st.dataframe(
-        pd.DataFrame([{
-            "model": m["name"], "in production": m.get("production_version") or "—",
-            "latest": m.get("latest_version") or "—", "owner": m.get("owner") or "",
-            "description": m.get("description", ""),
-        } for m in models]),
-        hide_index=True, width="stretch",
-    )
-    with guarded(api):
-        _version_search(api)
-    st.divider()
     names = [m["name"] for m in models]
-    model = st.selectbox("Model", names, key="reg_model")
+    pick, about = st.columns([2, 5])
+    model = pick.selectbox("Model", names, key="reg_model")
+    row = next(m for m in models if m["name"] == model)
+    about.markdown(f"**{model}**: {row.get('description') or 'no description'}  \n"
+                   f"in production: **{row.get('production_version') or 'none'}** · latest: "
+                   f"{row.get('latest_version') or 'none'} · owner: {row.get('owner') or '—'}")
     versions = api.model_versions(model)
     st.markdown(" ".join(
         f":{charts.STAGE_COLORS.get(v['stage'], 'gray')}-badge[{v['version']} · {v['stage']}]"
         for v in sorted(versions, key=lambda v: v["created_at"])
     ) or "No versions yet.")
-    for section in (_comparison, _history, _load_checks, _aliases, _promotion_requests,
-                    _actions):
+    if versions:
+        st.dataframe(charts.style_stages(charts.versions_frame(versions)), hide_index=True,
+                     width="stretch")
+    for section in (_actions, _comparison, _history, _load_checks, _aliases,
+                    _promotion_requests):
         with guarded(api):
             section(api, model, versions)
+    st.divider()
+    with st.expander("Search versions of every model"), guarded(api):
+        _version_search(api)
 
 
 def _aliases(api: Registry, model: str, versions: list[dict]) -> None:
@@ -75,7 +75,6 @@ def _aliases(api: Registry, model: str, versions: list[dict]) -> None:
 
 
 def _version_search(api: Registry) -> None:
-    st.subheader("Versions")
     cols = st.columns([2, 2, 2, 2, 2])
     name = cols[0].text_input("Model name contains", key="reg_search")
     stages = cols[1].multiselect("Stage", STAGES, key="reg_stages")
@@ -91,7 +90,7 @@ def _version_search(api: Registry) -> None:
         st.warning(f"Filter not understood: {exc.message}")
         return
     if found:
-        st.dataframe(charts.style_stages(charts.versions_frame(found)), hide_index=True,
+        st.dataframe(charts.style_stages(charts.search_frame(found)), hide_index=True,
                      width="stretch")
     else:
         st.info("No version matches these filters.")
@@ -108,7 +107,7 @@ def _comparison(api: Registry, model: str, versions: list[dict]) -> None:
         st.caption("Choose at least two versions.")
         return
     comparison = api.compare_versions(model, chosen)
-    left, right = st.columns([3, 2])
+    left, right = st.columns([2, 3])
     metrics = pd.DataFrame(
         {"metric": name, "direction": entry["direction"], "best": entry.get("best") or "tie",
          **{v: entry["values"].get(v) for v in chosen}}
@@ -116,7 +115,8 @@ def _comparison(api: Registry, model: str, versions: list[dict]) -> None:
     )
     left.markdown("**Metrics** (best version per metric by its direction)")
     left.dataframe(metrics, hide_index=True, width="stretch")
-    right.altair_chart(charts.metrics_comparison_chart(comparison), width="stretch")
+    if comparison["metrics"]:
+        right.altair_chart(charts.metrics_comparison_chart(comparison), width="content")
     params = pd.DataFrame(
         {"parameter": name, "differs": "yes" if entry["differs"] else "",
          **{v: str(entry["values"].get(v)) for v in chosen}}
@@ -212,8 +212,29 @@ def _load_checks(api: Registry, model: str, versions: list[dict]) -> None:
         st.dataframe(metrics, hide_index=True, width="stretch")
 
 
+NEXT_STAGE: dict[str, str] = {
+    Stage.DRAFT: Stage.STAGING, Stage.STAGING: Stage.PRODUCTION,
+    Stage.ARCHIVED: Stage.PRODUCTION,
+}
+MOVE_NAMES: dict[tuple[str, str], str] = {
+    (Stage.DRAFT, Stage.STAGING): "staging (submit for review)",
+    (Stage.STAGING, Stage.DRAFT): "draft (reject)",
+    (Stage.STAGING, Stage.PRODUCTION): "production (promote)",
+    (Stage.DRAFT, Stage.PRODUCTION): "production (promote)",
+    (Stage.ARCHIVED, Stage.PRODUCTION): "production (roll forward)",
+    (Stage.PRODUCTION, Stage.ARCHIVED): "archived (take out of production)",
+}
+
+
+def move_options(stage: str, moves: list[str]) -> list[str]:
+    """The moves, the sensible next one first (a draft's is staging), then by stage."""
+    following = NEXT_STAGE.get(stage)
+    return sorted(moves, key=lambda to: (to != following,
+                                         STAGES.index(to) if to in STAGES else len(STAGES)))
+
+
 def _actions(api: Registry, model: str, versions: list[dict]) -> None:
-    st.subheader("Promote or roll back")
+    st.subheader("Promote, roll forward or roll back")
     flash = st.session_state.pop("reg_flash", None)
     if flash:
         st.success(flash)
@@ -221,35 +242,64 @@ def _actions(api: Registry, model: str, versions: list[dict]) -> None:
         return
     numbers = [v["version"] for v in sorted(versions, key=lambda v: v["created_at"],
                                             reverse=True)]
-    chosen = st.selectbox("Version", numbers, key=f"reg_act_version_{model}")
-    detail = api.version(model, chosen)
-    moves = sorted(detail.get("available_transitions") or [],
-                   key=lambda stage: STAGES.index(stage) if stage in STAGES else len(STAGES))
-    st.markdown(f"**{model} {chosen}** is :{charts.STAGE_COLORS.get(detail['stage'], 'gray')}"
-                f"-badge[{detail['stage']}]")
-    if moves:
-        with st.form(key=f"reg_move_{model}_{chosen}", clear_on_submit=True):
-            target = st.selectbox("Move to", moves, key=f"reg_move_to_{model}_{chosen}")
-            reason = st.text_input("Reason (required)", key=f"reg_move_reason_{model}_{chosen}")
-            if st.form_submit_button("Apply transition", key=f"reg_move_go_{model}_{chosen}"):
-                _apply(api, lambda: api.transition(model, chosen, target, reason), reason,
-                       f"{model} {chosen} moved to {target}.")
-    else:
-        st.caption("Your token's user may not move this version anywhere.")
+    left, right = st.columns(2)
+    with left:
+        chosen = st.selectbox("Version", numbers, key=f"reg_act_version_{model}")
+        detail = api.version(model, chosen)
+        _move_form(api, model, detail)
+    with right:
+        _rollback_form(api, model, versions)
+
+
+def _move_form(api: Registry, model: str, detail: dict) -> None:
+    chosen, stage = detail["version"], detail["stage"]
+    st.markdown(f"**{model} {chosen}** is :{charts.STAGE_COLORS.get(stage, 'gray')}"
+                f"-badge[{stage}]")
+    moves = move_options(stage, list(detail.get("available_transitions") or []))
+    if stage in NEXT_STAGE:  # draft, staging, archived: what production would ask of it
+        report = version_gates(api, model, chosen)
+        failed = [g for g in report.get("gates") or [] if not g.get("passed")]
+        if failed:
+            st.error(f"The gates refuse production for {chosen}: " + "; ".join(
+                f"{g['gate']} wanted {g['wanted']}, got {g['got']}" for g in failed) + ".")
+            moves = [to for to in moves if to != Stage.PRODUCTION]
+        elif report.get("gates"):
+            st.caption(f"Production gates: all {len(report['gates'])} pass for {chosen}.")
+        st.dataframe(charts.gate_report(report.get("gates") or []), hide_index=True,
+                     width="stretch")
+    if not moves:
+        st.caption("No move is open to your token's user for this version.")
+        return
+    with st.form(key=f"reg_move_{model}_{chosen}", clear_on_submit=True):
+        target = st.selectbox("Move to", moves, key=f"reg_move_to_{model}_{chosen}",
+                              format_func=lambda to: MOVE_NAMES.get((stage, to), to))
+        reason = st.text_input("Reason (required)", key=f"reg_move_reason_{model}_{chosen}")
+        if st.form_submit_button("Apply transition", key=f"reg_move_go_{model}_{chosen}"):
+            _apply(api, lambda: api.transition(model, chosen, target, reason), reason,
+                   f"{model} {chosen} moved to {target}.")
+
+
+def _rollback_form(api: Registry, model: str, versions: list[dict]) -> None:
     production = next((v for v in versions if v["stage"] == Stage.PRODUCTION), None)
-    if production is None or not any(v["stage"] == Stage.ARCHIVED for v in versions):
-        return  # nothing to roll back to
-    may_rollback = Stage.ARCHIVED in (api.version(model, production["version"])
-                                  .get("available_transitions") or [])
-    if not may_rollback:
+    if production is None:
+        st.caption(f"{model} has no production version, so there is nothing to roll back.")
+        return
+    detail = api.version(model, production["version"])
+    target = detail.get("rollback_to")
+    if not target:
+        st.caption(f"No roll back: no earlier production version of {model} is left to "
+                   f"restore before {production['version']}.")
+        return
+    if Stage.ARCHIVED not in (detail.get("available_transitions") or []):
         st.caption("Rolling back needs the promote permission (a release manager's token).")
         return
     with st.form(key=f"reg_rollback_{model}", clear_on_submit=True):
-        st.markdown(f"Roll **{model}** back from {production['version']} to the version that "
-                    "was in production before it.")
+        st.markdown(f"Roll **{model}** back from {production['version']} to **{target}** "
+                    "(the version in production before it).")
         reason = st.text_input("Reason (required)", key=f"reg_rollback_reason_{model}")
-        if st.form_submit_button("Roll back", key=f"reg_rollback_go_{model}"):
-            _apply(api, lambda: api.rollback(model, reason), reason, f"{model} rolled back.")
+        if st.form_submit_button(f"Roll back to {target}", key=f"reg_rollback_go_{model}"):
+            _apply(api, lambda: api.rollback(model, reason), reason,
+                   f"{model} rolled back to {target}.")
 
 
 def _apply(api: Registry, action: Change, reason: str, done: str) -> None:
@@ -273,7 +323,7 @@ def _attempt(api: Registry, action: Change, reason: str) -> dict[str, Any] | Non
         st.error(describe_error(exc, api.base_url))
         report = (exc.details or {}).get("gate_report") if isinstance(exc.details, dict) else None
         if report:
-            st.dataframe(pd.DataFrame(report), hide_index=True)
+            st.dataframe(charts.gate_report(report), hide_index=True)
     except APIUnreachable as exc:
         st.error(describe_error(exc, api.base_url))
     return None

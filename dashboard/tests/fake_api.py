@@ -85,13 +85,19 @@ def default_routes() -> dict[str, Any]:
         "models/stock-ranking/versions/": page(VERSIONS[:2]),
         "models/market-regime/versions/": page(VERSIONS[2:]),
         "models/stock-ranking/versions/1.1.0/": {
-            **VERSIONS[0], "available_transitions": ["deprecated", "draft", "production"]},
+            **VERSIONS[0], "available_transitions": ["deprecated", "draft", "production"],
+            "rollback_to": None},
         "models/stock-ranking/versions/1.0.0/": {
-            **VERSIONS[1], "available_transitions": ["archived"]},
+            **VERSIONS[1], "available_transitions": ["archived"], "rollback_to": None},
         "models/market-regime/versions/1.1.0/": {
-            **VERSIONS[2], "available_transitions": ["archived"]},
+            **VERSIONS[2], "available_transitions": ["archived"], "rollback_to": "1.0.0"},
         "models/market-regime/versions/1.0.0/": {
-            **VERSIONS[3], "available_transitions": ["deprecated"]},
+            **VERSIONS[3], "available_transitions": ["deprecated", "production"],
+            "rollback_to": None},
+        "models/stock-ranking/versions/1.1.0/gates/": gates(passed=True),
+        "models/stock-ranking/versions/1.0.0/gates/": gates(passed=True),
+        "models/market-regime/versions/1.1.0/gates/": gates(passed=True),
+        "models/market-regime/versions/1.0.0/gates/": gates(passed=True),
         "models/stock-ranking/compare/": {
             "versions": ["1.0.0", "1.1.0"],
             "metrics": {
@@ -229,6 +235,17 @@ EVALUATION = {
     "srm_mismatch": False, "guardrails": [], "max_duration_reached": False,
     "created_at": "2026-11-27T10:15:00+00:00",
 }
+
+
+def gates(*, passed: bool) -> dict:
+    """A gate report as GET .../gates/ answers it; when not passed, the auc threshold fails."""
+    return {"passed": passed, "gates": [
+        {"gate": "require_staging", "passed": True, "wanted": "from staging", "got": "staging"},
+        {"gate": "verify_artifact", "passed": True, "wanted": "sha256 matches",
+         "got": "matches"},
+        {"gate": "threshold:auc", "passed": passed, "wanted": "auc >= 0.7",
+         "got": "auc = 0.72" if passed else "auc = 0.68"},
+    ]}
 
 
 def serving_status(model: str, production: str, fallback: str | None) -> dict:

@@ -66,3 +66,69 @@ def test_cuped_ratio_and_bayesian_read_outs_are_shown_where_a_test_has_them(fake
                      "loss of shipping the challenger 0.0012, of keeping the champion 1.76; "
                      "credible interval [1.36, 2.14]"):
         assert expected in shown, expected
+
+
+# -- the charts' specs (pure: history in, Vega-Lite out) ------------------------------------
+
+def _history(*pairs, **extra):
+    return [{"id": i, "created_at": "2026-11-27T10:00:00Z", "champion_n": 100 * i,
+             "challenger_n": 100 * i, "p_value": p, "sequential_p": seq, "effect": 1.0,
+             "ci_low": 0.5, "ci_high": 1.5, **extra} for i, (p, seq) in enumerate(pairs, 1)]
+
+
+def test_the_evidence_chart_is_a_log_axis_with_the_alpha_line():
+    import altair as alt
+
+    from dashboard import charts
+
+    chart = charts.evidence_chart(_history((0.3, 0.8), (0.0123, 0.2345)), 0.05)
+    spec = chart.to_dict()
+    y = spec["layer"][0]["encoding"]["y"]
+    assert y["scale"]["type"] == "log" and 0.05 in y["axis"]["values"]
+    assert y["axis"]["values"][0] == 0.01 and y["axis"]["values"][-1] == 1.0
+    rule = spec["layer"][2]
+    assert rule["mark"]["type"] == "rule" and isinstance(chart, alt.LayerChart)
+    assert [v["alpha"] for v in spec["datasets"][rule["data"]["name"]]] == [0.05]
+    assert spec["title"]["subtitle"] == []  # they differ, nothing to explain
+
+
+def test_when_the_two_p_values_coincide_the_chart_says_so_and_draws_both():
+    from dashboard import charts
+
+    spec = charts.evidence_chart(_history((1.0, 1.0), (1.0, 1.0)), 0.05).to_dict()
+    assert any("coincide at every look" in s for s in spec["title"]["subtitle"])
+    points = spec["layer"][1]["encoding"]
+    assert (points["size"]["value"], points["size"]["condition"]["value"]) == (260, 40)
+    assert points["fill"]["value"] == "transparent"  # the sequential p: a ring round the dot
+    assert spec["layer"][0]["encoding"]["color"]["legend"]["orient"] == "top"
+
+
+def test_looks_that_share_a_timestamp_still_get_a_place_each():
+    from dashboard import charts
+
+    spec = charts.evidence_chart(_history((0.3, 0.8), (0.2, 0.6)), 0.05).to_dict()
+    data = spec["datasets"][spec["layer"][0]["data"]["name"]]
+    assert sorted({row["look"] for row in data}) == [1, 2]
+    assert spec["layer"][0]["encoding"]["x"]["field"] == "look"
+
+
+def test_nan_and_infinities_are_counted_in_a_note_and_never_break_the_chart():
+    from dashboard import charts
+
+    history = _history((float("nan"), "NaN"), (0.2, float("inf")), (0.1, 0.3))
+    spec = charts.evidence_chart(history, 0.05).to_dict()
+    assert "3 of 6 points are not finite (2 NaN, 1 +∞; not drawn)" in spec["title"]["subtitle"]
+    data = spec["datasets"][spec["layer"][0]["data"]["name"]]
+    assert len(data) == 3
+    empty = charts.evidence_chart(_history(("NaN", "NaN")), 0.05).to_dict()
+    assert "all 2 points are NaN (not drawn)" in empty["title"]["subtitle"]
+    effect = charts.effect_chart(_history((0.1, 0.1), effect="-Infinity")).to_dict()
+    assert "1 of 3 points is −∞ (not drawn)" in effect["title"]["subtitle"]
+
+
+def test_the_effect_chart_titles_its_y_axis_once():
+    from dashboard import charts
+
+    spec = charts.effect_chart(_history((0.3, 0.8), (0.2, 0.6))).to_dict()
+    titles = {layer["encoding"]["y"]["title"] for layer in spec["layer"]}
+    assert titles == {"effect (challenger − champion)"}

@@ -17,13 +17,13 @@ def test_every_tab_reads_its_numbers_from_the_real_api(live_dashboard, app):
         assert not tab(at, label).error, (label, [e.value for e in tab(at, label).error])
 
     registry = tab(at, "Model Registry")
-    models = registry.dataframe[0].value.set_index("model")
-    assert models.loc["ranking", "in production"] == "1.0.0"
-    versions = registry.dataframe[1].value
+    assert "in production: **1.0.0**" in texts(registry)
+    versions = next(d.value for d in registry.dataframe if "metrics" in d.value.columns)
     assert set(zip(versions["model"], versions["version"], versions["stage"], strict=True)) == {
         ("ranking", "1.0.0", "production"), ("ranking", "1.1.0", "staging"),
         ("regime", "1.0.0", "production"), ("regime", "1.1.0", "staging")}
-    comparison = registry.dataframe[2].value.set_index("metric")
+    comparison = next(d.value for d in registry.dataframe
+                      if "best" in d.value.columns).set_index("metric")
     assert comparison.loc["auc", "best"] == "1.1.0"
     assert comparison.loc["log_loss", "direction"] == "lower"
 

@@ -178,6 +178,10 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
         child=serializers.ChoiceField(choices=Stage.choices),
         help_text="Stages the requesting user may move this version to.",
     )
+    rollback_to = serializers.CharField(
+        allow_null=True,
+        help_text="While this version is in production: the version a rollback would "
+        "restore (null when there is none to restore).")
 
 
 class VersionMetadataSerializer(serializers.Serializer):
