@@ -42,12 +42,59 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+S3_BACKEND = "storages.backends.s3.S3Storage"
+# The bucket leg (`ARTIFACT_STORAGE_BACKEND=storages.backends.s3.S3Storage pytest -m artifacts`,
+# see .ci/run): every test's artifacts go to a moto server started once for the session.
+ARTIFACTS_IN_BUCKET = os.environ.get("ARTIFACT_STORAGE_BACKEND") == S3_BACKEND
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory):
+    """A real S3 wire-protocol server (moto's standalone server) on a free loopback port, with
+    one bucket; boto3 finds its credentials in the environment, as in production."""
+    from axion_registry.moto_s3 import MotoS3
+
+    server = MotoS3(log=tmp_path_factory.mktemp("moto") / "requests.log").start()
+    server.bucket = "axion-test"
+    server.create_bucket(server.bucket)
+    saved = {name: os.environ.get(name) for name in server.environment(server.bucket)}
+    os.environ.update({name: value for name, value in server.environment(server.bucket).items()
+                       if name.startswith("AWS_") and "KEY" in name})
+    yield server
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    server.stop()
+
+
+def use_bucket(settings, server, prefix: str) -> str:
+    """Point the artifact storage at the moto bucket, under a key prefix of the test's own."""
+    settings.AWS_STORAGE_BUCKET_NAME = server.bucket
+    settings.AWS_S3_ENDPOINT_URL = server.endpoint
+    settings.AWS_S3_REGION_NAME = "us-east-1"
+    settings.AWS_LOCATION = prefix
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": {"BACKEND": S3_BACKEND, "OPTIONS": {"location": prefix}},
+    }
+    return prefix
+
+
 @pytest.fixture(autouse=True)
-def artifact_root(tmp_path, settings):
-    """Every test gets its own artifact folder."""
+def artifact_root(request, tmp_path, settings):
+    """Every test gets its own artifact folder (a key prefix in the bucket leg) and its own
+    host artifact cache."""
+    import uuid
+
+    settings.ARTIFACT_CACHE_DIR = tmp_path / "artifact-cache"
     root = tmp_path / "artifacts"
     root.mkdir()
     settings.ARTIFACT_ROOT = root
+    if ARTIFACTS_IN_BUCKET:
+        use_bucket(settings, request.getfixturevalue("moto_s3"), f"t-{uuid.uuid4().hex}")
+        return root
     settings.STORAGES = {
         **settings.STORAGES,
         "artifacts": {
@@ -56,6 +103,15 @@ def artifact_root(tmp_path, settings):
         },
     }
     return root
+
+
+@pytest.fixture
+def bucket(request, settings, artifact_root, moto_s3):
+    """This test's artifacts in the moto bucket whatever the leg; the server, with `.prefix`."""
+    import uuid
+
+    moto_s3.prefix = use_bucket(settings, moto_s3, f"t-{uuid.uuid4().hex}")
+    return moto_s3
 
 
 @pytest.fixture

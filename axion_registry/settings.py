@@ -135,21 +135,38 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 WHITENOISE_USE_FINDERS = True  # admin and Swagger UI assets served without collectstatic
 
-# Artifacts go through Django's storage API: an S3-compatible bucket is a settings change
-# (ARTIFACT_STORAGE_BACKEND=storages.backends.s3.S3Storage plus django-storages' AWS_* vars).
+# Artifacts go through Django's storage API: the local folder, or an S3-compatible bucket with
+# ARTIFACT_STORAGE_BACKEND=storages.backends.s3.S3Storage and django-storages' own AWS_*
+# settings below (credentials as boto3 reads them: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+# AWS_SESSION_TOKEN, AWS_PROFILE, an instance role).
+LOCAL_STORAGE_BACKEND = "django.core.files.storage.FileSystemStorage"
+S3_STORAGE_BACKEND = "storages.backends.s3.S3Storage"
+ARTIFACT_STORAGE_BACKEND = env("ARTIFACT_STORAGE_BACKEND", LOCAL_STORAGE_BACKEND)
 ARTIFACT_ROOT = Path(env("ARTIFACT_ROOT", str(VAR_DIR / "artifacts")))
+AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME")
+AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL") or None  # None: AWS itself
+AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME") or None
+AWS_LOCATION = env("AWS_LOCATION")  # a key prefix inside the bucket
+# A version's paths are fixed, so a save replaces a leftover file rather than renaming.
+AWS_S3_FILE_OVERWRITE = True
+# S3File reads spool to a temporary file past this size (django-storages' default 0 keeps a
+# whole object in memory). Uploads go through boto3's managed transfer: multipart above 8 MiB.
+AWS_S3_MAX_MEMORY_SIZE = env_int("AWS_S3_MAX_MEMORY_SIZE", 8 * 1024**2)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-    # A version's paths are fixed, so a save replaces a leftover file rather than renaming.
     "artifacts": {
-        "BACKEND": env("ARTIFACT_STORAGE_BACKEND",
-                       "django.core.files.storage.FileSystemStorage"),
+        "BACKEND": ARTIFACT_STORAGE_BACKEND,
         "OPTIONS": {"location": str(ARTIFACT_ROOT), "allow_overwrite": True}
-        if not env("ARTIFACT_STORAGE_BACKEND")
+        if ARTIFACT_STORAGE_BACKEND == LOCAL_STORAGE_BACKEND
         else {},
     },
 }
+# Each host keeps the artifacts it loads in a folder keyed by sha256, shared by its processes
+# (file locks: one download per artifact per host), verified on every use and trimmed
+# least-recently-used to stay under the bound.
+ARTIFACT_CACHE_DIR = Path(env("ARTIFACT_CACHE_DIR", str(VAR_DIR / "artifact-cache")))
+ARTIFACT_CACHE_MAX_BYTES = env_int("ARTIFACT_CACHE_MAX_BYTES", 10 * 1024**3)
 MAX_ARTIFACT_BYTES = env_int("MAX_ARTIFACT_BYTES", 2 * 1024**3)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger uploads spool to a temporary file
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 50 * 1024**2)

@@ -12,8 +12,6 @@ line. Nothing the model does can touch the worker, and a hang is cut off by the 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
 import json
 import os
 import subprocess
@@ -30,7 +28,9 @@ RESULT_PREFIX = "AXION_LOAD_CHECK "
 # The settings that decide how serving loads and calls a model (and where files are).
 SERVING_SETTINGS = (
     "PLATFORM_MODEL_PATHS", "PLATFORM_MODEL_PACKAGE", "PICKLE_EXTRA_GLOBALS",
-    "ARTIFACT_ROOT", "STORAGES", "MAX_ARTIFACT_BYTES",
+    "ARTIFACT_ROOT", "STORAGES", "MAX_ARTIFACT_BYTES", "ARTIFACT_CACHE_DIR",
+    "ARTIFACT_CACHE_MAX_BYTES", "AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL",
+    "AWS_S3_REGION_NAME", "AWS_LOCATION", "AWS_S3_MAX_MEMORY_SIZE",
 )
 
 
@@ -120,17 +120,19 @@ def _evaluate(artifact: Any, datasets: list[dict[str, Any]]) -> dict[str, Any]:
     import pandas as pd
 
     from models_app import artifacts
+    from models_app.artifact_cache import ArtifactMismatch
     from models_app.evaluation import Answers, answers_of, score
 
     per_dataset, labels, answers = {}, [], []
     for dataset in datasets:
-        with artifacts.artifact_open(dataset["path"]) as stream:
-            data = stream.read()
-        if hashlib.sha256(data).hexdigest() != dataset["sha256"]:
+        try:
+            cached = artifacts.artifact_cached(dataset["path"], dataset["sha256"])
+        except ArtifactMismatch as exc:
             raise ValueError(f"evaluation dataset {dataset['name']}: the file does not match "
-                             "its registered sha256")
-        frame = (pd.read_parquet(io.BytesIO(data)) if dataset["file_format"] == "parquet"
-                 else pd.read_csv(io.BytesIO(data)))
+                             "its registered sha256") from exc
+        with cached.file as stream:
+            frame = (pd.read_parquet(stream) if dataset["file_format"] == "parquet"
+                     else pd.read_csv(stream))
         y = frame.pop(dataset["label_column"])
         if artifact.spec.columns is not None:
             frame = frame[[c for c in frame.columns if c in artifact.spec.name_set]]

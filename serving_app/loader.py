@@ -1,26 +1,28 @@
 """The one place that turns a registered version's artifact into a callable model.
 
-The artifact is read once through models_app.artifacts, its sha256 checked against the one
-recorded at registration before anything is deserialized, its signature verified when the
-model requires signed artifacts, and then loaded by format: pickle and joblib (restricted
-unpicklers, models_app.safe_pickle), skops (every node against exact lists,
-models_app.safe_skops), ONNX (no external data, models_app.safe_onnx; then onnxruntime).
+The artifact is opened from the host's cache (models_app.artifacts.artifact_cached), its
+sha256 checked against the one recorded at registration before anything is deserialized,
+its signature verified when the model requires signed artifacts, and then loaded by format:
+pickle and joblib (restricted unpicklers, models_app.safe_pickle), skops (every node against
+exact lists, models_app.safe_skops), ONNX (no external data, models_app.safe_onnx; onnxruntime).
 The platform's own model package is importable through settings.PLATFORM_MODEL_PATHS.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from models_app import artifact_checks, artifacts, safe_onnx, safe_pickle, safe_skops, signing
+from models_app.artifact_cache import ArtifactMismatch
+from models_app.errors import StorageUnavailable
 from models_app.pickle_rules import pickle_policy, platform_paths_install
 from models_app.vocabulary import PICKLED_FORMATS, ArtifactFormat
 from serving_app.errors import ArtifactRefused
@@ -95,45 +97,49 @@ def _platform_paths() -> None:
     platform_paths_install()
 
 
-def read_verified(record: VersionRecord) -> bytes:
-    """The artifact's bytes, only if they hash to the recorded sha256."""
+@contextmanager
+def open_verified(record: VersionRecord) -> Iterator[IO[bytes]]:
+    """The artifact as an open file of the host's cache, only if it hashes to the recorded
+    sha256 (checked on every load; downloaded from the storage once per host)."""
     try:
-        with artifacts.artifact_open(record.artifact_path) as stream:
-            data = stream.read()
-    except (FileNotFoundError, OSError) as exc:
+        cached = artifacts.artifact_cached(record.artifact_path, record.artifact_sha256)
+    except ArtifactMismatch as exc:
+        logger.error("refused to load %s: sha256 %s does not match the registered %s",
+                     record.label, exc.actual, record.artifact_sha256)
+        raise ArtifactRefused(
+            f"{record.label}: the artifact's sha256 ({exc.actual[:12]}...) does not match the "
+            f"one registered ({record.artifact_sha256[:12]}...); it was not loaded.",
+            code="artifact_corrupted",
+            details={"expected_sha256": record.artifact_sha256, "actual_sha256": exc.actual},
+        ) from exc
+    except (FileNotFoundError, OSError, StorageUnavailable, ValueError) as exc:
         raise ArtifactRefused(
             f"{record.label}: the artifact {record.artifact_path} cannot be read ({exc}).",
             code="artifact_missing",
         ) from exc
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != record.artifact_sha256:
-        logger.error("refused to load %s: sha256 %s does not match the registered %s",
-                     record.label, actual, record.artifact_sha256)
-        raise ArtifactRefused(
-            f"{record.label}: the artifact's sha256 ({actual[:12]}...) does not match the one "
-            f"registered ({record.artifact_sha256[:12]}...); it was not loaded.",
-            code="artifact_corrupted",
-            details={"expected_sha256": record.artifact_sha256, "actual_sha256": actual},
-        )
-    return data
+    with cached.file as stream:
+        yield stream
 
 
-def _load_pickle(record: VersionRecord, data: bytes) -> Any:
+def _load_pickle(record: VersionRecord, stream: IO[bytes]) -> Any:
     try:
-        return safe_pickle.load_file(io.BytesIO(data), record.artifact_format, pickle_policy())
+        return safe_pickle.load_file(stream, record.artifact_format, pickle_policy())
     except safe_pickle.UnsafePickle as exc:
         details = {"global": exc.global_name} if exc.global_name else {}
         raise ArtifactRefused(f"{record.label}: {exc.reason} It was not loaded.",
                               code="disallowed_pickle", details=details) from exc
 
 
-def _load_object(record: VersionRecord, data: bytes) -> Any:
+def _load_object(record: VersionRecord, stream: IO[bytes]) -> Any:
+    """Deserialize from the file: pickles stream through the unpickler; skops and ONNX
+    files are read into memory once."""
     fmt = record.artifact_format
     if fmt in PICKLED_FORMATS:
-        return _load_pickle(record, data)
+        return _load_pickle(record, stream)
     if fmt == ArtifactFormat.SKOPS:
-        return _load_skops(record, data)
+        return _load_skops(record, stream.read())
     if fmt == ArtifactFormat.ONNX:
+        data = stream.read()
         import onnxruntime
 
         audit = safe_onnx.audit(data)
@@ -175,7 +181,7 @@ def _load_skops(record: VersionRecord, data: bytes) -> Any:
     return obj
 
 
-def _check_signature(record: VersionRecord, data: bytes) -> None:
+def _check_signature(record: VersionRecord, stream: IO[bytes]) -> None:
     """For a model that requires signing: the stored bundle must sign these exact bytes with
     a key the model trusts now."""
     if not record.require_signed:
@@ -187,7 +193,7 @@ def _check_signature(record: VersionRecord, data: bytes) -> None:
         )
     try:
         bundle = artifacts.signature_read(record.signature_bundle)
-        signing.verify_bytes(data, bundle, record.signing_keys)
+        signing.verify_stream(stream, bundle, record.signing_keys)
     except (OSError, signing.SignatureError) as exc:
         raise ArtifactRefused(
             f"{record.label}: the artifact's signature was refused ({exc}); it was not loaded.",
@@ -252,14 +258,14 @@ def inspect(data: bytes, *, artifact_format: str, label: str) -> Any:
             details = {"global": exc.global_name} if exc.global_name else {}
             raise ArtifactRefused(f"{label}: {exc.reason}", code="disallowed_pickle",
                                   details=details) from exc
-    return _load_object(record, data)
+    return _load_object(record, io.BytesIO(data))
 
 
 def load(record: VersionRecord) -> LoadedArtifact:
     """Verify, deserialize and wrap one version. Raises ArtifactRefused or the load error."""
-    data = read_verified(record)
-    _check_signature(record, data)
-    obj = _load_object(record, data)
+    with open_verified(record) as stream:
+        _check_signature(record, stream)
+        obj = _load_object(record, stream)
     if record.artifact_format == ArtifactFormat.ONNX:
         predict = _onnx_predict(obj)
     elif hasattr(obj, "predict"):
