@@ -303,6 +303,16 @@ def test_a_deployment_is_warmed_up_once_by_one_worker_of_the_cluster(cluster):
     succeeded = sum(cluster.supervisor.log(h.worker).read_text().count("'ok'")
                     for h in (host_a, host_b))
     assert succeeded == len(events), ran
+    # Each host keeps its own copy of what it served, fetched from the bucket into its own
+    # cache folder (one fill per artifact per host; models_app.artifact_cache).
+    with psycopg.connect(cluster.database_url, autocommit=True) as conn:
+        served_sha = {row[0] for row in conn.execute(
+            "SELECT v.artifact_sha256 FROM model_versions v JOIN models_app_registeredmodel m "
+            "ON m.id = v.model_id WHERE m.name = %s AND v.version IN ('1.0.0', '1.2.0')",
+            [MODEL])}
+    for host in (host_a, host_b):
+        cached = {p.name for p in (host.folder / "artifact-cache" / "sha256").iterdir()}
+        assert served_sha <= cached, (host.name, served_sha, cached)
 
 
 def _start_abtest(connection: Connection) -> int:
