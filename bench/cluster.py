@@ -300,7 +300,10 @@ def main() -> int:
           f"{Sizing(hosts=2, pool=2).connections()})")
     print(f"  promotion or rollback on A -> first new answer on B: median "
           f"{statistics.median(to_b) * 1000:.0f} ms, max {max(to_b) * 1000:.0f} ms "
-          f"({len(to_b)} deployments; generation check every 500 ms)")
+          f"({len(to_b)} deployments; generation check every 500 ms): "
+          + ", ".join(f"{label} {t * 1000:.0f} ms" for label, t in zip(
+              ("promote 1.1.0", "rollback", "promote 1.2.0", "rollback", "promote 1.3.0"), to_b,
+              strict=True)))
     if "big" in two_figures:
         big = two_figures["big"]
         print(f"  {args.big_mb} MB artifact: upload {big['upload_s']:.2f} s, first load from "
