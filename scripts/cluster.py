@@ -218,10 +218,10 @@ class Cluster:
                               env=first.env)
         for host in self.hosts:
             self.supervisor.wait_for(lambda h=host: http_ok(f"{h.base}/healthz"),
-                                     f"{host.name}'s web server", 60)
+                                     f"{host.name}'s web server", 180)
         for host in self.hosts:
             self.supervisor.wait_for(lambda h=host: worker_answers(self.env, h.worker_node),
-                                     f"{host.name}'s Celery worker", 90)
+                                     f"{host.name}'s Celery worker", 180)
         self.supervisor.wait_for(
             lambda: self.supervisor.log_says("beat", b"beat: Starting", beat_from),
             "Celery beat", 60)
