@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test lint typecheck complexity bench fuzz clean
+.PHONY: run test lint typecheck complexity bench fuzz cluster clean
 
 # pip shows one line per package and a progress bar per download (no --quiet: a first
 # set-up takes minutes, and silence looks like a hang).
@@ -49,6 +49,11 @@ complexity: $(VENV)/.dev
 # Schema fuzzing against a live server on a throwaway PostgreSQL database (longer than CI's).
 fuzz: $(VENV)/.dev
 	$(PY) scripts/fuzz.py --examples $${FUZZ_EXAMPLES:-50} --seed $${FUZZ_SEED:-20261201}
+
+# Two simulated hosts (own gunicorn, Celery worker and cache folder each) sharing one
+# PostgreSQL (DATABASE_URL), one Redis and one bucket (moto); docs/production.md.
+cluster: $(VENV)/.dev
+	$(PY) scripts/cluster.py $(CLUSTER_ARGS)
 
 bench: $(VENV)/.dev
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

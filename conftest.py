@@ -9,6 +9,9 @@ import pickle
 # Tests default to Celery's in-memory broker with a real in-process worker; CI's second run
 # sets CELERY_BROKER_URL to Redis.
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")
+# On PostgreSQL the tests use a connection pool too, large enough for their racing threads
+# (each holds its connection until it ends).
+os.environ.setdefault("DATABASE_POOL_MAX_SIZE", "24")
 
 import pytest  # noqa: E402
 

@@ -38,12 +38,18 @@ def post_worker_init(worker: Worker) -> None:
     from django.conf import settings
 
     if settings.SERVING_PRELOAD:
+        from django.db import connections
+
         from serving_app.runtime import get_runtime
 
         try:
             get_runtime().preload_production()
         except Exception:  # the database may be away: serve anyway, load on demand
             worker.log.exception("could not preload production; loading on demand")
+        finally:
+            # This thread serves no request: its connection goes back (to the pool, which
+            # would otherwise lose one of DATABASE_POOL_MAX_SIZE for the worker's life).
+            connections.close_all()
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:

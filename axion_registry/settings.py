@@ -89,12 +89,32 @@ DATABASES = {
         env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'axion.sqlite3'}"), conn_max_age=600
     )
 }
+# PostgreSQL connections per process: a psycopg pool of at most DATABASE_POOL_MAX_SIZE
+# shared by the process's threads, which wait up to DATABASE_POOL_TIMEOUT seconds for one
+# (0: no pool, one kept connection per thread instead). The whole deployment holds at most
+# hosts x (gunicorn workers + Celery pool processes + beat) x that many; docs/production.md
+# sizes it against max_connections.
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 4)
+DATABASE_POOL_MIN_SIZE = env_int("DATABASE_POOL_MIN_SIZE", 0)
+DATABASE_POOL_TIMEOUT = float(env("DATABASE_POOL_TIMEOUT", "10"))
+DATABASE_POOL_MAX_IDLE = float(env("DATABASE_POOL_MAX_IDLE", "60"))
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # A restarted server: a kept connection is checked before each request reuses it, and
-    # a server that does not answer fails the request in seconds (503), not minutes.
+    # A server that does not answer fails the request in seconds (503), not minutes; a
+    # restarted one costs no failed request: a kept or pooled connection is checked before
+    # it is used again.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
-        "DATABASE_CONNECT_TIMEOUT", 3)
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 3)
+    if DATABASE_POOL_MAX_SIZE > 0:
+        # A pooled connection goes back to the pool after each request (Django refuses
+        # CONN_MAX_AGE with a pool).
+        _options["pool"] = {
+            "min_size": min(DATABASE_POOL_MIN_SIZE, DATABASE_POOL_MAX_SIZE),
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": DATABASE_POOL_TIMEOUT,
+            "max_idle": DATABASE_POOL_MAX_IDLE,
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN so
     # two writers queue instead of failing with "database is locked" on lock upgrade.
