@@ -16,6 +16,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 
+from axion_registry.pgarray import array_literal
 from experiments_app.errors import (
     BatchTooLarge,
     InvalidTrackingInput,
@@ -166,17 +167,8 @@ def _bucket_upsert_sql(table: str, rows: int) -> str:
             "ON CONFLICT (run_id, key, level, bucket) DO UPDATE SET " + ", ".join(updates))
 
 
-def _array_literal(values: list[Any], kind: str) -> str:
-    """A PostgreSQL array literal: one short string to send instead of an array the client
-    would render value by value (floats as repr, which reads back exactly; inf as inf)."""
-    if kind == "text":
-        items = ('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-                 for value in values)
-    elif kind == "boolean":
-        items = ("t" if value else "f" for value in values)
-    else:
-        items = ("NULL" if value is None else repr(value) for value in values)
-    return "{" + ",".join(items) + "}"
+_LITERAL_KIND = {"text": "text", "boolean": "boolean", "float8": "float",
+                 "bigint": "integer", "smallint": "integer"}
 
 
 def buckets_upsert(run_pk: int, built: dict[str, list[Any]]) -> None:
@@ -188,7 +180,8 @@ def buckets_upsert(run_pk: int, built: dict[str, list[Any]]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(_bucket_upsert_sql(table, count), [run_pk, *(
-                _array_literal(built[name], _array_type(name)) for name in BUCKET_COLUMNS)])
+                array_literal(built[name], _LITERAL_KIND[_array_type(name)])
+                for name in BUCKET_COLUMNS)])
             return
         rows = list(zip(*(built[name] for name in BUCKET_COLUMNS), strict=True))
         for start in range(0, count, SQLITE_BUCKET_CHUNK):
