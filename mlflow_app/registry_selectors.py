@@ -31,6 +31,10 @@ from models_app.errors import AliasNotFound
 from models_app.models import ModelAlias, ModelVersion, RegisteredModel
 
 VERSION_RELATED = ("model", "created_by")
+# Columns a search answer never reads: the large JSON of each row stays in the database.
+SEARCH_DEFERRED = ("metrics", "hyperparameters", "signature", "input_example", "load_check",
+                   "verified_metrics", "model__metric_directions", "model__gates",
+                   "model__signing_keys")
 
 
 def visible_models() -> QuerySet[RegisteredModel]:
@@ -91,7 +95,8 @@ def versions_search(*, filter_string: str, order_by: list[str], offset: int,
                     limit: int) -> list[ModelVersion]:
     conditions = parse_checked_filter(filter_string, VERSION_RULES)
     orders = [parse_checked_order_by(clause, VERSION_RULES) for clause in order_by]
-    queryset = versions_annotated(visible_versions().select_related(*VERSION_RELATED))
+    queryset = versions_annotated(visible_versions().select_related(*VERSION_RELATED)
+                                  .defer(*SEARCH_DEFERRED))
     queryset = versions_order(versions_filter(queryset, conditions), orders)
     return list(queryset[offset:offset + limit + 1])
 

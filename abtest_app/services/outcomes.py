@@ -27,6 +27,7 @@ from abtest_app.choices import Arm, MetricType, TestState
 from abtest_app.errors import ABTestNotCollecting, InvalidOutcomes, OutcomeBatchTooLarge
 from abtest_app.models import ABTest, ArmStats, Outcome, OutcomeToken
 from abtest_app.services.tokens import require_outcome_poster
+from axion_registry.pgarray import array_literal
 from models_app.roles import Actor
 
 MAX_BATCH = 10_000
@@ -95,13 +96,13 @@ def _insert_postgresql(
     params: list[Any] = [
         test_id,
         created_at,
-        [arms[i] for i in order],
-        [batch.unit_ids[i] for i in order],
-        [values[i] for i in order],
-        [batch.covariates[i] for i in order],
-        [batch.denominators[i] for i in order],
-        [batch.outcome_ids[i] for i in order],
-        [metrics[i] for i in order],
+        array_literal([arms[i] for i in order], "text"),
+        array_literal([batch.unit_ids[i] for i in order], "text"),
+        array_literal([values[i] for i in order], "float"),
+        array_literal([batch.covariates[i] for i in order], "float"),
+        array_literal([batch.denominators[i] for i in order], "float"),
+        array_literal([batch.outcome_ids[i] for i in order], "text"),
+        array_literal([metrics[i] for i in order], "text"),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

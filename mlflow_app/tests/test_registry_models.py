@@ -198,3 +198,19 @@ def test_a_page_of_models_or_versions_costs_a_constant_number_of_queries(
                                           offset=0, limit=100)
         answers = selectors.versions_answer(found)
     assert len(answers) == 12
+
+
+def test_a_version_search_leaves_the_large_json_columns_unread(
+        register_version, django_assert_max_num_queries):
+    from mlflow_app import registry_selectors as selectors
+    from models_app.services import model_create
+
+    model_create(name="wide", gates={"load_check": False})
+    register_version("1.0.0", model_name="wide", metrics={"auc": 0.9})
+    found = selectors.versions_search(filter_string="name = 'wide'", order_by=[], offset=0,
+                                      limit=10)
+    assert {"signature", "input_example", "metrics", "load_check"} <= \
+        found[0].get_deferred_fields()
+    with django_assert_max_num_queries(1):  # aliases; nothing re-reads a deferred column
+        answers = selectors.versions_answer(found)
+    assert answers[0]["name"] == "wide" and answers[0]["version"] == "1"
