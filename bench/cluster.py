@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -236,7 +237,7 @@ def fresh_database(url: str) -> None:
 
 
 def measure(hosts: int, pool: int, runs: int, seconds: float, url: str,
-            promotions: bool = False, big_mb: int = 0) -> dict[str, object]:
+            promotions: bool = False, big_mb: int = 0) -> dict[str, Any]:
     fresh_database(url)
     folder = Path(tempfile.mkdtemp(prefix=f"axion-bench-cluster-{hosts}-"))
     cluster = Cluster(folder, Sizing(hosts=hosts, workers=2, threads=4, worker_concurrency=1,
