@@ -88,6 +88,7 @@ def _wait(what: str, check, seconds: float, output: list[str]):
 
 
 @pytest.mark.slow
+@pytest.mark.own_services
 def test_make_run_serves_the_demo_and_ctrl_c_stops_every_process(tmp_path):
     var = tmp_path / "var"
     web, dashboard, redis = _free_port(), _free_port(), _free_port()
