@@ -25,11 +25,12 @@ def render(api: Registry, test_id: str) -> None:
         st.error(f"No A/B test #{test_id}.")
         return
     test = results["test"]
-    st.header(f"A/B test #{test['id']}: {test['name']}")
+    color = abtests.STATE_COLORS.get(test["state"], "gray")
+    st.header(f"A/B test #{test['id']}: {test['name']} :{color}-badge[{test['state']}]")
     common.link_line([
         (f"champion {test['model']} {test['champion']}",
          links.version_url(test["model"], test["champion"])),
         (f"challenger {test['model']} {test['challenger']}",
          links.version_url(test["model"], test["challenger"])),
     ], "Compares ")
-    abtests.show_results(results)
+    abtests.show_results(results, heading=False)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from abtest_app.vocabulary import Arm, Decision, TestState
-from dashboard import charts
+from dashboard import charts, links
 from dashboard.api import Registry
 
 STATE_COLORS = {TestState.RUNNING: "green", TestState.PAUSED: "orange", TestState.DRAFT: "gray",
@@ -42,14 +42,17 @@ def render(api: Registry) -> None:
                            key="ab_test")
     if test_id is None:  # only for an empty list of options
         return
+    st.markdown(links.anchor(f"Permalink to test #{test_id}", links.abtest_url(test_id)),
+                unsafe_allow_html=True)
     _results(api.abtest_results(test_id))
 
 
-def _results(results: dict) -> None:
+def _results(results: dict, *, heading: bool = True) -> None:
     test = results["test"]
     current = results.get("evaluation")
-    color = STATE_COLORS.get(test["state"], "gray")
-    st.markdown(f"### {test['name']} :{color}-badge[{test['state']}]")
+    if heading:
+        color = STATE_COLORS.get(test["state"], "gray")
+        st.markdown(f"### {test['name']} :{color}-badge[{test['state']}]")
     st.caption(f"{test['model']}: champion {test['champion']} vs challenger "
                f"{test['challenger']} ({test['challenger_share']:g}% of "
                f"{test['assignment_unit']}s) · metric {test['metric_name']} "

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from axion_client import APIUnreachable, AxionAPIError
-from dashboard import charts
+from dashboard import charts, links
 from dashboard.api import Registry, describe_error, guarded, version_gates
 from dashboard.tabs import load_check
 from models_app.vocabulary import Framework, Stage
@@ -37,7 +37,8 @@ def render(api: Registry) -> None:
                    f"{row.get('latest_version') or 'none'} · owner: {row.get('owner') or '—'}")
     versions = api.model_versions(model)
     st.markdown(" ".join(
-        f":{charts.STAGE_COLORS.get(v['stage'], 'gray')}-badge[{v['version']} · {v['stage']}]"
+        f"[:{charts.STAGE_COLORS.get(v['stage'], 'gray')}-badge[{v['version']} · {v['stage']}]]"
+        f"({links.version_url(model, v['version'])})"
         for v in sorted(versions, key=lambda v: v["created_at"])
     ) or "No versions yet.")
     if versions:

@@ -19,6 +19,7 @@ def test_it_shows_each_arm_the_effect_with_its_ci_and_the_p_values(fake_api, app
                      "Sequential p (always valid)=0.2345"):
         assert expected in shown, expected
     assert "CUPED" not in shown and "Bayesian" not in shown  # this test has neither
+    assert f'href="?abtest={TEST_ID}"' in shown  # the test's own page
 
 
 def test_it_shows_srm_progress_decision_and_the_evidence_over_time(fake_api, app):

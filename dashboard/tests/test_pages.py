@@ -173,6 +173,7 @@ def test_an_abtest_page_links_both_arms_versions(pages_api, app):
     assert 'href="?model=stock-ranking&amp;version=1.0.0"' in shown
     assert 'href="?model=stock-ranking&amp;version=1.1.0"' in shown
     assert any("ranking 1.1.0 vs 1.0.0" in str(h.value) for h in at.header)
+    assert not any(str(m.value).startswith("### ") for m in at.markdown)  # titled once
 
 
 def test_an_experiment_page_shows_its_runs_linked_and_saves_its_description(pages_api, app):

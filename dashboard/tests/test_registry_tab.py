@@ -25,6 +25,7 @@ def test_it_shows_one_model_at_a_time_with_its_own_metric_columns(fake_api, app)
         ("1.1.0", "staging"), ("1.0.0", "production")]
     assert versions.loc[1, "auc"] == 0.6611 and not versions[["auc", "log_loss"]].isna().any().any()
     assert "1.0.0 · production" in texts(registry) and "1.1.0 · staging" in texts(registry)
+    assert "](?model=stock-ranking&version=1.0.0)" in texts(registry)  # each badge a permalink
     at.selectbox(key="reg_model").set_value("market-regime")
     app(at)
     versions = frame_with(tab(at, "Model Registry"), "version", "stage", "framework")
