@@ -79,12 +79,14 @@ def test_every_operation_has_a_resource_tag_and_a_summary():
 
 
 def test_streamlit_hides_its_deploy_button_where_make_run_starts_it():
-    """scripts/run.py starts streamlit in the repository root, which reads this file."""
+    """scripts/run.py starts streamlit through scripts/supervise.py, whose processes run in
+    the repository root, which is where streamlit reads this file."""
     import tomllib
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
     config = tomllib.loads((root / ".streamlit" / "config.toml").read_text())
     assert config["client"]["toolbarMode"] == "minimal"
-    run = (root / "scripts" / "run.py").read_text()
-    assert "cwd=ROOT" in run and '"streamlit"' in run
+    assert '"streamlit"' in (root / "scripts" / "run.py").read_text()
+    supervise = (root / "scripts" / "supervise.py").read_text()
+    assert "subprocess.Popen(" in supervise and "command, cwd=ROOT" in supervise
