@@ -63,25 +63,27 @@ def lower_is_better(metric: str) -> bool:
     return any(word in name for word in ("loss", "rmse", "mse", "mae", "error", "brier"))
 
 
-def finite(value: Any) -> float | None:
-    """The value as a float when it is a finite number; None for missing, NaN, ±∞ (also
-    spelled as JSON strings: "NaN", "Infinity")."""
+def _as_float(value: Any) -> float | None:
+    """The value as a float, NaN and ±∞ included (also spelled as JSON strings: "NaN",
+    "Infinity"); None for missing or not a number."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
     try:
-        number = float(value)
+        return float(value)
     except ValueError:
         return None
-    return number if math.isfinite(number) else None
+
+
+def finite(value: Any) -> float | None:
+    """The value as a float when it is a finite number; None for missing, NaN, ±∞."""
+    number = _as_float(value)
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _invalid_kind(value: Any) -> str | None:
     """"NaN", "+∞" or "−∞" for a value that is one of them; None otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
+    number = _as_float(value)
+    if number is None:
         return None
     if math.isnan(number):
         return "NaN"
