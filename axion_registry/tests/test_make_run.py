@@ -108,9 +108,9 @@ def test_make_run_serves_the_demo_and_ctrl_c_stops_every_process(tmp_path):
     started: dict[int, str] = {}
     try:
         token_line = _wait("the API token line", lambda: next(
-            (line for line in output if line.strip().startswith("API token")), None), 150, output)
+            (line for line in output if line.strip().startswith("API token")), None), 600, output)
         token = token_line.split()[-1]
-        _wait("/readyz answering 200", lambda: _get(f"{base}/readyz")[0] == 200, 60, output)
+        _wait("/readyz answering 200", lambda: _get(f"{base}/readyz")[0] == 200, 180, output)
 
         status, body = _get(f"{base}/api/v1/models/", token)
         assert status == 200, body
@@ -123,7 +123,7 @@ def test_make_run_serves_the_demo_and_ctrl_c_stops_every_process(tmp_path):
         assert status == 200 and json.loads(body)["count"] == 1
 
         _wait("the dashboard answering", lambda: _get(
-            f"http://127.0.0.1:{dashboard}/_stcore/health")[0] == 200, 60, output)
+            f"http://127.0.0.1:{dashboard}/_stcore/health")[0] == 200, 180, output)
         status, page = _get(f"http://127.0.0.1:{dashboard}/")
         assert status == 200 and b"<html" in page.lower()
 
