@@ -379,9 +379,9 @@ def apply_transition(test: ABTest, action: str, now: datetime) -> ABTest:
     return test
 
 
-def abtest_start(*, test: ABTest, actor: Actor) -> ABTest:
+def abtest_start(*, test: ABTest, actor: Actor, now: datetime | None = None) -> ABTest:
     """Start (or resume) a test; at most one test of a model runs at a time."""
-    now = timezone.now()
+    now = now or timezone.now()
     try:
         with transaction.atomic():
             test = lock_test(test.pk)

@@ -8,6 +8,7 @@ import pickle
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +51,9 @@ def test_it_seeds_the_whole_demo_and_a_second_run_reuses_it(demo_platform):
     assert run.metrics.filter(key="val_loss").count() > 5  # a curve, not one point
     test = ABTest.objects.get()
     assert test.state == "running" and test.snapshots.count() == 6
+    times = list(test.snapshots.values_list("created_at", flat=True))
+    assert times == sorted(times) and len(set(times)) == 6  # a time axis, not one instant
+    assert test.started_at < times[0] and times[-1] <= timezone.now()
     counts = (ModelVersion.objects.count(), StageTransition.objects.count(), Run.objects.count())
 
     second = _seed()

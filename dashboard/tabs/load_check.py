@@ -41,4 +41,7 @@ def metrics_frame(versions: list[dict[str, Any]]) -> pd.DataFrame:
         for metric in sorted(set(reported) | set(verified)):
             rows.append({"version": v["version"], "metric": metric,
                          "reported": reported.get(metric), "verified": verified.get(metric)})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=["version", "metric", "reported", "verified"])
+    for column in ("reported", "verified"):  # not yet verified is NaN, shown blank
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame

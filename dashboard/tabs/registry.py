@@ -206,11 +206,12 @@ def _load_checks(api: Registry, model: str, versions: list[dict]) -> None:
                "evaluation datasets.")
     if not versions:
         return
-    st.dataframe(load_check.checks_frame(versions), hide_index=True, width="stretch")
+    st.dataframe(charts.with_blanks(load_check.checks_frame(versions)), hide_index=True,
+                 width="stretch")
     metrics = load_check.metrics_frame(versions)
     if not metrics.empty:
         st.markdown("**Metrics: reported at registration vs verified by the registry**")
-        st.dataframe(metrics, hide_index=True, width="stretch")
+        st.dataframe(charts.with_blanks(metrics), hide_index=True, width="stretch")
 
 
 NEXT_STAGE: dict[str, str] = {

@@ -15,6 +15,7 @@ import json
 import pickle
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pandas as pd
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils import timezone
 
 from abtest_app import assignment
 from abtest_app import services as abtests
@@ -247,9 +249,12 @@ class Command(BaseCommand):
             assignment_unit="portfolio", min_samples_per_arm=500,
             planned_samples_per_arm=20000, created_by=user,
         )
-        test = abtests.abtest_start(test=test, actor=user)
+        # The looks are spread over the past hours, as the scheduled evaluation would have
+        # taken them, so the A/B tab's charts have a time axis from the first minute.
+        looks, every = 6, timedelta(minutes=30)
+        started = timezone.now() - looks * every
+        test = abtests.abtest_start(test=test, actor=user, now=started)
         rng = np.random.default_rng(2026)
-        looks = 6
         per_look = max(1, outcomes // looks)
         for look in range(looks):
             batch = []
@@ -259,5 +264,5 @@ class Command(BaseCommand):
                 batch.append({"unit_id": unit, "value": synthetic.abtest_outcome(arm, rng),
                               "outcome_id": f"seed-{unit}"})
             abtests.abtest_record_outcomes(test=test, outcomes=batch)
-            abtests.abtest_evaluate(test_id=test.pk)
+            abtests.abtest_evaluate(test_id=test.pk, now=started + (look + 1) * every)
         self.say(f"A/B test: '{ABTEST_NAME}' running with {per_look * looks} outcomes")
