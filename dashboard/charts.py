@@ -37,11 +37,6 @@ def style_stages(frame: pd.DataFrame, column: str = "stage") -> Any:
         precision=4, na_rep="")
 
 
-def with_blanks(frame: pd.DataFrame, blank: str = "—") -> Any:
-    """The frame with missing cells shown as a dash (Streamlit would print a grey "None")."""
-    return frame.style.format(precision=4, na_rep=blank)
-
-
 def highlight_rows(frame: pd.DataFrame, flag: str = "differs") -> Any:
     """The frame with the rows whose `flag` column is "yes" highlighted."""
     def style(row: pd.Series) -> list[str]:

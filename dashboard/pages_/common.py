@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import experiment_charts as xc
-from dashboard import links
+from dashboard import links, tables
 
 
 def link_line(items: Iterable[tuple[str, str]], prefix: str = "") -> None:
@@ -31,7 +31,7 @@ def key_values(values: Mapping[str, Any], key: str = "key", value: str = "value"
         return
     frame = pd.DataFrame({key: list(values),
                           value: [str(xc.shown(v)) for v in values.values()]})
-    st.dataframe(frame, hide_index=True, width="stretch")
+    tables.show(frame, hide_index=True, width="stretch")
 
 
 def signature_frame(signature: Mapping[str, Any] | None) -> pd.DataFrame:

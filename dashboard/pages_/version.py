@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from axion_client import AxionAPIError
-from dashboard import links
+from dashboard import links, tables
 from dashboard.api import Registry, guarded
 from dashboard.pages_ import common
 
@@ -83,14 +83,14 @@ def _schema(row: dict) -> None:
         if frame.empty:
             st.caption("No signature recorded.")
         else:
-            st.dataframe(frame, hide_index=True, width="stretch")
+            tables.show(frame, hide_index=True, width="stretch")
     with right:
         st.subheader("Input example")
         frame = common.example_frame(row.get("input_example"))
         if frame.empty:
             st.caption("No input example recorded.")
         else:
-            st.dataframe(frame, hide_index=True, width="stretch")
+            tables.show(frame, hide_index=True, width="stretch")
 
 
 def _abtests(api: Registry, model: str, semver: str) -> None:

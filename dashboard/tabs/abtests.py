@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from abtest_app.vocabulary import Arm, Decision, TestState
-from dashboard import charts, links
+from dashboard import charts, links, tables
 from dashboard.api import Registry
 
 STATE_COLORS = {TestState.RUNNING: "green", TestState.PAUSED: "orange", TestState.DRAFT: "gray",
@@ -30,7 +30,7 @@ def render(api: Registry) -> None:
     order = {TestState.RUNNING: 0, TestState.PAUSED: 1, TestState.DRAFT: 2, TestState.CONCLUDED: 3,
              TestState.CANCELLED: 4}
     tests = sorted(tests, key=lambda t: (order.get(t["state"], 9), -t["id"]))
-    st.dataframe(pd.DataFrame([{
+    tables.show(pd.DataFrame([{
         "id": t["id"], "name": t["name"], "model": t["model"],
         "champion": t["champion"], "challenger": t["challenger"], "state": t["state"],
         "decision": t.get("decision") or "", "metric": t["metric_name"],
@@ -93,7 +93,7 @@ def _results(results: dict, *, heading: bool = True) -> None:
     guardrails = current.get("guardrails") or []
     if guardrails:
         st.markdown("**Guardrails**")
-        st.dataframe(pd.DataFrame(guardrails), hide_index=True)
+        tables.show(pd.DataFrame(guardrails), hide_index=True)
 
 
 def _decision(test: dict, current: dict) -> None:

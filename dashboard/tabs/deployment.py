@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts
+from dashboard import charts, tables
 from dashboard.api import Registry, guarded
 
 WINDOWS = {"15 minutes": 15, "1 hour": 60, "6 hours": 360, "24 hours": 1440}
@@ -40,7 +40,7 @@ def render(api: Registry) -> None:
     frame = pd.DataFrame(rows)
     for column in ("load ms", "first predict ms"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    st.dataframe(frame.style.map(lambda s: WARMUP_CELLS.get(s, ""), subset=["warm-up"])
+    tables.show(frame.style.map(lambda s: WARMUP_CELLS.get(s, ""), subset=["warm-up"])
                  .format({"load ms": "{:.1f}", "first predict ms": "{:.1f}"}, na_rep="—"),
                  hide_index=True, width="stretch")
     with guarded(api):
@@ -84,7 +84,7 @@ def _events(api: Registry) -> None:
     if not events:
         st.success("No fallback and no rollback recorded.")
         return
-    st.dataframe(pd.DataFrame([{
+    tables.show(pd.DataFrame([{
         "when": e["created_at"][:19].replace("T", " "), "model": e["model"], "kind": e["kind"],
         "version": e["version"], "previous / served by": e.get("previous_version")
         or e.get("served_by") or "", "requests": e.get("count") or "",

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from axion_client import AxionAPIError
-from dashboard import charts, links
+from dashboard import charts, links, tables
 from dashboard import experiment_charts as xc
 from dashboard.api import Registry, guarded
 from models_app.vocabulary import Direction
@@ -73,7 +73,7 @@ def runs_table(runs: list[dict], *, experiment: bool = False) -> None:
     config = {column: st.column_config.Column(width="medium") for column in frame.columns}
     config["page"] = st.column_config.LinkColumn("page", display_text="open", width="small")
     config["run"] = st.column_config.Column("run", width="large")
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
+    tables.show(frame, hide_index=True, width="stretch", column_config=config)
 
 
 def _best_run(api: Registry, experiment_id: int, metric_keys: list[str],
@@ -125,9 +125,9 @@ def _comparison(api: Registry, chosen: list[str], names: dict[str, str]) -> None
     if params.empty:
         left.caption("No params logged.")
     else:
-        left.dataframe(charts.highlight_rows(params), hide_index=True, width="stretch")
+        tables.show(charts.highlight_rows(params), on=left, hide_index=True, width="stretch")
     right.markdown("**Latest metrics**")
-    right.dataframe(metrics, hide_index=True, width="stretch")
+    tables.show(metrics, on=right, hide_index=True, width="stretch")
 
 
 def _curves(api: Registry, chosen: list[str], names: dict[str, str], metric_keys: list[str],

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from axion_client import APIUnreachable, AxionAPIError
-from dashboard import charts, links
+from dashboard import charts, links, tables
 from dashboard.api import Registry, describe_error, guarded, version_gates
 from dashboard.tabs import load_check
 from models_app.vocabulary import Framework, Stage
@@ -42,7 +42,7 @@ def render(api: Registry) -> None:
         for v in sorted(versions, key=lambda v: v["created_at"])
     ) or "No versions yet.")
     if versions:
-        st.dataframe(charts.style_stages(charts.versions_frame(versions)), hide_index=True,
+        tables.show(charts.style_stages(charts.versions_frame(versions)), hide_index=True,
                      width="stretch")
     for section in (_actions, _comparison, _history, _load_checks, _aliases,
                     _promotion_requests):
@@ -68,7 +68,7 @@ def _aliases(api: Registry, model: str, versions: list[dict]) -> None:
         f"{' '.join(by_version[v['version']])}]"
         for v in sorted(versions, key=lambda v: v["created_at"]) if v["version"] in by_version
     ))
-    st.dataframe(pd.DataFrame([{
+    tables.show(pd.DataFrame([{
         "alias": r["alias"], "version": r["version"], "number": r["sequence"],
         "stage": r["stage"], "set by": r.get("set_by") or "",
         "set at": r["set_at"][:19].replace("T", " "),
@@ -91,7 +91,7 @@ def _version_search(api: Registry) -> None:
         st.warning(f"Filter not understood: {exc.message}")
         return
     if found:
-        st.dataframe(charts.style_stages(charts.search_frame(found)), hide_index=True,
+        tables.show(charts.style_stages(charts.search_frame(found)), hide_index=True,
                      width="stretch")
     else:
         st.info("No version matches these filters.")
@@ -115,7 +115,7 @@ def _comparison(api: Registry, model: str, versions: list[dict]) -> None:
         for name, entry in comparison["metrics"].items()
     )
     left.markdown("**Metrics** (best version per metric by its direction)")
-    left.dataframe(metrics, hide_index=True, width="stretch")
+    tables.show(metrics, on=left, hide_index=True, width="stretch")
     if comparison["metrics"]:
         right.altair_chart(charts.metrics_comparison_chart(comparison), width="content")
     params = pd.DataFrame(
@@ -125,7 +125,7 @@ def _comparison(api: Registry, model: str, versions: list[dict]) -> None:
     )
     if not params.empty:
         left.markdown("**Hyperparameters** (differences highlighted)")
-        left.dataframe(charts.highlight_rows(params), hide_index=True, width="stretch")
+        tables.show(charts.highlight_rows(params), on=left, hide_index=True, width="stretch")
 
 
 def _history(api: Registry, model: str, versions: list[dict]) -> None:
@@ -139,7 +139,7 @@ def _history(api: Registry, model: str, versions: list[dict]) -> None:
         "kind": r["kind"], "from": r["from_stage"], "to": r["to_stage"],
         "by": r.get("actor") or "", "reason": r.get("reason", ""), "source": r.get("source", ""),
     } for r in rows])
-    st.dataframe(charts.style_stages(frame, "to"), hide_index=True, width="stretch")
+    tables.show(charts.style_stages(frame, "to"), hide_index=True, width="stretch")
 
 
 def _promotion_requests(api: Registry, model: str, versions: list[dict]) -> None:
@@ -151,7 +151,7 @@ def _promotion_requests(api: Registry, model: str, versions: list[dict]) -> None
     pending = api.promotion_requests(model)
     me = api.me()
     if pending:
-        st.dataframe(pd.DataFrame([{
+        tables.show(pd.DataFrame([{
             "id": r["id"], "version": r["version"], "requested by": r.get("requested_by") or "",
             "when": r["requested_at"][:19].replace("T", " "), "reason": r.get("reason", ""),
         } for r in pending]), hide_index=True, width="stretch")
@@ -206,12 +206,12 @@ def _load_checks(api: Registry, model: str, versions: list[dict]) -> None:
                "evaluation datasets.")
     if not versions:
         return
-    st.dataframe(charts.with_blanks(load_check.checks_frame(versions)), hide_index=True,
+    tables.show(load_check.checks_frame(versions), hide_index=True,
                  width="stretch")
     metrics = load_check.metrics_frame(versions)
     if not metrics.empty:
         st.markdown("**Metrics: reported at registration vs verified by the registry**")
-        st.dataframe(charts.with_blanks(metrics), hide_index=True, width="stretch")
+        tables.show(metrics, hide_index=True, width="stretch")
 
 
 NEXT_STAGE: dict[str, str] = {
@@ -267,7 +267,7 @@ def _move_form(api: Registry, model: str, detail: dict) -> None:
             moves = [to for to in moves if to != Stage.PRODUCTION]
         elif report.get("gates"):
             st.caption(f"Production gates: all {len(report['gates'])} pass for {chosen}.")
-        st.dataframe(charts.gate_report(report.get("gates") or []), hide_index=True,
+        tables.show(charts.gate_report(report.get("gates") or []), hide_index=True,
                      width="stretch")
     if not moves:
         st.caption("No move is open to your token's user for this version.")
@@ -325,7 +325,7 @@ def _attempt(api: Registry, action: Change, reason: str) -> dict[str, Any] | Non
         st.error(describe_error(exc, api.base_url))
         report = (exc.details or {}).get("gate_report") if isinstance(exc.details, dict) else None
         if report:
-            st.dataframe(charts.gate_report(report), hide_index=True)
+            tables.show(charts.gate_report(report), hide_index=True)
     except APIUnreachable as exc:
         st.error(describe_error(exc, api.base_url))
     return None

@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 
-from dashboard import charts
 from dashboard.tests.conftest import tab, texts
 from dashboard.tests.fake_api import Reply
 
@@ -165,11 +164,13 @@ def test_it_shows_each_versions_load_check_and_verified_beside_reported_metrics(
     assert pd.isna(metrics.loc[("1.1.0", "auc"), "verified"])  # a failed check verifies none
 
 
-def test_a_missing_cell_reads_as_a_dash_not_none():
-    frame = pd.DataFrame({"metric": ["auc", "loss"], "verified": [0.6502, None]})
-    html = charts.with_blanks(frame).to_html()
-    assert "0.6502" in html and "—" in html
-    assert "None" not in html and "nan" not in html.lower()
+def test_every_table_shows_a_missing_number_as_a_dash(fake_api, app):
+    at = app()
+    tables = [d for t in at.tabs for d in t.dataframe]
+    assert len(tables) >= 4
+    assert {d.proto.placeholder for d in tables} == {"—"}  # never Streamlit's grey "None"
+    metrics = frame_with(tab(at, "Model Registry"), "reported", "verified")
+    assert metrics["verified"].isna().any()  # the case the dash is for
 
 
 def test_it_shows_the_aliases_of_each_version(fake_api, app):
