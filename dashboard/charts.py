@@ -28,6 +28,13 @@ STAGE_CELLS = {
     Stage.ARCHIVED: "background-color: #e5dbff; color: #4b2a86",
     Stage.DEPRECATED: "background-color: #ffe3e3; color: #a61e1e",
 }
+# Load checks and warm-ups: the colour says it, so the cell needs no emoji (headless
+# browsers without an emoji font draw those as boxes).
+STATUS_CELLS = {
+    "passed": STAGE_CELLS[Stage.PRODUCTION], "ok": STAGE_CELLS[Stage.PRODUCTION],
+    "failed": STAGE_CELLS[Stage.DEPRECATED] + "; font-weight: 600",
+    "pending": STAGE_CELLS[Stage.STAGING],
+}
 HIGHLIGHT = "background-color: #fff3b0"
 
 
@@ -35,6 +42,12 @@ def style_stages(frame: pd.DataFrame, column: str = "stage") -> Any:
     """The frame with its stage column coloured like a badge (a pandas Styler)."""
     return frame.style.map(lambda stage: STAGE_CELLS.get(stage, ""), subset=[column]).format(
         precision=4, na_rep="")
+
+
+def style_status(frame: pd.DataFrame, column: str) -> Any:
+    """The frame with a load-check or warm-up status column coloured (a pandas Styler)."""
+    return frame.style.map(lambda status: STATUS_CELLS.get(status, ""), subset=[column]).format(
+        precision=4)
 
 
 def highlight_rows(frame: pd.DataFrame, flag: str = "differs") -> Any:

@@ -10,13 +10,6 @@ from dashboard import charts, tables
 from dashboard.api import Registry, guarded
 
 WINDOWS = {"15 minutes": 15, "1 hour": 60, "6 hours": 360, "24 hours": 1440}
-WARMUP_CELLS = {
-    "ok": "background-color: #d3f9d8; color: #1b5e20; font-weight: 600",
-    "failed": "background-color: #ffe3e3; color: #a61e1e; font-weight: 600",
-    "pending": "background-color: #fff3bf; color: #7a5b00",
-}
-
-
 def render(api: Registry) -> None:
     models = api.models()
     if not models:
@@ -40,9 +33,8 @@ def render(api: Registry) -> None:
     frame = pd.DataFrame(rows)
     for column in ("load ms", "first predict ms"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    tables.show(frame.style.map(lambda s: WARMUP_CELLS.get(s, ""), subset=["warm-up"])
-                 .format({"load ms": "{:.1f}", "first predict ms": "{:.1f}"}, na_rep="—"),
-                 hide_index=True, width="stretch")
+    tables.show(charts.style_status(frame, "warm-up").format(
+        {"load ms": "{:.1f}", "first predict ms": "{:.1f}"}), hide_index=True, width="stretch")
     with guarded(api):
         _latency(api, [m["name"] for m in models])
     with guarded(api):

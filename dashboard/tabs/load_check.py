@@ -9,9 +9,6 @@ import pandas as pd
 
 from models_app.vocabulary import LoadCheckStatus
 
-STATUS_BADGE = {LoadCheckStatus.PASSED: "✅ passed", LoadCheckStatus.FAILED: "❌ failed",
-                LoadCheckStatus.PENDING: "⏳ pending"}
-
 
 def checks_frame(versions: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
@@ -20,7 +17,7 @@ def checks_frame(versions: list[dict[str, Any]]) -> pd.DataFrame:
         status = v.get("load_check_status") or LoadCheckStatus.PENDING
         rows.append({
             "version": v["version"], "stage": v["stage"],
-            "load check": STATUS_BADGE.get(status, status),
+            "load check": str(status),
             "load ms": check.get("load_ms"), "predict ms": check.get("predict_ms"),
             "memory MB": check.get("rss_mb"), "input": v.get("serving_input") or "",
             "output": " x ".join(map(str, check.get("output_shape") or [])),

@@ -206,8 +206,8 @@ def _load_checks(api: Registry, model: str, versions: list[dict]) -> None:
                "evaluation datasets.")
     if not versions:
         return
-    tables.show(load_check.checks_frame(versions), hide_index=True,
-                 width="stretch")
+    tables.show(charts.style_status(load_check.checks_frame(versions), "load check"),
+                hide_index=True, width="stretch")
     metrics = load_check.metrics_frame(versions)
     if not metrics.empty:
         st.markdown("**Metrics: reported at registration vs verified by the registry**")

@@ -153,10 +153,10 @@ def test_a_user_without_the_promote_permission_gets_no_rollback_button(fake_api,
 def test_it_shows_each_versions_load_check_and_verified_beside_reported_metrics(fake_api, app):
     registry = tab(app(), "Model Registry")
     checks = frame_with(registry, "load check").set_index("version")
-    assert checks.loc["1.0.0", "load check"] == "✅ passed"
+    assert checks.loc["1.0.0", "load check"] == "passed"
     assert checks.loc["1.0.0", "predict ms"] == 3.25 and checks.loc["1.0.0", "memory MB"] == 254
     assert checks.loc["1.0.0", "packages"] == "lightgbm==4.7.0"
-    assert checks.loc["1.1.0", "load check"] == "❌ failed"
+    assert checks.loc["1.1.0", "load check"] == "failed"
     assert "PLATFORM_MODEL_PATHS" in checks.loc["1.1.0", "problem"]
     metrics = frame_with(registry, "reported", "verified").set_index(["version", "metric"])
     assert metrics.loc[("1.0.0", "auc"), "reported"] == 0.6611
