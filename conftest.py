@@ -18,14 +18,37 @@ import pytest  # noqa: E402
 pytest_plugins = ("celery.contrib.pytest",)
 
 
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences",
+                     "django_db_serialized_rollback", "live_server"}
+SERVICE_WORDS = ("redis", "celery", "broker")
+
+
+def _needs_no_service(item, sources: dict) -> bool:
+    """A test with no database and no mention of the broker in its file: the leg's services
+    cannot change its outcome, so CI runs it in the defaults leg only (marker own_services)."""
+    from django.test import TransactionTestCase
+
+    if item.get_closest_marker("django_db") or DATABASE_FIXTURES & set(item.fixturenames):
+        return False
+    if getattr(item, "cls", None) is not None and issubclass(item.cls, TransactionTestCase):
+        return False
+    path = str(item.path)
+    if path not in sources:
+        sources[path] = item.path.read_text().lower()
+    return not any(word in sources[path] for word in SERVICE_WORDS)
+
+
 def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 
     on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (CI's second run does)")
+    sources: dict[str, str] = {}
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip)
+        if _needs_no_service(item, sources):
+            item.add_marker(pytest.mark.own_services)
 
 
 @pytest.fixture(autouse=True)

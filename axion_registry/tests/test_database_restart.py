@@ -130,7 +130,11 @@ def stack():
     env.update(DATABASE_URL=cluster.url, AXION_VAR_DIR=str(var),
                ARTIFACT_ROOT=str(var / "artifacts"), CELERY_BROKER_URL="memory://",
                DJANGO_SETTINGS_MODULE="axion_registry.settings", SERVING_FLUSH_SECONDS="0",
-               DATABASE_CONNECT_TIMEOUT="2", WEB_CONCURRENCY="2")
+               DATABASE_CONNECT_TIMEOUT="2", WEB_CONCURRENCY="2",
+               # A request waits this long for a pooled connection, then answers 503: shorter
+               # than the gap below, so the gap is always seen (with the default 10 s, requests
+               # could wait it out and every answer be a 200).
+               DATABASE_POOL_TIMEOUT="1.5")
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True)
     subprocess.run([*manage, "bootstrap", "--token-file", str(var / "token")], env=env,

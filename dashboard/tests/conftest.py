@@ -156,10 +156,3 @@ def live_dashboard(live_server, release_manager, monkeypatch, live_data, serving
 
     flush(serving_runtime)
     return live_data
-
-
-def pytest_collection_modifyitems(items):
-    """A test over the faked API uses no database or broker: CI runs it in one leg only."""
-    for item in items:
-        if {"fake_api", "pages_api"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.own_services)
