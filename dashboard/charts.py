@@ -41,7 +41,14 @@ HIGHLIGHT = "background-color: #fff3b0"
 def style_stages(frame: pd.DataFrame, column: str = "stage") -> Any:
     """The frame with its stage column coloured like a badge (a pandas Styler)."""
     return frame.style.map(lambda stage: STAGE_CELLS.get(stage, ""), subset=[column]).format(
-        precision=4, na_rep="")
+        precision=4)
+
+
+def as_numbers(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """`frame` with these columns as floats: anything missing or not a number is NaN."""
+    for column in columns:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame
 
 
 def style_status(frame: pd.DataFrame, column: str) -> Any:

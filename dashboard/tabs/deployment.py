@@ -10,6 +10,8 @@ from dashboard import charts, tables
 from dashboard.api import Registry, guarded
 
 WINDOWS = {"15 minutes": 15, "1 hour": 60, "6 hours": 360, "24 hours": 1440}
+
+
 def render(api: Registry) -> None:
     models = api.models()
     if not models:
@@ -30,9 +32,7 @@ def render(api: Registry) -> None:
             "deployed": (warmup.get("created_at") or "")[:19].replace("T", " "),
             "warm-up error": warmup.get("error") or "",
         })
-    frame = pd.DataFrame(rows)
-    for column in ("load ms", "first predict ms"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    frame = charts.as_numbers(pd.DataFrame(rows), "load ms", "first predict ms")
     tables.show(charts.style_status(frame, "warm-up").format(
         {"load ms": "{:.1f}", "first predict ms": "{:.1f}"}), hide_index=True, width="stretch")
     with guarded(api):

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from dashboard import charts
 from models_app.vocabulary import LoadCheckStatus
 
 
@@ -24,10 +25,7 @@ def checks_frame(versions: list[dict[str, Any]]) -> pd.DataFrame:
             "packages": ", ".join(check.get("packages") or []),
             "problem": " ".join(filter(None, [check.get("error"), check.get("hint")])),
         })
-    frame = pd.DataFrame(rows)
-    for column in ("load ms", "predict ms", "memory MB"):  # missing is NaN (blank), not None
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    return frame
+    return charts.as_numbers(pd.DataFrame(rows), "load ms", "predict ms", "memory MB")
 
 
 def metrics_frame(versions: list[dict[str, Any]]) -> pd.DataFrame:
@@ -39,6 +37,4 @@ def metrics_frame(versions: list[dict[str, Any]]) -> pd.DataFrame:
             rows.append({"version": v["version"], "metric": metric,
                          "reported": reported.get(metric), "verified": verified.get(metric)})
     frame = pd.DataFrame(rows, columns=["version", "metric", "reported", "verified"])
-    for column in ("reported", "verified"):  # not yet verified is NaN, shown blank
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    return frame
+    return charts.as_numbers(frame, "reported", "verified")  # not yet verified: NaN
