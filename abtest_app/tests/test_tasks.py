@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from django.db import OperationalError
 
 from abtest_app import tasks
 from abtest_app.models import ABTest, ABTestSnapshot
@@ -15,23 +14,10 @@ from models_app.models import ModelVersion, StageTransition
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def read(query, seconds: float = 10.0):
-    """Run a read, retrying while the worker writes: the SQLite test database is in memory
-    with a shared cache, where a reader meets "table is locked" instead of waiting."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return query()
-        except OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 def wait_for(check, seconds: float = 30.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if read(check):
+        if check():
             return True
         time.sleep(0.1)
     return False
@@ -69,19 +55,19 @@ def test_the_beat_task_fans_out_one_evaluation_per_running_test(
         test__in=[decisive, undecided]).values("test").distinct().count() == 2)
     assert wait_for(lambda: ABTest.objects.get(pk=decisive.pk).promotion_status != "")
 
-    decisive = read(lambda: ABTest.objects.get(pk=decisive.pk))
+    decisive = ABTest.objects.get(pk=decisive.pk)
     assert (decisive.state, decisive.decision, decisive.promotion_status) == (
         "concluded", "challenger_wins", "promoted"
     )
-    assert read(lambda: ModelVersion.objects.get(pk=challenger.pk).stage) == "production"
-    assert read(lambda: ModelVersion.objects.get(pk=champion.pk).stage) == "archived"
-    promotion = read(lambda: StageTransition.objects.get(version=challenger, kind="promote"))
+    assert ModelVersion.objects.get(pk=challenger.pk).stage == "production"
+    assert ModelVersion.objects.get(pk=champion.pk).stage == "archived"
+    promotion = StageTransition.objects.get(version=challenger, kind="promote")
     assert promotion.source == f"abtest:{decisive.pk}"
-    snapshot = read(lambda: ABTestSnapshot.objects.get(test=undecided))
+    snapshot = ABTestSnapshot.objects.get(test=undecided)
     assert (snapshot.decision, snapshot.champion_n + snapshot.challenger_n) == ("no_decision",
                                                                                 200)
-    assert read(lambda: ABTest.objects.get(pk=undecided.pk).state) == "running"
-    assert not read(lambda: ABTestSnapshot.objects.filter(test=draft).exists())
+    assert ABTest.objects.get(pk=undecided.pk).state == "running"
+    assert not ABTestSnapshot.objects.filter(test=draft).exists()
 
 
 def test_a_refused_gate_through_the_worker_keeps_the_champion(
@@ -97,10 +83,10 @@ def test_a_refused_gate_through_the_worker_keeps_the_champion(
     tasks.abtest_evaluate.delay(test.pk)
 
     assert wait_for(lambda: ABTest.objects.get(pk=test.pk).promotion_status != "")
-    test = read(lambda: ABTest.objects.get(pk=test.pk))
+    test = ABTest.objects.get(pk=test.pk)
     assert (test.state, test.decision, test.promotion_status) == (
         "concluded", "challenger_wins", "refused"
     )
     assert "required_metric:sharpe" in test.promotion_message
-    assert read(lambda: ModelVersion.objects.get(pk=champion.pk).stage) == "production"
-    assert read(lambda: ModelVersion.objects.get(pk=challenger.pk).stage) == "staging"
+    assert ModelVersion.objects.get(pk=champion.pk).stage == "production"
+    assert ModelVersion.objects.get(pk=challenger.pk).stage == "staging"

@@ -9,7 +9,6 @@ import time
 
 import pytest
 import requests
-from django.db import OperationalError
 
 from models_app import services as registry
 from models_app.tests.hostile import pickles
@@ -52,15 +51,11 @@ def test_the_loader_refuses_every_hostile_file_forced_into_storage(hostile_corpu
 
 
 def _outcome(version, seconds: float = 60.0):
-    """The promotion's warm-up outcome, polled while the worker writes (SQLite may answer
-    "table is locked" to a reader meanwhile)."""
+    """The promotion's warm-up outcome, polled while the worker writes."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        try:
-            event = DeploymentEvent.objects.filter(version=version, kind="promote").exclude(
-                warmup_status="pending").first()
-        except OperationalError:
-            event = None
+        event = DeploymentEvent.objects.filter(version=version, kind="promote").exclude(
+            warmup_status="pending").first()
         if event is not None:
             return event
         time.sleep(0.05)
