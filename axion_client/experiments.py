@@ -28,7 +28,7 @@ import requests
 
 from axion_client.http import AxionAPIError, Transport
 
-MAX_BATCH_METRICS = 1000
+MAX_BATCH_METRICS = 10_000
 MAX_BATCH_PARAMS = 100
 MAX_BATCH_TAGS = 100
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -157,7 +157,7 @@ class ExperimentsAPI(Transport):
                   params: Mapping[str, Any] | None = None,
                   tags: Mapping[str, Any] | None = None) -> None:
         """Metrics ({key, value, step?, timestamp?}), params and tags, split into requests
-        within the server's limits (1,000 metrics, 100 params, 100 tags each)."""
+        within the server's limits (10,000 metrics, 100 params, 100 tags each)."""
         stamp = _now_ms()
         points = [
             {"key": m["key"], "value": to_json_number(m["value"]), "step": m.get("step", 0),

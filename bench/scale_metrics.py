@@ -7,8 +7,10 @@ builds it), with progress, then prints:
   1. one run's history downsampled to 1,000 points, median of 20, for runs of
      10^4 ... 10^7 points (and a run among --many-runs runs), with the growth ratio;
      target < 50 ms whatever the length
-  2. ingestion through POST runs/{id}/log-batch/ (1,000 points per request, the API's cap),
-     points/s per batch, median of --batches batches, one key and ten keys; target >= 100,000
+  2. ingestion through POST runs/{id}/log-batch/ at 1,000 points per request (MLflow's cap)
+     and 10,000 (Axion's), one key and ten keys, by one writer (points/s per batch, median of
+     --batches batches) and by two writers at once, each to its own run (points/s overall);
+     target >= 100,000
 
 Seeded runs are kept between invocations (found by name), so a second run only measures.
 Usage: .venv/bin/python bench/scale_metrics.py [--database-url URL] [--max-points 10000000]
@@ -23,6 +25,7 @@ import os
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,7 @@ SIZES = [10**4, 10**5, 10**6, 10**7]
 HISTORY_POINTS = 1000
 READS = 20
 BATCH = 1000
+BATCH_SIZES = (1000, 10_000)
 CHUNK_LEVEL = 18  # seed in chunks of 2**18 steps: finer buckets never straddle two chunks
 T0 = 1_700_000_000_000
 JSON = {"Content-Type": "application/json"}
@@ -163,31 +167,47 @@ def read_history(session: Any, base: str, run_id: str) -> float:
     return statistics.median(times)
 
 
-def ingest(session: Any, base: str, keys: int, batches: int) -> tuple[float, float]:
-    """(median points/s per batch, points/s overall) through log-batch."""
-    response = session.post(f"{base}/runs/", json={"experiment": "scale-ingest",
-                                                   "name": f"ingest-{keys}-keys"}, timeout=60)
-    run_id = response.json()["run_id"]
-    url = f"{base}/runs/{run_id}/log-batch/"
-    rng = np.random.default_rng(keys)
-    per_key = BATCH // keys
-    bodies = []
-    for number in range(batches):
-        first = number * per_key
-        bodies.append(orjson.dumps({"metrics": [
-            {"key": f"m{key}", "value": float(rng.random()), "step": first + step,
-             "timestamp": T0 + first + step}
-            for step in range(per_key) for key in range(keys)
-        ]}))
-    rates = []
+def ingest(running: Any, base: str, keys: int, batches: int, size: int,
+           writers: int = 1) -> tuple[float, float]:
+    """(median points/s per batch, points/s overall) through log-batch, by `writers`
+    threads at once, each with its own connection and logging to a run of its own."""
+    session = running.session()
+    session.trust_env = False
+    def prepared(writer: int) -> tuple[str, list[bytes]]:
+        response = session.post(f"{base}/runs/", json={
+            "experiment": "scale-ingest",
+            "name": f"ingest-{keys}-keys-{size}-{writer}-of-{writers}"}, timeout=60)
+        run_id = response.json()["run_id"]
+        rng = np.random.default_rng(keys)
+        per_key = size // keys
+        bodies = []
+        for number in range(batches):
+            first = number * per_key
+            bodies.append(orjson.dumps({"metrics": [
+                {"key": f"m{key}", "value": float(rng.random()), "step": first + step,
+                 "timestamp": T0 + first + step}
+                for step in range(per_key) for key in range(keys)
+            ]}))
+        return f"{base}/runs/{run_id}/log-batch/", bodies
+
+    work = [prepared(writer) for writer in range(writers)]
+    rates: list[float] = []
+
+    def write(url: str, bodies: list[bytes]) -> None:
+        session = running.session()
+        session.trust_env = False
+        for body in bodies:
+            started = time.perf_counter()
+            response = session.post(url, data=body, headers=JSON, timeout=120)
+            rates.append(size / (time.perf_counter() - started))
+            if response.status_code != 200:
+                raise SystemExit(f"log-batch: {response.status_code} {response.text[:300]}")
+
     began = time.perf_counter()
-    for body in bodies:
-        started = time.perf_counter()
-        response = session.post(url, data=body, headers=JSON, timeout=60)
-        rates.append(BATCH / (time.perf_counter() - started))
-        if response.status_code != 200:
-            raise SystemExit(f"log-batch: {response.status_code} {response.text[:300]}")
-    return statistics.median(rates), BATCH * batches / (time.perf_counter() - began)
+    with ThreadPoolExecutor(writers) as pool:
+        for done in [pool.submit(write, url, bodies) for url, bodies in work]:
+            done.result()
+    return statistics.median(rates), size * batches * writers / (time.perf_counter() - began)
 
 
 def in_process(run_ids: dict[int, str]) -> None:
@@ -295,13 +315,18 @@ def main() -> None:
         print(f"  target < 50 ms whatever the length: "
               f"{'MET' if max(reads) < 50 else 'MISSED'}\n")
 
-        print(f"ingestion through log-batch ({BATCH:,} points per request, "
-              f"{args.batches} batches):")
-        for keys in (1, 10):
-            median_rate, overall = ingest(session, base, keys, args.batches)
-            print(f"  {keys:>2} key(s) x {BATCH // keys:>4} steps: median {median_rate:>9,.0f} "
-                  f"points/s per batch, {overall:>9,.0f} overall; target >= 100,000: "
-                  f"{'MET' if median_rate >= 100_000 else 'MISSED'}", flush=True)
+        print(f"ingestion through log-batch ({args.batches} batches per writer; "
+              f"load average {os.getloadavg()[0]:.1f}):")
+        print(f"  {'points/request':>14} {'keys':>4} {'writers':>7} {'per batch':>10} "
+              f"{'overall':>10}  target >= 100,000 points/s")
+        for size in BATCH_SIZES:
+            for keys in (1, 10):
+                for writers in (1, 2):
+                    median_rate, overall = ingest(running, base, keys, args.batches, size,
+                                                  writers)
+                    print(f"  {size:>14,} {keys:>4} {writers:>7} {median_rate:>10,.0f} "
+                          f"{overall:>10,.0f}  {'MET' if overall >= 100_000 else 'MISSED'}",
+                          flush=True)
 
 
 if __name__ == "__main__":

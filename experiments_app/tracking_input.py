@@ -8,7 +8,8 @@ The rules are MLflow's, so scripts written for it log the same things here:
 - a metric value is a number, or one of the strings "NaN", "Infinity", "-Infinity"
   (case-insensitive; "inf" and "+inf" too); step is an integer (default 0), timestamp
   integer milliseconds since the epoch (default now);
-- a batch holds at most 1,000 metrics, 100 params and 100 tags.
+- a batch holds at most 1,000 metrics (MLflow's limit; Axion's own API takes 10,000, which
+  halves the cost of each point), 100 params and 100 tags.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 5000
-MAX_BATCH_METRICS = 1000
+MAX_BATCH_METRICS = 10_000
+MLFLOW_MAX_BATCH_METRICS = 1000
 MAX_BATCH_PARAMS = 100
 MAX_BATCH_TAGS = 100
 INT64_MAX = 2**63 - 1
@@ -213,7 +215,7 @@ def clean_metrics(metrics: Any, *, default_timestamp: int | None = None) -> list
     return rows
 
 
-def clean_batch(body: Any) -> Batch:
+def clean_batch(body: Any, *, max_metrics: int = MAX_BATCH_METRICS) -> Batch:
     if not isinstance(body, dict):
         raise TrackingInputError("A batch is an object with 'metrics', 'params' and 'tags'.")
     unknown = set(body) - {"metrics", "params", "tags"}
@@ -222,7 +224,7 @@ def clean_batch(body: Any) -> Batch:
             f"Unknown batch field(s): {', '.join(sorted(unknown))}; "
             "use metrics, params and tags."
         )
-    for name, limit in (("metrics", MAX_BATCH_METRICS), ("params", MAX_BATCH_PARAMS),
+    for name, limit in (("metrics", max_metrics), ("params", MAX_BATCH_PARAMS),
                         ("tags", MAX_BATCH_TAGS)):
         items = body.get(name)
         if items is not None and hasattr(items, "__len__") and len(items) > limit:

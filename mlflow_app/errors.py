@@ -19,7 +19,7 @@ from axion_registry.errors import (
     TooLarge,
     Unavailable,
 )
-from experiments_app.errors import DuplicateExperiment, ParamConflict
+from experiments_app.errors import BatchTooLarge, DuplicateExperiment, ParamConflict
 from mlflow_app.grammar import FilterSyntaxError
 from mlflow_app.shapes import ShapeError
 from models_app.errors import DuplicateModel
@@ -64,6 +64,7 @@ _DOMAIN: list[tuple[type[DomainError], str, int]] = [
     (ParamConflict, INVALID_PARAMETER_VALUE, 400),
     (NotFound, RESOURCE_DOES_NOT_EXIST, 404),
     (PermissionRefused, PERMISSION_DENIED, 403),
+    (BatchTooLarge, INVALID_PARAMETER_VALUE, 400),  # as mlflow server answers it
     (TooLarge, RESOURCE_EXHAUSTED, 413),
     (Conflict, INVALID_STATE, 409),
     (Unavailable, TEMPORARILY_UNAVAILABLE, 503),

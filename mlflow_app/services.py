@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from experiments_app import services as tracking
 from experiments_app.models import Experiment, Run
 from experiments_app.ownership import require_run_owner
-from experiments_app.tracking_input import TrackingInputError, clean_tags
+from experiments_app.tracking_input import MLFLOW_MAX_BATCH_METRICS, TrackingInputError, clean_tags
 from mlflow_app import shapes
 from mlflow_app.errors import invalid
 from mlflow_app.logged_services import metrics_link
@@ -84,7 +84,7 @@ def run_batch_log(*, run_id: str, body: dict[str, Any], actor: AbstractBaseUser)
     tags = {item.get("key"): item.get("value") for item in body.get("tags") or []}
     name = tags.pop(shapes.RUN_NAME_TAG, None)
     tracking.batch_log(
-        run_id=run_id, actor=actor,
+        run_id=run_id, actor=actor, max_metrics=MLFLOW_MAX_BATCH_METRICS,
         body={"metrics": metrics, "params": body.get("params") or [],
               "tags": [{"key": key, "value": value} for key, value in tags.items()]},
     )

@@ -190,7 +190,7 @@ class RunViewSet(
     @action(detail=True, methods=["post"], url_path="log-batch")
     def log_batch(self, request: Request, run_id: str) -> Response:
         """Metrics, params and tags in one request, all or nothing. Limits per request:
-        1,000 metrics, 100 params, 100 tags (413 past them)."""
+        10,000 metrics, 100 params, 100 tags (413 past them)."""
         batch = services.batch_log(run_id=run_id, body=request.data, actor=request.user)
         return Response({"metrics": len(batch.metrics), "params": len(batch.params),
                          "tags": len(batch.tags)})

@@ -28,6 +28,7 @@ from experiments_app.ownership import require_run_owner
 from experiments_app.pyramid import BUCKET_COLUMNS, Points, build_columns
 from experiments_app.services.runs import run_for_logging
 from experiments_app.tracking_input import (
+    MAX_BATCH_METRICS,
     Batch,
     BatchLimitError,
     MetricRow,
@@ -91,18 +92,7 @@ def _point_sequence(table: str) -> str:
         return str(cursor.fetchone()[0])
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(run_pk: int, point_ids: list[int], rows: list[MetricRow]) -> str:
-    """The points in COPY's text format, built in one pass (floats as repr, which reads
-    back exactly; inf as inf)."""
-    keys = {key: key.translate(_COPY_ESCAPES) for key in {row[0] for row in rows}}
-    return "".join(
-        f"{point_id}\t{run_pk}\t{keys[key]}\t{float.__repr__(value)}\t"
-        f"{'t' if nan else 'f'}\t{step}\t{timestamp}\n"
-        for point_id, (key, value, nan, step, timestamp) in zip(point_ids, rows, strict=True)
-    )
+_POINT_TYPES = ["int8", "int8", "text", "float8", "bool", "int8", "int8"]
 
 
 def _insert_points(run_pk: int, rows: list[MetricRow]) -> list[int]:
@@ -117,8 +107,14 @@ def _insert_points(run_pk: int, rows: list[MetricRow]) -> list[int]:
             cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
                            [_point_sequence(Metric._meta.db_table), len(rows)])
             point_ids = sorted(row[0] for row in cursor.fetchall())
-            with cursor.cursor.copy(f"COPY {table} (id, {columns}) FROM STDIN") as copy:
-                copy.write(_copy_text(run_pk, point_ids, rows))
+            # Binary COPY: psycopg's C row writer and no float text for the server to parse,
+            # a quarter of the text format's cost.
+            with cursor.cursor.copy(
+                    f"COPY {table} (id, {columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_POINT_TYPES)
+                write = copy.write_row
+                for point_id, row in zip(point_ids, rows, strict=True):
+                    write((point_id, run_pk, *row))
             return point_ids
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)",
                            [(run_pk, *row) for row in rows])
@@ -298,10 +294,11 @@ def params_log(
 
 
 @transaction.atomic
-def batch_log(*, run_id: str, body: Any, actor: Actor = None) -> Batch:
+def batch_log(*, run_id: str, body: Any, actor: Actor = None,
+              max_metrics: int = MAX_BATCH_METRICS) -> Batch:
     """Metrics, params and tags in one transaction: all of it is logged, or none."""
     try:
-        batch = clean_batch(body)
+        batch = clean_batch(body, max_metrics=max_metrics)
     except TrackingInputError as exc:
         raise _invalid(exc) from exc
     _commit_relaxed()

@@ -178,13 +178,13 @@ def test_a_batch_logs_metrics_params_and_tags_together(api, start_run, log_batch
 
 def test_batch_limits_answer_413_and_log_nothing(api, start_run, log_batch):
     run_id = start_run()["run_id"]
-    log_batch(run_id, metrics=points("loss", [0.5] * 1000))
-    too_many = log_batch(run_id, expected=413, metrics=points("loss", [0.5] * 1001))
+    log_batch(run_id, metrics=points("loss", [0.5] * 10_000))
+    too_many = log_batch(run_id, expected=413, metrics=points("loss", [0.5] * 10_001))
     assert too_many["code"] == "batch_too_large"
-    assert "1001 metrics" in too_many["message"]
+    assert "10001 metrics" in too_many["message"]
     log_batch(run_id, expected=413, params={f"p{i}": i for i in range(101)})
     log_batch(run_id, expected=413, tags={f"t{i}": i for i in range(101)})
-    assert Metric.objects.filter(run__run_id=run_id).count() == 1000
+    assert Metric.objects.filter(run__run_id=run_id).count() == 10_000
     assert not Param.objects.filter(run__run_id=run_id).exists()
 
 

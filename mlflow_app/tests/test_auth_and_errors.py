@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 import requests
@@ -177,6 +178,23 @@ def test_malformed_requests_are_4xx_never_500(live_server, researcher, token_for
                     data=body)
     assert response.status_code == status, response.text
     assert response.json()["error_code"] == code
+
+
+def test_the_mlflow_batch_keeps_mlflows_limit_of_1000_metrics(live_server, client, researcher,
+                                                              token_for):
+    """Axion's own log-batch takes 10,000 metrics; MLflow's protocol answers past 1,000 as
+    mlflow server does, and logs nothing of the batch."""
+    run_id = client.create_run(client.create_experiment("ranking-lgbm")).info.run_id
+    metrics = [{"key": "loss", "value": 0.5, "step": step, "timestamp": 1} for step in range(1001)]
+    response = call(live_server, "POST", f"{API}/runs/log-batch",
+                    headers=bearer(token_for(researcher)),
+                    data=json.dumps({"run_id": run_id, "metrics": metrics}).encode())
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "1001 metrics" in response.json()["message"]
+    assert client.get_metric_history(run_id, "loss") == []
+    client.log_batch(run_id, metrics=[Metric("loss", 0.5, 1, step) for step in range(1000)])
+    assert len(client.get_metric_history(run_id, "loss")) == 1000
 
 
 def test_a_nul_byte_is_stored_or_refused_never_a_500(live_server, researcher, token_for):
