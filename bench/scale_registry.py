@@ -103,6 +103,7 @@ def seed(size: int, rng: random.Random) -> None:
     from django.db.models import Count
 
     from models_app.models import ModelVersion, RegisteredModel
+    from models_app.version_metrics import backfill
 
     start = datetime(2024, 1, 1, tzinfo=UTC)
     big, _ = RegisteredModel.objects.get_or_create(
@@ -134,9 +135,11 @@ def seed(size: int, rng: random.Random) -> None:
             next_index[model_id] += 1
 
     copy_versions(rows, total)
+    print(f"  metric rows: {backfill(connection):,} added", flush=True)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE model_versions")
         cursor.execute("ANALYZE models_app_registeredmodel")
+        cursor.execute("ANALYZE models_app_versionmetric")
     print(f"  seeded in {time.perf_counter() - started:.1f} s "
           f"({ModelVersion.objects.count():,} versions)", flush=True)
 

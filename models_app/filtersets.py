@@ -4,9 +4,8 @@ import re
 
 import django_filters
 from django.db import connections
-from django.db.models import FloatField, QuerySet
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Cast
+from django.db.models import QuerySet
+from django.db.models.fields.json import KeyTransform
 
 from axion_registry.errors import InvalidInput
 from axion_registry.filters import RepeatedFilter, UTCDateTimeFilter
@@ -18,6 +17,7 @@ from models_app.models import (
     PromotionRequest,
     RegisteredModel,
     StageTransition,
+    VersionMetric,
 )
 
 NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
@@ -57,14 +57,13 @@ def parse_metric_condition(condition: str) -> tuple[str, str, float]:
     return match["key"], LOOKUPS[match["op"]], float(match["value"])
 
 
-def filter_by_metric(queryset: QuerySet, field: str, conditions: list[str]) -> QuerySet:
-    """Conditions such as `auc>=0.7` or `rmse<0.05`, all of which must hold."""
-    for number, condition in enumerate(conditions):
+def filter_by_metric(queryset: QuerySet, conditions: list[str]) -> QuerySet:
+    """Versions whose metrics meet conditions such as `auc>=0.7` or `rmse<0.05`, all of
+    them: each one a range of the (key, value) index of VersionMetric."""
+    for condition in conditions:
         key, lookup, bound = parse_metric_condition(condition)
-        alias = f"_metric_{number}"
-        queryset = queryset.alias(
-            **{alias: Cast(KeyTextTransform(key, field), FloatField())}
-        ).filter(**{f"{alias}__{lookup}": bound})
+        queryset = queryset.filter(pk__in=VersionMetric.objects.filter(
+            key=key, **{f"value__{lookup}": bound}).values("version_id"))
     return queryset
 
 
@@ -75,7 +74,7 @@ class TagFilter(RepeatedFilter):
 
 class MetricFilter(RepeatedFilter):
     def filter(self, queryset: QuerySet, value: list[str]) -> QuerySet:
-        return filter_by_metric(queryset, self.field_name, value) if value else queryset
+        return filter_by_metric(queryset, value) if value else queryset
 
 
 class RegisteredModelFilterSet(django_filters.FilterSet):

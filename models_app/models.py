@@ -17,6 +17,7 @@ from models_app.choices import (
     ServingInput,
     Stage,
 )
+from models_app.validation import METRIC_KEY_LENGTH
 
 
 class RegisteredModel(models.Model):
@@ -206,6 +207,27 @@ def _promotable_stages() -> frozenset[str]:
 
 # The stages a promotion to production may start from, read from `promote` above.
 PROMOTABLE_STAGES: frozenset[str] = _promotable_stages()
+
+
+class VersionMetric(models.Model):
+    """One of a version's metrics as a row, so a threshold search (`metric=auc>=0.99`) is an
+    index range scan on (key, value), however rare the matches, where a condition on the
+    JSON column reads versions until enough match. Written with the version (its metrics
+    never change afterwards); ModelVersion.metrics stays the version's record."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE,
+                                related_name="metric_rows", db_index=False)
+    key = models.CharField(max_length=METRIC_KEY_LENGTH)
+    value = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "key"], name="unique_version_metric"),
+        ]
+        indexes = [models.Index(fields=["key", "value", "version"], name="version_metric_value")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
 
 
 class StageTransition(models.Model):

@@ -12,6 +12,9 @@ class MetadataError(ValueError):
     pass
 
 
+METRIC_KEY_LENGTH = 250  # as MLflow's keys
+
+
 def clean_metrics(metrics: Any) -> dict[str, float]:
     if metrics is None:
         return {}
@@ -21,6 +24,9 @@ def clean_metrics(metrics: Any) -> dict[str, float]:
     for key, value in metrics.items():
         if not isinstance(key, str) or not key:
             raise MetadataError("metric names must be non-empty strings.")
+        if len(key) > METRIC_KEY_LENGTH:
+            raise MetadataError(f"metric name '{key[:40]}...' has {len(key)} characters; the "
+                                f"limit is {METRIC_KEY_LENGTH}.")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise MetadataError(f"metric '{key}' must be a number, not {value!r}.")
         try:

@@ -29,7 +29,7 @@ from models_app.errors import (
     SignatureInvalid,
 )
 from models_app.importing import choose_serving_input, signature_from_example
-from models_app.models import ModelVersion, RegisteredModel
+from models_app.models import ModelVersion, RegisteredModel, VersionMetric
 from models_app.pickle_rules import pickle_policy
 from models_app.roles import Actor
 from models_app.services.signing import signature_check
@@ -324,7 +324,7 @@ def _record(
     parsed = parse_version(chosen)
     sequence = selectors.version_next_sequence(model=model)  # safe: the model row is locked
     folder = _version_folder(model, chosen)
-    return ModelVersion.objects.create(
+    version = ModelVersion.objects.create(
         model=model,
         version=chosen,
         sequence=sequence,
@@ -338,6 +338,10 @@ def _record(
         created_by=roles.audited_user(created_by),
         **fields,
     )
+    VersionMetric.objects.bulk_create(
+        VersionMetric(version=version, key=key, value=value)
+        for key, value in version.metrics.items())
+    return version
 
 
 def _version_folder(model: RegisteredModel, version: str) -> str:

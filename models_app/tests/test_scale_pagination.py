@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from axion_registry import pagination
 from models_app.models import ModelVersion, RegisteredModel
+from models_app.version_metrics import backfill
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +42,7 @@ def seed(model: RegisteredModel, count: int, *, seed: int = 0,
         for i, (a, b, c) in enumerate(semvers)
     ]
     created = ModelVersion.objects.bulk_create(rows)
+    backfill(connection)  # the metric rows, as the migration makes them for existing versions
     for row in created:  # some creation times tie, on purpose
         row.created_at = now - timedelta(seconds=rng.randrange(count // 2 + 1))
     ModelVersion.objects.bulk_update(created, ["created_at"])
@@ -58,6 +60,7 @@ def analysed():
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE model_versions")
                 cursor.execute("ANALYZE models_app_registeredmodel")
+                cursor.execute("ANALYZE models_app_versionmetric")
 
     yield analyse
     ModelVersion.objects.all().delete()
@@ -259,7 +262,8 @@ def test_tag_search_answers_the_same_on_every_database(api, researcher, tags, qu
 @pytest.mark.postgres
 def test_on_postgresql_pages_and_tag_search_read_through_indexes(api, researcher, analysed):
     """With 20,000 versions analysed, no version list request reads the table through a
-    sequential scan: first, cursor and last pages, the latest version, the tag search."""
+    sequential scan: first, cursor and last pages, the latest version, the tag search, metric
+    thresholds that are rare and common."""
     from django.test.utils import CaptureQueriesContext
 
     models = [RegisteredModel.objects.create(name=f"m{number:02}", owner=researcher)
@@ -280,13 +284,16 @@ def test_on_postgresql_pages_and_tag_search_read_through_indexes(api, researcher
             artifact_sha256="0" * 64, artifact_size=1, metrics={"auc": rng.random()},
             tags={"team": f"team-{rng.randrange(100)}"}))
     ModelVersion.objects.bulk_create(rows, batch_size=5000)
+    backfill(connection)
     analysed()
     first = api.get("/api/v1/models/m07/versions/").json()
     requests = ["/api/v1/models/m07/versions/", path_of(first["next"]),
                 "/api/v1/models/m07/versions/?page=last",
                 "/api/v1/models/m07/versions/?page_size=1",
                 "/api/v1/versions/", "/api/v1/versions/?tag=team:team-42",
-                "/api/v1/versions/?tag=team:team-42&name=m0"]
+                "/api/v1/versions/?tag=team:team-42&name=m0",
+                "/api/v1/versions/?metric=auc>=0.9995", "/api/v1/versions/?metric=auc>=0.3",
+                "/api/v1/models/m07/versions/?metric=auc>=0.999&metric=auc<0.9995"]
     for url in requests:
         with CaptureQueriesContext(connection) as queries:
             assert api.get(url).status_code == 200
@@ -298,6 +305,7 @@ def test_on_postgresql_pages_and_tag_search_read_through_indexes(api, researcher
                 cursor.execute(f"EXPLAIN {sql}")
                 plan = "\n".join(line for (line,) in cursor.fetchall())
             assert "Seq Scan on model_versions" not in plan, (url, plan)
+            assert "Seq Scan on models_app_versionmetric" not in plan, (url, plan)
 
 
 @pytest.mark.postgres
