@@ -30,11 +30,17 @@ from models_app import selectors as axion
 from models_app.errors import AliasNotFound
 from models_app.models import ModelAlias, ModelVersion, RegisteredModel
 
-VERSION_RELATED = ("model", "created_by")
-# Columns a search answer never reads: the large JSON of each row stays in the database.
-SEARCH_DEFERRED = ("metrics", "hyperparameters", "signature", "input_example", "load_check",
-                   "verified_metrics", "model__metric_directions", "model__gates",
-                   "model__signing_keys")
+# What an answer reads of a version, as one row of columns: no model instances (building
+# them, with django-fsm's state tracking, was most of a search's time) and none of the
+# large JSON columns.
+VERSION_FACTS = ("pk", "model__name", "sequence", "version", "stage", "created_at", "_updated",
+                 "created_by__username", "description", "_source", "source_run_id", "tags",
+                 "load_check_status")
+VersionRow = dict[str, Any]
+
+
+def _version_rows(queryset: QuerySet[ModelVersion]) -> QuerySet[ModelVersion, VersionRow]:
+    return versions_annotated(queryset).values(*VERSION_FACTS)
 
 
 def visible_models() -> QuerySet[RegisteredModel]:
@@ -92,47 +98,35 @@ def models_search(*, filter_string: str, order_by: list[str], offset: int,
 
 
 def versions_search(*, filter_string: str, order_by: list[str], offset: int,
-                    limit: int) -> list[ModelVersion]:
+                    limit: int) -> list[VersionRow]:
     conditions = parse_checked_filter(filter_string, VERSION_RULES)
     orders = [parse_checked_order_by(clause, VERSION_RULES) for clause in order_by]
-    queryset = versions_annotated(visible_versions().select_related(*VERSION_RELATED)
-                                  .defer(*SEARCH_DEFERRED))
-    queryset = versions_order(versions_filter(queryset, conditions), orders)
-    return list(queryset[offset:offset + limit + 1])
+    queryset = versions_order(versions_filter(versions_annotated(visible_versions()),
+                                              conditions), orders)
+    return list(queryset.values(*VERSION_FACTS)[offset:offset + limit + 1])
 
 
 # --- answers ------------------------------------------------------------------------------
 
 
-def versions_answer(versions: list[ModelVersion]) -> list[dict[str, Any]]:
-    """Versions in MLflow's shape (rows not read by a search are re-read, annotated)."""
-    if versions and not hasattr(versions[0], "_updated"):
-        by_pk = versions_annotated(ModelVersion.objects.select_related(*VERSION_RELATED)
-                                   ).in_bulk([v.pk for v in versions])
-        versions = [by_pk[v.pk] for v in versions]
-    aliases = axion.aliases_by_version(versions=[v.pk for v in versions])
-    answers = []
-    for row in versions:
-        answers.append(rshapes.version(rshapes.VersionFacts(
-            model_name=row.model.name, number=row.sequence, semver=row.version,
-            stage=row.stage, created_at=row.created_at,
-            updated_at=row._updated,  # type: ignore[attr-defined]
-            username=row.created_by.get_username() if row.created_by else "",
-            description=row.description,
-            source=row._source,  # type: ignore[attr-defined]
-            run_id=row.source_run_id,
-            tags=row.tags or {}, aliases=aliases.get(row.pk, []),
-            load_check_status=row.load_check_status,
-        )))
-    return answers
+def versions_answer(rows: list[VersionRow]) -> list[dict[str, Any]]:
+    """Versions (rows of VERSION_FACTS) in MLflow's shape."""
+    aliases = axion.aliases_by_version(versions=[row["pk"] for row in rows])
+    return [rshapes.version(rshapes.VersionFacts(
+        model_name=row["model__name"], number=row["sequence"], semver=row["version"],
+        stage=row["stage"], created_at=row["created_at"], updated_at=row["_updated"],
+        username=row["created_by__username"] or "", description=row["description"],
+        source=row["_source"], run_id=row["source_run_id"], tags=row["tags"] or {},
+        aliases=aliases.get(row["pk"], []), load_check_status=row["load_check_status"],
+    )) for row in rows]
 
 
 def version_answer(version: ModelVersion) -> dict[str, Any]:
-    return versions_answer([version])[0]
+    return versions_answer(list(_version_rows(ModelVersion.objects.filter(pk=version.pk))))[0]
 
 
 def latest_versions(models: list[RegisteredModel],
-                    stages: list[str] | None = None) -> dict[int, list[ModelVersion]]:
+                    stages: list[str] | None = None) -> dict[int, list[VersionRow]]:
     """Per model, the newest version in each MLflow stage (all four unless `stages`)."""
     wanted = set(stages or rshapes.MLFLOW_STAGES)
     best: dict[tuple[int, str], tuple[int, int]] = {}
@@ -142,9 +136,9 @@ def latest_versions(models: list[RegisteredModel],
         shown = rshapes.mlflow_stage(stage)
         if shown in wanted and sequence > best.get((model_id, shown), (0, 0))[0]:
             best[(model_id, shown)] = (sequence, pk)
-    chosen = versions_annotated(ModelVersion.objects.select_related(*VERSION_RELATED)).in_bulk(
-        [pk for _, pk in best.values()])
-    found: dict[int, list[ModelVersion]] = defaultdict(list)
+    chosen = {row["pk"]: row for row in _version_rows(
+        ModelVersion.objects.filter(pk__in=[pk for _, pk in best.values()]))}
+    found: dict[int, list[VersionRow]] = defaultdict(list)
     for (model_id, _), (_, pk) in sorted(best.items(), key=lambda item: item[1]):
         found[model_id].append(chosen[pk])
     return found
