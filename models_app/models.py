@@ -126,6 +126,8 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["model", "major", "minor", "patch"]),
             models.Index(fields=["model", "-major", "-minor", "-patch"],
                          name="version_semver_desc"),
+            # registration's check that no other model's version keeps files in a folder
+            models.Index(fields=["artifact_path"], name="version_artifact_path"),
         ]
         permissions = [
             ("promote_modelversion", "Can promote a version to production or roll back"),

@@ -324,7 +324,7 @@ def _record(
     parsed = parse_version(chosen)
     sequence = selectors.version_next_sequence(model=model)  # safe: the model row is locked
     folder = _version_folder(model, chosen)
-    version = ModelVersion.objects.create(
+    row = ModelVersion.objects.create(
         model=model,
         version=chosen,
         sequence=sequence,
@@ -339,9 +339,8 @@ def _record(
         **fields,
     )
     VersionMetric.objects.bulk_create(
-        VersionMetric(version=version, key=key, value=value)
-        for key, value in version.metrics.items())
-    return version
+        VersionMetric(version=row, key=key, value=value) for key, value in row.metrics.items())
+    return row
 
 
 def _version_folder(model: RegisteredModel, version: str) -> str:
@@ -349,8 +348,9 @@ def _version_folder(model: RegisteredModel, version: str) -> str:
     MLflow, that had this name) keeps its files there: then <name>.<model id>/<version>,
     which no slug can name."""
     folder = artifacts.version_folder(model.name, version)
-    taken = ModelVersion.objects.filter(artifact_path__startswith=f"{folder}/").exclude(
-        model=model).exists()
+    taken = ModelVersion.objects.filter(
+        artifact_path__in=[f"{folder}/{name}" for name in ARTIFACT_FILENAMES.values()]
+    ).exclude(model=model).exists()
     return artifacts.version_folder(f"{model.name}.{model.pk}", version) if taken else folder
 
 
