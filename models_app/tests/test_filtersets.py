@@ -98,3 +98,35 @@ def test_the_api_answers_bad_compare_and_time_parameters_with_their_codes(api, c
     assert missing.json()["message"].startswith("at: ")
     listed = api.get("/api/v1/models/ranking/versions/?ordering=-version&metric=auc>=0.8")
     assert [row["version"] for row in listed.json()["results"]] == ["1.10.0", "1.2.0"]
+
+
+def test_metric_rows_are_written_with_the_version_and_backfilled_for_older_ones(
+        catalogue, register_version):
+    """A version registered by a process older than VersionMetric has metrics JSON but no
+    rows: the search misses it until the backfill command adds them, once."""
+    import io
+
+    from django.core.management import call_command
+
+    from models_app.models import VersionMetric
+
+    assert sorted(VersionMetric.objects.filter(version__version="1.2.0")
+                  .values_list("key", "value")) == [("auc", 0.9), ("rmse", 0.1)]
+    older = register_version("1.3.0", metrics={"auc": 0.95, "recall": 3})
+    VersionMetric.objects.filter(version=older).delete()
+    assert versions("metric=auc>=0.93") == []
+    out = io.StringIO()
+    call_command("version_metrics_backfill", stdout=out)
+    assert out.getvalue().strip() == "added 2 metric rows"
+    assert versions("metric=auc>=0.93") == ["ranking@1.3.0"]
+    assert versions("metric=recall=3") == ["ranking@1.3.0"]
+    call_command("version_metrics_backfill", stdout=out)
+    assert out.getvalue().splitlines()[-1] == "added 0 metric rows"
+
+
+def test_a_metric_name_longer_than_250_characters_is_refused(register_version):
+    from models_app.errors import InvalidMetadata
+
+    with pytest.raises(InvalidMetadata, match="the limit is 250"):
+        register_version("1.0.0", metrics={"a" * 251: 0.5})
+    assert not ModelVersion.objects.exists()
