@@ -197,15 +197,14 @@ def _add_to_stats(test_id: int, increments: Sequence[batches.Increment]) -> None
 
 
 def _lock_collecting(test: ABTest) -> None:
-    """Hold the test row FOR KEY SHARE until commit (what the outcomes' foreign key check
-    did per row) and see that it still collects: a test concluded since it was read gets
-    no more outcomes."""
-    if connection.vendor != "postgresql":
-        return  # SQLite serialises writers: the state read before is the state now
+    """See that the test still collects, and on PostgreSQL hold its row FOR KEY SHARE until
+    commit (what the outcomes' foreign key check did per row): a test concluded since it
+    was read gets no more outcomes. SQLite serialises writers: a read is enough there."""
+    lock = " FOR KEY SHARE" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT state FROM {connection.ops.quote_name(ABTest._meta.db_table)} "
-            "WHERE id = %s FOR KEY SHARE", [test.pk],
+            f"WHERE id = %s{lock}", [test.pk],
         )
         row = cursor.fetchone()
     if row is None or row[0] not in COLLECTING:
