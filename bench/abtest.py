@@ -9,9 +9,10 @@
    the registry's service, a running test, a token). Batches of 10,000 outcomes (with
    outcome ids, so idempotency is on the path) are posted with one keep-alive
    requests.Session. Bodies are serialised before the clock starts: the figure is the
-   server's ingestion rate. Twice: plain outcomes (target >= 50,000/s) and outcomes with
-   a CUPED covariate and a ratio denominator into a ratio-metric test (target >=
-   150,000/s).
+   server's ingestion rate; CPU time per batch of the gunicorn worker and (PostgreSQL) of
+   its backends is printed too, as load perturbs it less than wall time. Twice: plain
+   outcomes (target >= 50,000/s) and outcomes with a CUPED covariate and a ratio
+   denominator into a ratio-metric test (target >= 150,000/s).
 2. Evaluation of a test holding 10,000,000 outcomes: the running sums of 10M simulated
    outcomes (5M per arm, plus a guardrail) are written directly into the arm statistics
    rows, because evaluation reads O(arms) rows and never the raw outcomes (only the

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain, islice, repeat
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -95,7 +95,7 @@ def _insert_postgresql(
     if None in ids:
         order = sorted(range(len(batch)), key=lambda i: (ids[i] is None, ids[i] or ""))
     else:
-        order = sorted(range(len(batch)), key=ids.__getitem__)
+        order = sorted(range(len(batch)), key=cast(list[str], ids).__getitem__)
     values = batch.values.tolist()
     sql = (
         f"INSERT INTO {table} ({columns}) "
