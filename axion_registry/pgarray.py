@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 
 def _text(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -14,13 +16,23 @@ def _text(value: str) -> str:
 
 def _texts(values: list[Any]) -> str:
     if None not in values:
-        joined = '","'.join(values)
-        if "\\" not in joined and '"' not in joined:  # the usual case: nothing to escape
-            return '"' + joined + '"' if values else ""
+        plain = "".join(values)
+        if "\\" not in plain and '"' not in plain:  # the usual case: nothing to escape
+            return '"' + '","'.join(values) + '"' if values else ""
     return ",".join("NULL" if value is None else _text(value) for value in values)
 
 
 def _floats(values: list[Any]) -> str:
+    try:
+        # orjson writes the shortest repr that reads back exactly, as repr() does, ten
+        # times faster. It writes NaN and infinities as null: trusted only when every null
+        # is a None. PostgreSQL reads an unquoted null in an array as NULL.
+        written = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:
+        written = b""
+    if (written.count(b"null") == values.count(None) and b"true" not in written
+            and b"false" not in written):
+        return written[1:-1].decode()
     if None not in values:
         return ",".join(map(repr, map(float, values)))
     return ",".join("NULL" if value is None else repr(float(value)) for value in values)

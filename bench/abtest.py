@@ -9,9 +9,10 @@
    the registry's service, a running test, a token). Batches of 10,000 outcomes (with
    outcome ids, so idempotency is on the path) are posted with one keep-alive
    requests.Session. Bodies are serialised before the clock starts: the figure is the
-   server's ingestion rate. Twice: plain outcomes (target >= 50,000/s) and outcomes with
-   a CUPED covariate and a ratio denominator into a ratio-metric test (target >=
-   150,000/s).
+   server's ingestion rate; CPU time per batch of the gunicorn worker and (PostgreSQL) of
+   its backends is printed too, as load perturbs it less than wall time. Twice: plain
+   outcomes (target >= 50,000/s) and outcomes with a CUPED covariate and a ratio
+   denominator into a ratio-metric test (target >= 150,000/s).
 2. Evaluation of a test holding 10,000,000 outcomes: the running sums of 10M simulated
    outcomes (5M per arm, plus a guardrail) are written directly into the arm statistics
    rows, because evaluation reads O(arms) rows and never the raw outcomes (only the
@@ -198,6 +199,33 @@ def bodies(n: int, run: int, extra: bool = False) -> list[bytes]:
     return out
 
 
+def server_processes(server: subprocess.Popen, database_url: str) -> dict[str, list]:
+    """The gunicorn workers and, on PostgreSQL, the backends serving them (not this
+    process's own connection): whose CPU time a batch costs."""
+    import psutil
+
+    found = {"gunicorn": psutil.Process(server.pid).children(recursive=True)}
+    if database_url:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid()")
+            found["postgres"] = [psutil.Process(pid) for (pid,) in cursor.fetchall()]
+    return found
+
+
+def cpu_seconds(processes: list) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except Exception:  # a backend that ended: its time is lost, not wrong
+            continue
+        total += times.user + times.system
+    return total
+
+
 def bench_ingestion(args, env, user, token, extra: bool = False) -> list[float]:
     import requests
 
@@ -219,6 +247,9 @@ def bench_ingestion(args, env, user, token, extra: bool = False) -> list[float]:
             warm = (b'{"outcomes": [{"unit_id": "warm", "value": 1.0, "outcome_id": "warm"'
                     + (b', "covariate": 1.0, "denominator": 2.0' if extra else b"") + b"}]}")
             session.post(url, data=warm, timeout=60).raise_for_status()
+            processes = server_processes(server, args.database_url)
+            cpu_before = {name: cpu_seconds(group) for name, group in processes.items()}
+            client_before = time.process_time()
             started = time.perf_counter()
             for payload in payloads:
                 response = session.post(url, data=payload, timeout=60)
@@ -226,6 +257,9 @@ def bench_ingestion(args, env, user, token, extra: bool = False) -> list[float]:
                     raise SystemExit(f"POST answered {response.status_code}: "
                                      f"{response.text[:500]}")
             elapsed = time.perf_counter() - started
+            client_cpu = time.process_time() - client_before
+            cpu = {name: (cpu_seconds(group) - cpu_before[name]) / len(payloads) * 1000
+                   for name, group in processes.items()}
             counted = sum(ArmStats.objects.filter(test=test, metric="").values_list("n",
                                                                                      flat=True))
             if counted != args.outcomes + 1:
@@ -237,7 +271,10 @@ def bench_ingestion(args, env, user, token, extra: bool = False) -> list[float]:
             rate = args.outcomes / elapsed
             rates.append(rate)
             print(f"  run {run + 1}: {args.outcomes:,} outcomes in {elapsed:.2f} s = "
-                  f"{rate:,.0f}/s ({elapsed / len(payloads) * 1000:.1f} ms per 10k batch)")
+                  f"{rate:,.0f}/s ({elapsed / len(payloads) * 1000:.1f} ms per 10k batch; CPU "
+                  + ", ".join(f"{name} {ms:.1f} ms" for name, ms in cpu.items())
+                  + f", client {client_cpu / len(payloads) * 1000:.1f} ms per batch; load "
+                  f"{os.getloadavg()[0]:.2f})")
     finally:
         stop_server(server)
     return rates

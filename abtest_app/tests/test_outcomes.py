@@ -129,6 +129,39 @@ class TestIdempotency:
         assert receipt.recorded == 1
 
 
+    def test_a_resent_batch_with_new_outcomes_counts_only_the_new(self, running_test):
+        test = running_test(ratio_metric=True)
+        items = [dict(item, covariate=1.5 * i, denominator=float(i % 4))
+                 for i, item in enumerate(simulate(test, 500, champion_mean=1,
+                                                   challenger_mean=2))]
+        services.abtest_record_outcomes(test=test, outcomes=items[:300])
+        again = services.abtest_record_outcomes(test=test, outcomes=items[250:])
+        assert (again.recorded, again.duplicates) == (200, 50)
+        assert Outcome.objects.filter(test=test).count() == 500
+        stored = {(row.arm, row.metric): row for row in ArmStats.objects.filter(test=test)}
+        for arm in ("champion", "challenger"):
+            rows = Outcome.objects.filter(test=test, arm=arm)
+            x = np.array([o.value for o in rows])
+            d = np.array([o.denominator for o in rows])
+            c = np.array([o.covariate for o in rows])
+            row = stored[(arm, "")]
+            assert (row.n, row.den_n, row.cov_n) == (x.size, x.size, x.size)
+            assert row.value_den_total == pytest.approx(float(x @ d))
+            assert row.value_cov_total == pytest.approx(float(x @ c))
+            assert row.den_total_sq == pytest.approx(float(d @ d))
+
+    def test_a_test_concluded_after_it_was_read_takes_no_more_outcomes(self, running_test,
+                                                                         researcher):
+        test = running_test()
+        read_before = ABTest.objects.get(pk=test.pk)
+        services.abtest_cancel(test=test, actor=researcher, reason="stopped")
+        with pytest.raises(ABTestNotCollecting):
+            services.abtest_record_outcomes(test=read_before, outcomes=[
+                {"unit_id": "a", "value": 1.0, "outcome_id": "late"}])
+        assert not Outcome.objects.filter(test=test).exists()
+        assert sum(ArmStats.objects.filter(test=test).values_list("n", flat=True)) == 0
+
+
 class TestBatchApi:
     def test_it_records_a_batch_and_answers_a_receipt(self, running_test, api):
         test = running_test()

@@ -36,3 +36,15 @@ def test_float_arrays_read_back_exactly():
 def test_boolean_and_integer_arrays_read_back_as_sent():
     assert _round_trip([True, False, None], "boolean", "boolean") == [True, False, None]
     assert _round_trip([1, np.int64(2**40), None], "integer", "bigint") == [1, 2**40, None]
+
+
+def test_finite_float_arrays_read_back_exactly_bit_for_bit():
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 2**63, size=5000, dtype=np.uint64) | rng.integers(0, 2, 5000,
+                                                                             dtype=np.uint64) << 63
+    values = [v for v in bits.view(np.float64).tolist() if math.isfinite(v)]
+    values += [5e-324, 1.7976931348623157e308, 1e16, 123456789012345680.0, -0.0, 0.0, None, 7]
+    back = _round_trip(values, "float", "float8")
+    assert [None if v is None else float(v).hex() for v in values] == [
+        None if v is None else v.hex() for v in back
+    ]
