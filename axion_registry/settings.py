@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -254,9 +256,25 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # never delay a warm-up or an A/B evaluation. Workers consume both: -Q celery,loadcheck.
 LOAD_CHECK_QUEUE = env("LOAD_CHECK_QUEUE", "loadcheck")
 CELERY_TASK_ROUTES = {"serving_app.tasks.version_load_check": {"queue": LOAD_CHECK_QUEUE}}
+# Each host (one machine: its gunicorn, its Celery workers and its artifact cache) has a
+# name, and a warm-up queue of its own that every worker of the host consumes besides -Q
+# (serving_app.worker_hooks): a deployment is warmed once on each host, by one of its
+# workers, and a message for a host that is down waits in its queue until it returns.
+AXION_HOST_NAME = env("AXION_HOST_NAME") or socket.gethostname()
+SERVING_WARMUP_QUEUE_PREFIX = env("SERVING_WARMUP_QUEUE_PREFIX", "warmup.")
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in ("celery", LOAD_CHECK_QUEUE, SERVING_WARMUP_QUEUE_PREFIX + AXION_HOST_NAME)
+]
+# A host's workers note it alive at start and about every SERVING_HOST_HEARTBEAT_SECONDS;
+# a deployment is planned for the hosts seen within SERVING_HOST_TTL_SECONDS. A host not
+# seen for that long has its pending warm-ups marked "missed"; it warms the production
+# versions when it returns.
+SERVING_HOST_HEARTBEAT_SECONDS = env_int("SERVING_HOST_HEARTBEAT_SECONDS", 30)
+SERVING_HOST_TTL_SECONDS = env_int("SERVING_HOST_TTL_SECONDS", 180)
 ABTEST_EVALUATION_SECONDS = env_int("ABTEST_EVALUATION_SECONDS", 300)
-# A warm-up not finished this long after it was (or should have been) enqueued is handed to
-# the broker again, up to SERVING_WARMUP_MAX_ATTEMPTS starts; then it counts as failed.
+# A host's warm-up not finished this long after it was (or should have been) enqueued is
+# handed to its queue again, up to SERVING_WARMUP_MAX_ATTEMPTS starts; then it has failed.
 SERVING_RECONCILE_SECONDS = env_int("SERVING_RECONCILE_SECONDS", 30)
 SERVING_WARMUP_DEADLINE_SECONDS = env_int("SERVING_WARMUP_DEADLINE_SECONDS", 60)
 SERVING_WARMUP_MAX_ATTEMPTS = env_int("SERVING_WARMUP_MAX_ATTEMPTS", 5)

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from django.conf import settings
 
 from axion_registry.testing import run_concurrently, wait_for
 from models_app import services as registry
@@ -13,6 +14,7 @@ from models_app.models import StageTransition
 from serving_app.generation import generations_read
 from serving_app.models import DeploymentEvent
 from serving_app.runtime import ServingRuntime
+from serving_app.tasks import warmup_queue
 from serving_app.tests.mock_models import ConstantModel, CountingModel, RaisingModel
 
 ROWS = [{"f0": 1.0, "f1": 0.0, "f2": 0.0, "f3": 0.0}]
@@ -24,7 +26,8 @@ ROWS = [{"f0": 1.0, "f1": 0.0, "f2": 0.0, "f3": 0.0}]
 def purged_queue(celery_app):
     """Drop warm-ups queued by earlier tests (their rows are gone) before a worker starts."""
     with celery_app.connection_for_write() as connection:
-        connection.default_channel.queue_purge("celery")
+        for queue in ("celery", warmup_queue(settings.AXION_HOST_NAME).name):
+            connection.default_channel.queue_purge(queue)
 
 
 @pytest.mark.django_db(transaction=True)
