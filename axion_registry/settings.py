@@ -240,14 +240,19 @@ DASHBOARD_URL = env("DASHBOARD_URL", "http://127.0.0.1:8501")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", "") or None
 # Work that must happen survives a dead worker: acknowledged only when done, handed back to
-# the queue when the process running it dies, and stopped by a time limit. A message a dead
-# worker held comes back after the visibility timeout (longer than any task's time limit).
+# the queue at once when the pool process running it dies, and stopped by a time limit. A
+# message held by a worker that died whole (SIGKILL, a host gone) is put back by a living
+# worker's sweep once it is older than the visibility timeout (longer than any task's time
+# limit, or a slow task would run twice): kombu sweeps every CELERY_UNACKED_RESTORE_SECONDS
+# x CELERY_UNACKED_RESTORE_THROTTLE seconds (its defaults: 10 x 10).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * CELERY_TASK_TIME_LIMIT)
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * CELERY_TASK_TIME_LIMIT),
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_SECONDS", 10),
+    "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 10),
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"

@@ -22,7 +22,6 @@ from serving_app.models import DeploymentEvent, LatencyMinute
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "deployment_enqueued",
     "deployment_record",
     "generation_bump",
     "guardrail_check",
@@ -79,11 +78,6 @@ def rollback_if_current(
     except RollbackRefused as exc:
         logger.error("could not roll back %s (%s): %s", version, source, exc.message)
         return None
-
-
-def deployment_enqueued(*, event_id: int) -> None:
-    """Note that the event's warm-up was handed to every planned host's queue."""
-    DeploymentEvent.objects.filter(pk=event_id).update(enqueued_at=timezone.now())
 
 
 def version_load_check(*, version_id: int, again: bool = False) -> ModelVersion | None:

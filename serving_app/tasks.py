@@ -55,14 +55,14 @@ def host_warm_up_send(warmup_id: int, event_id: int, version_id: int, host: str)
         logger.exception("could not enqueue the warm-up of version %s (event %s) on %s; the "
                          "reconciler will retry", version_id, event_id, host)
         return False
-    warmups.host_warm_up_enqueued(warmup_id=warmup_id)
+    warmups.host_warm_up_enqueued(warmup_id=warmup_id, event_id=event_id)
     return True
 
 
 def warm_up_enqueue(event_id: int, version_id: int) -> bool:
     """Plan a deployment's warm-up on every live host and hand each to its host's queue;
     False when some could not be handed over (the reconciler retries those)."""
-    from serving_app import services, warmups
+    from serving_app import warmups
 
     try:
         rows = warmups.deployment_hosts_plan(event_id=event_id)
@@ -70,10 +70,7 @@ def warm_up_enqueue(event_id: int, version_id: int) -> bool:
         logger.exception("could not plan the warm-ups of event %s; the reconciler will retry",
                          event_id)
         return False
-    sent = [host_warm_up_send(row.pk, event_id, version_id, row.host) for row in rows]
-    if sent and all(sent):
-        services.deployment_enqueued(event_id=event_id)
-    return all(sent)
+    return all([host_warm_up_send(row.pk, event_id, version_id, row.host) for row in rows])
 
 
 def load_check_enqueue(version_id: int) -> bool:

@@ -61,8 +61,12 @@ def deployment_hosts_plan(*, event_id: int, now: datetime | None = None) -> list
     return list(event.host_warmups.filter(status=Status.PENDING, enqueued_at__isnull=True))
 
 
-def host_warm_up_enqueued(*, warmup_id: int) -> None:
-    HostWarmUp.objects.filter(pk=warmup_id).update(enqueued_at=timezone.now())
+def host_warm_up_enqueued(*, warmup_id: int, event_id: int) -> None:
+    """Note that a host's warm-up was handed to its queue (the reconciler reads it; the
+    event keeps when its first was)."""
+    now = timezone.now()
+    HostWarmUp.objects.filter(pk=warmup_id).update(enqueued_at=now)
+    DeploymentEvent.objects.filter(pk=event_id, enqueued_at__isnull=True).update(enqueued_at=now)
 
 
 @transaction.atomic
