@@ -124,6 +124,10 @@ def test_a_failed_warm_up_rolls_the_promotion_back(purged_queue, celery_worker, 
     assert ("rollback", "1.0.0", "warmup") in kinds and ("promote", "1.1.0", "") in kinds
     failed = next(e for e in listed if e["kind"] == "promote" and e["version"] == "1.1.0")
     assert failed["warmup_status"] == "failed" and failed["rolled_back"] is True
+    (host,) = failed["hosts"]
+    assert (host["host"], host["status"], host["attempts"]) == (
+        settings.AXION_HOST_NAME, "failed", 1)
+    assert "this model always fails" in host["error"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -117,12 +117,15 @@ class TestInProcess:
         version = deploy(ConstantModel(1.0), "1.0.0")
         event = promote_event(version)
         # What a promotion leaves behind when the broker is down: pending, never enqueued.
-        with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_purge(warmup_queue(settings.AXION_HOST_NAME).name)
+        with celery_app.connection_for_write() as conn:  # and what earlier tests left
+            for queue in ("celery", settings.LOAD_CHECK_QUEUE,
+                          warmup_queue(settings.AXION_HOST_NAME).name):
+                conn.default_channel.queue_purge(queue)
         HostWarmUp.objects.filter(event=event).update(
             enqueued_at=None, created_at=timezone.now() - timedelta(minutes=1))
         assert deployment_reconcile() == [event.pk]
-        with start_worker(celery_app, perform_ping_check=False, shutdown_timeout=20.0):
+        with start_worker(celery_app, perform_ping_check=False, shutdown_timeout=20.0,
+                          queues=("celery", warmup_queue(settings.AXION_HOST_NAME).name)):
             done = wait_for(lambda: DeploymentEvent.objects.filter(
                 pk=event.pk, warmup_status="ok").first(), what="the re-enqueued warm-up")
         row = host_row(done)
