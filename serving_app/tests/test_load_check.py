@@ -224,7 +224,8 @@ class TestLostLoadChecks:
         deployment_reconcile()
         assert ModelVersion.objects.get(pk=version.pk).load_check_enqueued_at is not None
         with start_worker(celery_app, perform_ping_check=False, shutdown_timeout=30.0,
-                          queues=("celery", "loadcheck")):
+                          queues=("celery", "loadcheck",
+                                  warmup_queue(django_settings.AXION_HOST_NAME).name)):
             assert checked(version).load_check_status == "passed"
 
     def test_a_check_enqueued_recently_is_not_enqueued_again(self, purged_queues, frame):
