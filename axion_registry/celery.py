@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "axion_registry.settings")
 app = Celery("axion_registry")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+import serving_app.worker_hooks  # noqa: E402, F401  (the host's queue, announcement, heartbeat)

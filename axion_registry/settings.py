@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -238,14 +240,19 @@ DASHBOARD_URL = env("DASHBOARD_URL", "http://127.0.0.1:8501")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", "") or None
 # Work that must happen survives a dead worker: acknowledged only when done, handed back to
-# the queue when the process running it dies, and stopped by a time limit. A message a dead
-# worker held comes back after the visibility timeout (longer than any task's time limit).
+# the queue at once when the pool process running it dies, and stopped by a time limit. A
+# message held by a worker that died whole (SIGKILL, a host gone) is put back by a living
+# worker's sweep once it is older than the visibility timeout (longer than any task's time
+# limit, or a slow task would run twice): kombu sweeps every CELERY_UNACKED_RESTORE_SECONDS
+# x CELERY_UNACKED_RESTORE_THROTTLE seconds (its defaults: 10 x 10).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 30
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * CELERY_TASK_TIME_LIMIT)
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * CELERY_TASK_TIME_LIMIT),
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_SECONDS", 10),
+    "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 10),
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
@@ -254,9 +261,25 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # never delay a warm-up or an A/B evaluation. Workers consume both: -Q celery,loadcheck.
 LOAD_CHECK_QUEUE = env("LOAD_CHECK_QUEUE", "loadcheck")
 CELERY_TASK_ROUTES = {"serving_app.tasks.version_load_check": {"queue": LOAD_CHECK_QUEUE}}
+# Each host (one machine: its gunicorn, its Celery workers and its artifact cache) has a
+# name, and a warm-up queue of its own that every worker of the host consumes besides -Q
+# (serving_app.worker_hooks): a deployment is warmed once on each host, by one of its
+# workers, and a message for a host that is down waits in its queue until it returns.
+AXION_HOST_NAME = env("AXION_HOST_NAME") or socket.gethostname()
+SERVING_WARMUP_QUEUE_PREFIX = env("SERVING_WARMUP_QUEUE_PREFIX", "warmup.")
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in ("celery", LOAD_CHECK_QUEUE, SERVING_WARMUP_QUEUE_PREFIX + AXION_HOST_NAME)
+]
+# A host's workers note it alive at start and about every SERVING_HOST_HEARTBEAT_SECONDS;
+# a deployment is planned for the hosts seen within SERVING_HOST_TTL_SECONDS. A host not
+# seen for that long has its pending warm-ups marked "missed"; it warms the production
+# versions when it returns.
+SERVING_HOST_HEARTBEAT_SECONDS = env_int("SERVING_HOST_HEARTBEAT_SECONDS", 30)
+SERVING_HOST_TTL_SECONDS = env_int("SERVING_HOST_TTL_SECONDS", 180)
 ABTEST_EVALUATION_SECONDS = env_int("ABTEST_EVALUATION_SECONDS", 300)
-# A warm-up not finished this long after it was (or should have been) enqueued is handed to
-# the broker again, up to SERVING_WARMUP_MAX_ATTEMPTS starts; then it counts as failed.
+# A host's warm-up not finished this long after it was (or should have been) enqueued is
+# handed to its queue again, up to SERVING_WARMUP_MAX_ATTEMPTS starts; then it has failed.
 SERVING_RECONCILE_SECONDS = env_int("SERVING_RECONCILE_SECONDS", 30)
 SERVING_WARMUP_DEADLINE_SECONDS = env_int("SERVING_WARMUP_DEADLINE_SECONDS", 60)
 SERVING_WARMUP_MAX_ATTEMPTS = env_int("SERVING_WARMUP_MAX_ATTEMPTS", 5)

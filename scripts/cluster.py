@@ -3,8 +3,9 @@ and one bucket and nothing on disk.
 
 Each host has its own folder (var/cluster/host-a, host-b, ...: logs, artifact cache,
 Prometheus files), its own gunicorn (WEB_CONCURRENCY workers of WEB_THREADS threads) on its
-own port and its own Celery worker (named `host-a@...`); Celery beat runs once, on the first
-host. Shared:
+own port and its own Celery worker (named `host-a@...`, AXION_HOST_NAME=host-a: it consumes
+the host's warm-up queue `warmup.host-a` besides `celery,loadcheck`); Celery beat runs once,
+on the first host. Shared:
 
 - PostgreSQL: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/axion_cluster;
   the database is created when missing);
@@ -211,7 +212,7 @@ class Cluster:
         self.supervisor.manage("bootstrap", "--token-file", str(token_file))
         self.token = token_file.read_text().strip()
         for host in self.hosts:
-            self._start_host(host)
+            self._start_processes(host)
         first = self.hosts[0]
         beat_from = self.supervisor.log_size("beat")
         self.supervisor.start("beat", beat_command(first.folder / "celerybeat-schedule"),
@@ -273,11 +274,20 @@ class Cluster:
             env["AWS_SECRET_ACCESS_KEY"] = "cluster"
         bucket_ensure(env)
 
-    def _start_host(self, host: Host) -> None:
+    def _start_processes(self, host: Host) -> None:
         self.supervisor.start(host.web, gunicorn_command(host.port), env=host.env)
         self.supervisor.start(host.worker, celery_worker_command(
             host.env, "--concurrency", str(self.sizing.worker_concurrency),
             "-n", host.worker_node), env=host.env)
+
+    def start_host(self, host: Host) -> None:
+        """Start a host's gunicorn and Celery worker (again, after kill_host) and wait until
+        both answer."""
+        self._start_processes(host)
+        self.supervisor.wait_for(lambda: http_ok(f"{host.base}/healthz"),
+                                 f"{host.name}'s web server", 180)
+        self.supervisor.wait_for(lambda: worker_answers(self.env, host.worker_node),
+                                 f"{host.name}'s Celery worker", 180)
 
     def kill_host(self, host: Host) -> None:
         """SIGKILL every process of the host, as a machine that loses power."""

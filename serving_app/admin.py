@@ -4,7 +4,14 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from axion_registry.admin_display import ReadableFieldsMixin
-from serving_app.models import DeploymentEvent, LatencyMinute, ModelGeneration, ServingPolicy
+from serving_app.models import (
+    DeploymentEvent,
+    HostWarmUp,
+    LatencyMinute,
+    ModelGeneration,
+    ServingHost,
+    ServingPolicy,
+)
 
 
 class ReadOnlyAdmin(ReadableFieldsMixin, admin.ModelAdmin):
@@ -38,6 +45,27 @@ class DeploymentEventAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "warmup_status", "source"]
     list_select_related = ["model", "version"]
     search_fields = ["model__name", "version__version", "error", "reason"]
+
+
+@admin.register(HostWarmUp)
+class HostWarmUpAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "event", "host", "status", "attempts", "load_ms_rounded",
+                    "predict_ms_rounded", "duration_ms_rounded"]
+    rounded = ("load_ms", "predict_ms", "duration_ms")
+    list_filter = ["status", "host"]
+    list_select_related = ["event"]
+
+
+@admin.register(ServingHost)
+class ServingHostAdmin(admin.ModelAdmin):
+    """Hosts are noted by their workers; deleting one that is gone for good is harmless
+    (a worker that starts again notes its host anew)."""
+
+    list_display = ["name", "first_seen_at", "last_seen_at"]
+    readonly_fields = ["name", "first_seen_at", "last_seen_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(LatencyMinute)

@@ -75,6 +75,58 @@ class DeploymentEvent(models.Model):
         return f"{self.kind} {self.version_id} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class ServingHost(models.Model):
+    """A machine of the deployment, named by AXION_HOST_NAME; its Celery workers note it
+    alive at start and by heartbeat. Deployments are warmed on the hosts seen lately."""
+
+    name = models.CharField(max_length=255, unique=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HostWarmUp(models.Model):
+    """One host's warm-up of one deployment: its artifact fetched into the host's cache,
+    loaded and exercised once by one of the host's workers."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        OK = "ok"
+        FAILED = "failed"
+        # The host stopped being seen before it warmed up; it catches up when it returns.
+        MISSED = "missed"
+
+    event = models.ForeignKey(DeploymentEvent, on_delete=models.CASCADE,
+                              related_name="host_warmups")
+    host = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    load_ms = models.FloatField(null=True, blank=True)
+    predict_ms = models.FloatField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["event_id", "host"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "host"], name="one_warmup_per_event_host"),
+        ]
+        indexes = [models.Index(fields=["status", "host"])]
+
+    def __str__(self) -> str:
+        return f"warm-up of event {self.event_id} on {self.host}: {self.status}"
+
+
 class LatencyMinute(models.Model):
     """One minute of one version's requests, summed over every serving process."""
 

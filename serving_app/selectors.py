@@ -16,7 +16,13 @@ from models_app.models import ModelVersion, RegisteredModel
 from serving_app.errors import NotDeployed
 from serving_app.filtersets import LatencyMinuteFilterSet
 from serving_app.loader import VersionRecord
-from serving_app.models import DeploymentEvent, LatencyMinute, ServingPolicy
+from serving_app.models import (
+    DeploymentEvent,
+    HostWarmUp,
+    LatencyMinute,
+    ServingHost,
+    ServingPolicy,
+)
 
 
 @dataclass(frozen=True)
@@ -84,15 +90,21 @@ def latency_minutes(*, model: RegisteredModel,
 
 
 def deployment_events() -> QuerySet[DeploymentEvent]:
-    return DeploymentEvent.objects.select_related("model", "version", "previous_version")
+    return DeploymentEvent.objects.select_related(
+        "model", "version", "previous_version").prefetch_related("host_warmups")
 
 
-def last_deployed_at(*, version: ModelVersion) -> datetime | None:
-    event = (
+def latest_deployment(*, version: ModelVersion) -> DeploymentEvent | None:
+    """The version's last promotion or rollback."""
+    return (
         DeploymentEvent.objects.filter(
             version=version, kind__in=[DeploymentEvent.Kind.PROMOTE, DeploymentEvent.Kind.ROLLBACK]
         ).order_by("-created_at", "-id").first()
     )
+
+
+def last_deployed_at(*, version: ModelVersion) -> datetime | None:
+    event = latest_deployment(version=version)
     return event.created_at if event else None
 
 
@@ -107,19 +119,35 @@ def failure_totals(*, version: ModelVersion, since: datetime) -> tuple[int, int]
 NEVER_ENQUEUED_GRACE = timedelta(seconds=5)  # the announcing process is still enqueueing
 
 
-def deployments_unfinished(*, now: datetime, deadline: timedelta) -> QuerySet[DeploymentEvent]:
-    """Warm-ups still pending that were never handed to the broker, or were handed to it
-    longer than `deadline` ago (the worker died, or the message was lost)."""
-    return DeploymentEvent.objects.select_related("version__model").filter(
+def hosts_live(*, now: datetime) -> list[str]:
+    """The hosts whose workers were seen within SERVING_HOST_TTL_SECONDS."""
+    since = now - timedelta(seconds=settings.SERVING_HOST_TTL_SECONDS)
+    return list(ServingHost.objects.filter(last_seen_at__gte=since)
+                .order_by("name").values_list("name", flat=True))
+
+
+def host_warmups_unfinished(*, now: datetime, deadline: timedelta) -> QuerySet[HostWarmUp]:
+    """Hosts' warm-ups still pending that were never handed to their queue, or were handed
+    to it longer than `deadline` ago (the worker died, the host is down, a message was lost)."""
+    return HostWarmUp.objects.select_related("event__version").filter(
         Q(enqueued_at__isnull=True, created_at__lt=now - NEVER_ENQUEUED_GRACE)
         | Q(enqueued_at__lt=now - deadline),
-        warmup_status=DeploymentEvent.WarmUp.PENDING,
+        status=HostWarmUp.Status.PENDING,
+    ).order_by("created_at", "id")
+
+
+def deployments_unplanned(*, now: datetime) -> QuerySet[DeploymentEvent]:
+    """Pending deployments that no host's warm-up was planned for (the broker or the
+    database failed right after the deployment, or an event of an older release)."""
+    return DeploymentEvent.objects.filter(
+        warmup_status=DeploymentEvent.WarmUp.PENDING, host_warmups__isnull=True,
+        created_at__lt=now - NEVER_ENQUEUED_GRACE,
     ).order_by("created_at", "id")
 
 
 def latest_warmup(*, version_id: int) -> DeploymentEvent | None:
     return (
         DeploymentEvent.objects.filter(version_id=version_id)
-        .exclude(warmup_status=DeploymentEvent.WarmUp.NONE)
+        .exclude(warmup_status=DeploymentEvent.WarmUp.NONE).prefetch_related("host_warmups")
         .order_by("-created_at", "-id").first()
     )

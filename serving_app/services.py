@@ -1,4 +1,5 @@
-"""Serving's write workflows: deployments and warm-ups, latency flushes, guardrail rollbacks."""
+"""Serving's write workflows: deployments, load checks, latency flushes, guardrail rollbacks
+(the hosts' warm-ups: serving_app.warmups)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from models_app import selectors as registry_reads
@@ -16,17 +16,13 @@ from models_app.errors import RollbackRefused
 from models_app.models import ModelVersion, RegisteredModel, StageTransition
 from models_app.vocabulary import LoadCheckStatus
 from serving_app import generation, histogram, loadcheck, loader, selectors
-from serving_app.loaded import WarmUp
 from serving_app.metrics import ERROR, FALLBACK, Snapshot
 from serving_app.models import DeploymentEvent, LatencyMinute
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "deployment_enqueued",
-    "deployment_give_up",
     "deployment_record",
-    "deployment_warm_up",
     "generation_bump",
     "guardrail_check",
     "latency_flush",
@@ -82,69 +78,6 @@ def rollback_if_current(
     except RollbackRefused as exc:
         logger.error("could not roll back %s (%s): %s", version, source, exc.message)
         return None
-
-
-def deployment_warm_up(*, event_id: int, version_id: int) -> DeploymentEvent | None:
-    """Load the deployed version here, predict on its input example, record the outcome.
-
-    A promotion whose warm-up fails is rolled back at once (source "warmup"). Safe to run
-    twice (a redelivered task, a reconciler's second enqueue): only the first run to finish
-    records the outcome and decides the rollback.
-    """
-    started_runs = DeploymentEvent.objects.filter(
-        pk=event_id, version_id=version_id, warmup_status=DeploymentEvent.WarmUp.PENDING
-    ).update(attempts=F("attempts") + 1)
-    event = (
-        DeploymentEvent.objects.select_related("version__model")
-        .filter(pk=event_id, version_id=version_id).first()
-    )
-    if event is None or not started_runs:
-        return event
-    record = loader.VersionRecord.from_row(event.version)
-    warm = WarmUp(record)
-    error = ""
-    try:
-        warm.run()
-    except Exception as exc:  # any failure of the version (a time limit too) is the outcome
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        logger.exception("warm-up of %s failed", record.label)
-    predict_ms = warm.exercised.first_predict_ms if warm.exercised is not None else None
-    return _warm_up_finish(event, load_ms=warm.load_ms, predict_ms=predict_ms, error=error)
-
-
-def _warm_up_finish(event: DeploymentEvent, *, load_ms: float | None,
-                    predict_ms: float | None, error: str) -> DeploymentEvent:
-    status = DeploymentEvent.WarmUp.FAILED if error else DeploymentEvent.WarmUp.OK
-    first = DeploymentEvent.objects.filter(
-        pk=event.pk, warmup_status=DeploymentEvent.WarmUp.PENDING
-    ).update(load_ms=load_ms, predict_ms=predict_ms, error=error, warmup_status=status,
-             updated_at=timezone.now())
-    event.refresh_from_db()
-    if first and error and event.kind == DeploymentEvent.Kind.PROMOTE:
-        rolled = rollback_if_current(
-            version=event.version,
-            reason=f"warm-up of {event.version} failed: {error}"[:1000],
-            source="warmup",
-        )
-        if rolled is not None:
-            event.rolled_back = True
-            event.save(update_fields=["rolled_back", "updated_at"])
-    return event
-
-
-def deployment_enqueued(*, event_id: int) -> None:
-    """Note that the event's warm-up was handed to the broker (the reconciler reads it)."""
-    DeploymentEvent.objects.filter(pk=event_id).update(enqueued_at=timezone.now())
-
-
-def deployment_give_up(*, event: DeploymentEvent) -> DeploymentEvent:
-    """A warm-up that never finished in SERVING_WARMUP_MAX_ATTEMPTS starts has failed (its
-    version killed the worker, say): record it and roll a promotion back."""
-    return _warm_up_finish(
-        event, load_ms=None, predict_ms=None,
-        error=f"the warm-up never finished in {event.attempts} attempts (a worker died or "
-              "timed out each time)",
-    )
 
 
 def version_load_check(*, version_id: int, again: bool = False) -> ModelVersion | None:

@@ -276,43 +276,80 @@ def test_a_promotion_and_a_rollback_on_one_host_reach_every_process_of_the_other
     assert {a.host for a in load.answers} == {"host-a", "host-b"}
 
 
-def test_a_deployment_is_warmed_up_once_by_one_worker_of_the_cluster(cluster):
-    """Both hosts' Celery workers consume one queue: each deployment's warm-up runs once in
-    the cluster (not once per worker, not lost), and either host's API tells the same."""
+DEPLOYMENTS = ("SELECT e.id, e.warmup_status FROM serving_app_deploymentevent e "
+               "JOIN models_app_registeredmodel m ON m.id = e.model_id "
+               "WHERE m.name = %s AND e.kind IN ('promote', 'rollback') ORDER BY e.id")
+HOST_WARMUPS = ("SELECT h.event_id, h.host, h.status, h.attempts, h.duration_ms, h.load_ms "
+                "FROM serving_app_hostwarmup h WHERE h.event_id = ANY(%s)")
+
+
+def settled_deployments(cluster: Cluster, seconds: float = 60) -> list[tuple]:
     import psycopg
 
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(cluster.database_url, autocommit=True) as conn:
+        while True:
+            events = conn.execute(DEPLOYMENTS, [MODEL]).fetchall()
+            if all(status != "pending" for _, status in events):
+                return events
+            assert time.monotonic() < deadline, events
+            time.sleep(0.5)
+
+
+def host_warmups(cluster: Cluster, event_ids: list[int]) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(cluster.database_url, autocommit=True) as conn:
+        return conn.execute(HOST_WARMUPS, [event_ids]).fetchall()
+
+
+def cached(host: Host) -> set[str]:
+    return {p.name for p in (host.folder / "artifact-cache" / "sha256").iterdir()}
+
+
+def artifact_sha(cluster: Cluster, *versions: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(cluster.database_url, autocommit=True) as conn:
+        return {row[0] for row in conn.execute(
+            "SELECT v.artifact_sha256 FROM model_versions v JOIN models_app_registeredmodel m "
+            "ON m.id = v.model_id WHERE m.name = %s AND v.version = ANY(%s)",
+            [MODEL, list(versions)])}
+
+
+def test_each_deployment_is_warmed_up_once_on_each_host(cluster):
+    """Each host's worker consumes its own warm-up queue: every deployment is fetched into
+    each host's cache and exercised there exactly once (not once per worker of the cluster,
+    not once for the whole cluster), and either host's API tells the same per-host outcomes."""
     host_a, host_b = cluster.hosts
+    events = settled_deployments(cluster)
+    assert len(events) == 5  # promote 1.0.0 and 1.1.0, roll back, promote 1.2.0, roll back
+    assert {status for _, status in events} == {"ok"}
+    rows = host_warmups(cluster, [event_id for event_id, _ in events])
+    assert sorted((e, h) for e, h, *_ in rows) == sorted(
+        (event_id, h.name) for event_id, _ in events for h in (host_a, host_b))
+    assert {(status, attempts) for _, _, status, attempts, *_ in rows} == {("ok", 1)}
+    for host in (host_a, host_b):
+        log = cluster.supervisor.log(host.worker).read_text()
+        ran = [line for line in log.splitlines()
+               if "deployment_warm_up[" in line and " succeeded " in line]
+        assert len(ran) == len(events), (host.name, ran)
+    durations = {h: sorted(round(d) for _, host, _, _, d, _ in rows if host == h)
+                 for h in (host_a.name, host_b.name)}
+    print(f"warm-up durations (ms) per host: {durations}")
+
     answers = [Connection(h, cluster.token).request("GET", f"/api/v1/deployments/?model={MODEL}")
                for h in (host_a, host_b)]
     assert answers[0] == answers[1] and answers[0][0] == 200
-    query = ("SELECT e.id, e.warmup_status, e.attempts FROM serving_app_deploymentevent e "
-             "JOIN models_app_registeredmodel m ON m.id = e.model_id "
-             "WHERE m.name = %s AND e.kind IN ('promote', 'rollback')")
-    deadline = time.monotonic() + 60
-    with psycopg.connect(cluster.database_url, autocommit=True) as conn:
-        while True:
-            events = conn.execute(query, [MODEL]).fetchall()
-            if all(status != "pending" for _, status, _ in events):
-                break
-            assert time.monotonic() < deadline, events
-            time.sleep(0.5)
-    assert len(events) == 5  # promote 1.0.0 and 1.1.0, roll back, promote 1.2.0, roll back
-    assert {(status, attempts) for _, status, attempts in events} == {("ok", 1)}
-    ran = {h.name: cluster.supervisor.log(h.worker).read_text().count(
-        "deployment_warm_up[") for h in (host_a, host_b)}
-    succeeded = sum(cluster.supervisor.log(h.worker).read_text().count("'ok'")
-                    for h in (host_a, host_b))
-    assert succeeded == len(events), ran
+    for listed in answers[0][1]["results"]:
+        if listed["kind"] in ("promote", "rollback"):
+            assert {(w["host"], w["status"]) for w in listed["hosts"]} == {
+                (host_a.name, "ok"), (host_b.name, "ok")}, listed
     # Each host keeps its own copy of what it served, fetched from the bucket into its own
     # cache folder (one fill per artifact per host; models_app.artifact_cache).
-    with psycopg.connect(cluster.database_url, autocommit=True) as conn:
-        served_sha = {row[0] for row in conn.execute(
-            "SELECT v.artifact_sha256 FROM model_versions v JOIN models_app_registeredmodel m "
-            "ON m.id = v.model_id WHERE m.name = %s AND v.version IN ('1.0.0', '1.2.0')",
-            [MODEL])}
+    served_sha = artifact_sha(cluster, "1.0.0", "1.1.0", "1.2.0")
     for host in (host_a, host_b):
-        cached = {p.name for p in (host.folder / "artifact-cache" / "sha256").iterdir()}
-        assert served_sha <= cached, (host.name, served_sha, cached)
+        assert served_sha <= cached(host), (host.name, served_sha, cached(host))
 
 
 def _start_abtest(connection: Connection) -> int:
@@ -422,3 +459,48 @@ def test_a_host_killed_mid_write_loses_no_acknowledged_write(cluster):
     missing = [o for o in acknowledged if o not in stored]
     assert missing == []
     assert connections_in_use(cluster.database_url) <= cluster.sizing.connections()
+
+
+def test_a_host_that_was_down_warms_the_deployment_it_missed_when_it_returns(cluster):
+    """A promotion while host B is down is warmed on A at once; B's warm-up waits in B's own
+    queue and runs once when B's worker starts again (B's cache gets the artifact then)."""
+    import psycopg
+
+    host_a, host_b = cluster.hosts
+    cluster.kill_host(host_b)  # down already after the test above; run alone, down now
+    admin = Connection(host_a, cluster.token)
+    status, body = admin.request("GET", f"/api/v1/abtests/?model={MODEL}&state=running")
+    for running in body.get("results", []):
+        assert admin.request("POST", f"/api/v1/abtests/{running['id']}/cancel/",
+                             {"reason": "cluster test"})[0] == 200
+    register(admin, {"1.4.0": 3.0})  # a version no process of B has loaded yet
+    status, body = transition(admin, "1.4.0", "production")
+    assert status == 200, body
+    with psycopg.connect(cluster.database_url, autocommit=True) as conn:
+        (event_id,) = conn.execute(
+            "SELECT max(e.id) FROM serving_app_deploymentevent e JOIN "
+            "models_app_registeredmodel m ON m.id = e.model_id WHERE m.name = %s", [MODEL]
+        ).fetchone()
+
+    def state() -> dict[str, tuple]:
+        return {h: (status, attempts) for _, h, status, attempts, *_ in
+                host_warmups(cluster, [event_id])}
+
+    deadline = time.monotonic() + 60
+    while state().get(host_a.name) != ("ok", 1):
+        assert time.monotonic() < deadline, state()
+        time.sleep(0.5)
+    time.sleep(2)
+    assert state()[host_b.name] == ("pending", 0)  # B was planned, and is down
+    assert artifact_sha(cluster, "1.4.0").isdisjoint(cached(host_b))
+
+    returned = time.monotonic()
+    cluster.start_host(host_b)
+    while state()[host_b.name] != ("ok", 1):
+        assert time.monotonic() < returned + 90, state()
+        time.sleep(0.5)
+    print(f"host B warmed the missed deployment {time.monotonic() - returned:.1f} s after "
+          "its restart began")
+    assert artifact_sha(cluster, "1.4.0") <= cached(host_b)
+    events = settled_deployments(cluster, 10)
+    assert events[-1] == (event_id, "ok")

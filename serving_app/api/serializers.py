@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from serving_app.models import DeploymentEvent, LatencyMinute
+from serving_app.models import DeploymentEvent, HostWarmUp, LatencyMinute
 
 
 class DataframeSplitSerializer(serializers.Serializer):
@@ -50,14 +50,26 @@ class LatencyMinuteSerializer(serializers.ModelSerializer):
                   "p99_ms", "last_error"]
 
 
+class HostWarmUpSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = HostWarmUp
+        fields = ["host", "status", "attempts", "load_ms", "predict_ms", "duration_ms", "error",
+                  "enqueued_at", "started_at", "finished_at"]
+
+
 class DeploymentEventSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.name")
     version = serializers.CharField(source="version.version")
     previous_version = serializers.CharField(source="previous_version.version", allow_null=True,
                                              default=None)
+    hosts = HostWarmUpSerializer(
+        source="host_warmups", many=True, read_only=True,
+        help_text="The warm-up on each host (fetch into its cache, load, one prediction); "
+                  "warmup_status sums them up: failed at the first failure, ok once every "
+                  "host not missed is ok. Empty for fallback rows.")
 
     class Meta:
         model = DeploymentEvent
         fields = ["id", "model", "version", "kind", "previous_version", "source", "reason",
-                  "warmup_status", "load_ms", "predict_ms", "error", "rolled_back", "minute",
-                  "count", "created_at", "updated_at"]
+                  "warmup_status", "load_ms", "predict_ms", "error", "rolled_back", "hosts",
+                  "minute", "count", "created_at", "updated_at"]

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from django.conf import settings
 
 from axion_registry.testing import run_concurrently, wait_for
 from models_app import services as registry
@@ -13,6 +14,7 @@ from models_app.models import StageTransition
 from serving_app.generation import generations_read
 from serving_app.models import DeploymentEvent
 from serving_app.runtime import ServingRuntime
+from serving_app.tasks import warmup_queue
 from serving_app.tests.mock_models import ConstantModel, CountingModel, RaisingModel
 
 ROWS = [{"f0": 1.0, "f1": 0.0, "f2": 0.0, "f3": 0.0}]
@@ -24,7 +26,8 @@ ROWS = [{"f0": 1.0, "f1": 0.0, "f2": 0.0, "f3": 0.0}]
 def purged_queue(celery_app):
     """Drop warm-ups queued by earlier tests (their rows are gone) before a worker starts."""
     with celery_app.connection_for_write() as connection:
-        connection.default_channel.queue_purge("celery")
+        for queue in ("celery", warmup_queue(settings.AXION_HOST_NAME).name):
+            connection.default_channel.queue_purge(queue)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -121,6 +124,10 @@ def test_a_failed_warm_up_rolls_the_promotion_back(purged_queue, celery_worker, 
     assert ("rollback", "1.0.0", "warmup") in kinds and ("promote", "1.1.0", "") in kinds
     failed = next(e for e in listed if e["kind"] == "promote" and e["version"] == "1.1.0")
     assert failed["warmup_status"] == "failed" and failed["rolled_back"] is True
+    (host,) = failed["hosts"]
+    assert (host["host"], host["status"], host["attempts"]) == (
+        settings.AXION_HOST_NAME, "failed", 1)
+    assert "this model always fails" in host["error"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,6 +12,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from sklearn.linear_model import LogisticRegression
 
@@ -19,6 +20,7 @@ from demo import training
 from models_app import services as registry
 from models_app.errors import GateRefused
 from models_app.models import ModelVersion
+from serving_app.tasks import warmup_queue
 from serving_app.tests.mock_models import RaisingModel
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,8 +29,10 @@ COLUMNS = ["momentum", "value", "quality", "size"]
 
 @pytest.fixture
 def celery_worker_parameters():
+    # The selection stays on the app for later workers of this process: keep the host's
+    # warm-up queue in it.
     return {"perform_ping_check": False, "shutdown_timeout": 30.0,
-            "queues": ("celery", "loadcheck")}
+            "queues": ("celery", "loadcheck", warmup_queue(django_settings.AXION_HOST_NAME).name)}
 
 
 @pytest.fixture
@@ -220,7 +224,8 @@ class TestLostLoadChecks:
         deployment_reconcile()
         assert ModelVersion.objects.get(pk=version.pk).load_check_enqueued_at is not None
         with start_worker(celery_app, perform_ping_check=False, shutdown_timeout=30.0,
-                          queues=("celery", "loadcheck")):
+                          queues=("celery", "loadcheck",
+                                  warmup_queue(django_settings.AXION_HOST_NAME).name)):
             assert checked(version).load_check_status == "passed"
 
     def test_a_check_enqueued_recently_is_not_enqueued_again(self, purged_queues, frame):

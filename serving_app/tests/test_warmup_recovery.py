@@ -1,5 +1,6 @@
-"""Warm-ups must happen: they survive a dead pool process, a dead worker and a broker that
-was away, and a warm-up that runs twice records once."""
+"""Warm-ups must happen, once on each host: they survive a dead pool process, a dead worker,
+a broker that was away and a host that was down, and a warm-up that runs twice (or in two
+processes of one host at once) records once."""
 
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from axion_registry.testing import wait_for
+from axion_registry.testing import run_concurrently, wait_for
 from models_app.models import StageTransition
-from serving_app import services
-from serving_app.models import DeploymentEvent
-from serving_app.tasks import deployment_reconcile
+from serving_app import warmups
+from serving_app.models import DeploymentEvent, HostWarmUp, ServingHost
+from serving_app.tasks import deployment_reconcile, warmup_queue
 from serving_app.tests.mock_models import ConstantModel, SlowModel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,56 +40,127 @@ def promote_event(version) -> DeploymentEvent:
 @pytest.fixture
 def purged_queue(celery_app):
     with celery_app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("celery")
+        for queue in ("celery", warmup_queue(settings.AXION_HOST_NAME).name):
+            conn.default_channel.queue_purge(queue)
+
+
+def host_row(event: DeploymentEvent, host: str | None = None) -> HostWarmUp:
+    return HostWarmUp.objects.get(event=event, host=host or settings.AXION_HOST_NAME)
 
 
 class TestInProcess:
     pytestmark = pytest.mark.django_db(transaction=True)
 
-    def test_a_warm_up_run_twice_records_once(self, deploy):
+    def test_a_warm_up_run_twice_on_one_host_records_once(self, deploy):
         version = deploy(ConstantModel(1.0), "1.0.0")
         event = promote_event(version)
-        first = services.deployment_warm_up(event_id=event.pk, version_id=version.pk)
-        second = services.deployment_warm_up(event_id=event.pk, version_id=version.pk)
-        assert (first.warmup_status, second.warmup_status) == ("ok", "ok")
+        first = warmups.host_warm_up(event_id=event.pk, version_id=version.pk)
+        second = warmups.host_warm_up(event_id=event.pk, version_id=version.pk)
+        assert (first.status, second.status) == ("ok", "ok")
         assert second.attempts == 1 and second.load_ms == first.load_ms
+        event.refresh_from_db()
+        assert (event.warmup_status, event.attempts) == ("ok", 1)
+
+    def test_two_processes_of_one_host_warm_it_up_once_at_the_same_time(self, deploy):
+        version = deploy(SlowModel(1.0), "1.0.0")
+        event = promote_event(version)
+        rows = run_concurrently([
+            lambda: warmups.host_warm_up(event_id=event.pk, version_id=version.pk)] * 2)
+        assert sorted(r.status for r in rows) == ["ok", "pending"]  # one ran, one stood back
+        assert host_row(event).attempts == 1
+
+    def test_a_deployment_is_warmed_on_every_live_host_and_settles_when_each_is_warm(
+            self, deploy, settings):
+        here = settings.AXION_HOST_NAME
+        for name in (here, "host-elsewhere"):
+            warmups.host_seen(name=name)
+        version = deploy(ConstantModel(1.0), "1.0.0")
+        event = promote_event(version)
+        assert sorted(event.host_warmups.values_list("host", flat=True)) == sorted(
+            [here, "host-elsewhere"])
+        warmups.host_warm_up(event_id=event.pk, version_id=version.pk)
+        event.refresh_from_db()
+        assert event.warmup_status == "pending"  # the other host has not warmed it yet
+        settings.AXION_HOST_NAME = "host-elsewhere"
+        warmups.host_warm_up(event_id=event.pk, version_id=version.pk)
+        event.refresh_from_db()
+        slowest = max(r.load_ms for r in event.host_warmups.all())
+        assert (event.warmup_status, event.load_ms) == ("ok", slowest)
+        assert all(r.status == "ok" and r.duration_ms >= r.load_ms
+                   for r in event.host_warmups.all())
+
+    def test_a_host_gone_away_is_missed_then_catches_up_when_it_returns(self, deploy, settings):
+        here = settings.AXION_HOST_NAME
+        for name in (here, "host-b"):
+            warmups.host_seen(name=name)
+        version = deploy(ConstantModel(1.0), "1.0.0")
+        event = promote_event(version)
+        warmups.host_warm_up(event_id=event.pk, version_id=version.pk)
+        gone = timezone.now() - timedelta(seconds=settings.SERVING_HOST_TTL_SECONDS + 1)
+        ServingHost.objects.filter(name="host-b").update(last_seen_at=gone)
+        HostWarmUp.objects.filter(host="host-b").update(enqueued_at=timezone.now()
+                                                         - timedelta(hours=1))
+        assert deployment_reconcile() == [event.pk]
+        assert host_row(event, "host-b").status == "missed"
+        event.refresh_from_db()
+        assert event.warmup_status == "ok"  # settled by the hosts that are there
+        owed = warmups.host_announce(name="host-b")
+        assert [(r.event_id, r.status) for r in owed] == [(event.pk, "pending")]
+        settings.AXION_HOST_NAME = "host-b"
+        assert warmups.host_warm_up(event_id=event.pk, version_id=version.pk).status == "ok"
+        assert warmups.host_announce(name="host-b") == []  # nothing owed any more
 
     def test_a_warm_up_never_enqueued_is_enqueued_by_the_reconciler(self, deploy, celery_app):
         from celery.contrib.testing.worker import start_worker
 
+        warmups.host_seen(name=settings.AXION_HOST_NAME)  # what a starting worker does
         version = deploy(ConstantModel(1.0), "1.0.0")
         event = promote_event(version)
         # What a promotion leaves behind when the broker is down: pending, never enqueued.
-        with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_purge("celery")
-        DeploymentEvent.objects.filter(pk=event.pk).update(
+        with celery_app.connection_for_write() as conn:  # and what earlier tests left
+            for queue in ("celery", settings.LOAD_CHECK_QUEUE,
+                          warmup_queue(settings.AXION_HOST_NAME).name):
+                conn.default_channel.queue_purge(queue)
+        HostWarmUp.objects.filter(event=event).update(
             enqueued_at=None, created_at=timezone.now() - timedelta(minutes=1))
         assert deployment_reconcile() == [event.pk]
-        with start_worker(celery_app, perform_ping_check=False, shutdown_timeout=20.0):
+        with start_worker(celery_app, perform_ping_check=False, shutdown_timeout=20.0,
+                          queues=("celery", warmup_queue(settings.AXION_HOST_NAME).name)):
             done = wait_for(lambda: DeploymentEvent.objects.filter(
                 pk=event.pk, warmup_status="ok").first(), what="the re-enqueued warm-up")
-        assert done.enqueued_at is not None and done.attempts == 1
+        row = host_row(done)
+        assert row.enqueued_at is not None and row.attempts == 1
+
+    def test_a_deployment_with_no_host_planned_is_planned_by_the_reconciler(self, deploy):
+        version = deploy(ConstantModel(1.0), "1.0.0")
+        event = promote_event(version)
+        HostWarmUp.objects.filter(event=event).delete()  # planning failed after the promotion
+        DeploymentEvent.objects.filter(pk=event.pk).update(
+            created_at=timezone.now() - timedelta(minutes=1))
+        assert deployment_reconcile() == [event.pk]
+        assert host_row(event).enqueued_at is not None
 
     def test_the_reconciler_leaves_fresh_and_finished_warm_ups_alone(self, deploy):
         fresh = promote_event(deploy(ConstantModel(1.0), "1.0.0"))
-        DeploymentEvent.objects.filter(pk=fresh.pk).update(enqueued_at=timezone.now())
+        HostWarmUp.objects.filter(event=fresh).update(enqueued_at=timezone.now())
         finished = promote_event(deploy(ConstantModel(2.0), "1.1.0"))
-        DeploymentEvent.objects.filter(pk=finished.pk).update(
-            warmup_status="ok", enqueued_at=timezone.now() - timedelta(hours=1))
+        HostWarmUp.objects.filter(event=finished).update(
+            status="ok", enqueued_at=timezone.now() - timedelta(hours=1))
         assert deployment_reconcile() == []
 
     def test_a_warm_up_that_never_finishes_fails_and_rolls_the_promotion_back(self, deploy):
+        warmups.host_seen(name=settings.AXION_HOST_NAME)
         good = deploy(ConstantModel(1.0), "1.0.0")
         DeploymentEvent.objects.filter(version=good).update(warmup_status="ok")
         bad = deploy(ConstantModel(2.0), "1.1.0")
         event = promote_event(bad)
-        DeploymentEvent.objects.filter(pk=event.pk).update(
+        HostWarmUp.objects.filter(event=event).update(
             attempts=settings.SERVING_WARMUP_MAX_ATTEMPTS,
             enqueued_at=timezone.now() - timedelta(hours=1))
         assert deployment_reconcile() == [event.pk]
         event.refresh_from_db()
         assert event.warmup_status == "failed" and event.rolled_back
-        assert "never finished" in event.error
+        assert "never finished" in event.error and "never finished" in host_row(event).error
         rollback = StageTransition.objects.get(kind="rollback")
         assert (rollback.version_id, rollback.source) == (good.pk, "warmup")
 
