@@ -114,6 +114,7 @@ def _seed_charts(live_dashboard, release_manager):
 
     from abtest_app import assignment
     from abtest_app import services as abtests
+    from abtest_app.vocabulary import TestState
     from models_app import services as registry
     from serving_app.models import LatencyMinute
 
@@ -148,6 +149,9 @@ def _seed_charts(live_dashboard, release_manager):
                 10.0 if arm == "champion" else 10.5, 3.0))})
         abtests.abtest_record_outcomes(test=test, outcomes=outcomes)
         abtests.abtest_evaluate(test_id=test.pk)
+        test.refresh_from_db()
+        if test.state != TestState.RUNNING:
+            break  # a decision was reached: a concluded test takes no more outcomes
 
 
 def test_the_charts_read_well_in_a_real_browser(dashboard_url, live_dashboard,
