@@ -100,3 +100,12 @@ def wait_for(check: Callable[[], T], seconds: float = 30.0, what: str = "a condi
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+
+
+def redis_broker_url() -> str:
+    """The Celery broker URL when it is Redis (tests that start real worker processes need
+    one they can share), else ""."""
+    from django.conf import settings
+
+    url: str = settings.CELERY_BROKER_URL
+    return url if url.startswith("redis://") else ""

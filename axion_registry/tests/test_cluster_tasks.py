@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 
-from axion_registry.testing import wait_for
+from axion_registry.testing import redis_broker_url, wait_for
 from models_app import services as registry
 from models_app.models import ModelVersion
 from serving_app.tests.mock_models import SlowModel
@@ -30,15 +29,10 @@ from supervise import Supervisor, celery_worker_command  # noqa: E402
 VISIBILITY_SECONDS = 6
 
 
-def _redis_broker() -> str:
-    url = django_settings.CELERY_BROKER_URL
-    return url if url.startswith("redis://") else ""
-
-
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.slow,
-    pytest.mark.skipif(not _redis_broker(), reason="needs CELERY_BROKER_URL on Redis"),
+    pytest.mark.skipif(not redis_broker_url(), reason="needs CELERY_BROKER_URL on Redis"),
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -48,7 +42,7 @@ def _worker_env(settings, host: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_BROKER_URL": _redis_broker(),
+        "CELERY_BROKER_URL": redis_broker_url(),
         "AXION_HOST_NAME": host,
         "PLATFORM_MODEL_PACKAGE": "src.ml,serving_app.tests",
         "ARTIFACT_ROOT": str(settings.STORAGES["artifacts"]["OPTIONS"]["location"]),

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from axion_registry.testing import run_concurrently, wait_for
+from axion_registry.testing import redis_broker_url, run_concurrently, wait_for
 from models_app.models import StageTransition
 from serving_app import warmups
 from serving_app.models import DeploymentEvent, HostWarmUp, ServingHost
@@ -167,15 +167,10 @@ class TestInProcess:
 
 # -- a real worker process, killed on purpose ----------------------------------------------
 
-def _redis_broker() -> str:
-    url = settings.CELERY_BROKER_URL
-    return url if url.startswith("redis://") else ""
-
-
 needs_real_broker = [
     pytest.mark.postgres,
     pytest.mark.slow,
-    pytest.mark.skipif(not _redis_broker(), reason="needs CELERY_BROKER_URL on Redis"),
+    pytest.mark.skipif(not redis_broker_url(), reason="needs CELERY_BROKER_URL on Redis"),
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -236,7 +231,7 @@ class TestRealWorker:
 
     def test_a_killed_pool_process_hands_the_warm_up_back_to_the_queue(
             self, _, purged_queue, deploy, tmp_path):
-        worker = _start_worker(_worker_env(_redis_broker()), tmp_path)
+        worker = _start_worker(_worker_env(redis_broker_url()), tmp_path)
         try:
             version = deploy(SlowModel(4.0), "1.0.0")
             event = promote_event(version)
@@ -254,7 +249,7 @@ class TestRealWorker:
 
     def test_a_killed_worker_is_made_good_by_the_reconciler(
             self, _, purged_queue, deploy, tmp_path):
-        env = _worker_env(_redis_broker(), CELERY_VISIBILITY_TIMEOUT="3600",
+        env = _worker_env(redis_broker_url(), CELERY_VISIBILITY_TIMEOUT="3600",
                           SERVING_WARMUP_DEADLINE_SECONDS="2", SERVING_RECONCILE_SECONDS="1")
         worker = _start_worker(env, tmp_path)
         try:
@@ -325,7 +320,7 @@ class TestRealWorker:
 
         with celery_app.connection_for_write() as conn:
             conn.default_channel.queue_purge("loadcheck")
-        worker = _start_worker(_worker_env(_redis_broker()), tmp_path)
+        worker = _start_worker(_worker_env(redis_broker_url()), tmp_path)
         try:
             registry.model_create(name="checked", gates={"require_staging": False})
             version = registry.version_register(
