@@ -7,7 +7,10 @@ than Axion's), with 1 worker and SQLite. The same client (mlflow-skinny in Axion
 drives both. Prints per-call medians, throughput and the ratio Axion / MLflow for:
 2,000 log_metric calls, 20,000 points by log_batch, 200 create_model_version,
 search_model_versions over 220 versions, 100 stage transitions, get_model_version_by_alias
-and search_runs over 200 runs. Not a test: it prints, it asserts nothing.
+and search_runs over 200 runs. Each Axion round also measures the client's own cost per call
+(its floor: the same calls answered from memory by bench/replay.py), which bounds the
+end-to-end ratio any server can reach, and prints the servers' own ratio beside it.
+Not a test: it prints, it asserts nothing.
 
     .venv/bin/python bench/mlflow_side_by_side.py [--rounds 3] [--quick]
 """
@@ -174,11 +177,24 @@ def _point_client(target: Target):  # noqa: ANN202 - mlflow's own types
     return mlflow, MlflowClient(tracking_uri=target.uri, registry_uri=target.uri)
 
 
-def _tracking(client, figures: Figures, sizes: Sizes, tag: str) -> str:  # noqa: ANN001
+@dataclass
+class Made:
+    """What the workload made, for the floor to call again: names and ids."""
+
+    experiment: str = ""
+    run_id: str = ""
+    model: str = ""
+    source: str = ""
+    source_run_id: str = ""
+    model_id: str = ""
+
+
+def _tracking(client, figures: Figures, sizes: Sizes, tag: str, made: Made) -> None:  # noqa: ANN001
     from mlflow.entities import Metric
 
     experiment = client.create_experiment(f"bench-{tag}")
     run_id = client.create_run(experiment).info.run_id
+    made.experiment, made.run_id = experiment, run_id
     for step in range(sizes.log_metric):
         _timed(figures, "log_metric",
                partial(client.log_metric, run_id, "loss", 1 / (step + 1), step=step))
@@ -197,7 +213,6 @@ def _tracking(client, figures: Figures, sizes: Sizes, tag: str) -> str:  # noqa:
     for _ in range(sizes.searches):
         _timed(figures, "search_runs (200 runs)", lambda: client.search_runs(
             [experiment], "metrics.loss < 1 and params.lr = '0.01'", max_results=200))
-    return experiment
 
 
 def _logged_model(mlflow, experiment: str) -> tuple[str, str, str]:  # noqa: ANN001
@@ -233,9 +248,10 @@ def _wait_staging_ready(target: Target, name: str, number: int) -> None:
 
 
 def _registry(mlflow, client, target: Target, figures: Figures, sizes: Sizes,  # noqa: ANN001
-              experiment: str, tag: str) -> None:
-    source, run_id, model_id = _logged_model(mlflow, experiment)
+              made: Made, tag: str) -> None:
+    source, run_id, model_id = _logged_model(mlflow, made.experiment)
     name = f"bench-model-{tag}"
+    made.model, made.source, made.source_run_id, made.model_id = name, source, run_id, model_id
     client.create_registered_model(name)
     def create() -> object:
         return client.create_model_version(name, source, run_id=run_id, model_id=model_id)
@@ -259,12 +275,53 @@ def _registry(mlflow, client, target: Target, figures: Figures, sizes: Sizes,  #
                lambda: client.get_model_version_by_alias(name, "champion"))
 
 
-def workload(target: Target, sizes: Sizes, tag: str) -> Figures:
+def workload(target: Target, sizes: Sizes, tag: str, made: Made) -> Figures:
     mlflow, client = _point_client(target)
     figures = Figures()
-    experiment = _tracking(client, figures, sizes, tag)
-    _registry(mlflow, client, target, figures, sizes, experiment, tag)
+    _tracking(client, figures, sizes, tag, made)
+    _registry(mlflow, client, target, figures, sizes, made, tag)
     return figures
+
+
+def floor(target: Target, made: Made, calls: int) -> Figures:
+    """The client's own cost per call: the same calls against bench/replay.py, which asks
+    Axion once per distinct request and then answers from memory (answers of the real size
+    and shape, no server work). No server can answer the client faster than this."""
+    from mlflow.entities import Metric
+
+    port = free_port()
+    replay = subprocess.Popen([sys.executable, str(ROOT / "bench" / "replay.py"), str(port),
+                               target.uri], start_new_session=True)
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        _wait_http(f"{uri}/healthz", "the replay server", Path("/dev/null"), 30)
+        _, client = _point_client(Target(target.name, uri, target.token))
+        stamp = int(time.time() * 1000)
+        metrics = [Metric("val_loss", 1 / (i + 1), stamp, i) for i in range(1000)]
+        workload = {
+            "log_metric": lambda: client.log_metric(made.run_id, "loss", 0.5, step=1),
+            "log_batch (1,000 points)": lambda: client.log_batch(made.run_id,
+                                                                 metrics=metrics),
+            "search_runs (200 runs)": lambda: client.search_runs(
+                [made.experiment], "metrics.loss < 1 and params.lr = '0.01'",
+                max_results=200),
+            "create_model_version": lambda: client.create_model_version(
+                made.model, made.source, run_id=made.source_run_id, model_id=made.model_id),
+            "search_model_versions (220)": lambda: client.search_model_versions(
+                f"name = '{made.model}'", max_results=1000),
+            "transition_model_version_stage": lambda: client.transition_model_version_stage(
+                made.model, "1", "None"),
+            "get_model_version_by_alias": lambda: client.get_model_version_by_alias(
+                made.model, "champion"),
+        }
+        figures = Figures()
+        for name, call in workload.items():
+            call()  # the one that reaches Axion
+            for _ in range(calls):
+                _timed(figures, name, call)
+        return figures
+    finally:
+        _stop(replay)
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -287,20 +344,43 @@ def _medians(rounds: list[Figures]) -> dict[str, float]:
     return out
 
 
-def report(axion: list[Figures], mlflow: list[Figures]) -> None:
-    ours, theirs = _medians(axion), _medians(mlflow)
-    say(f"\n{'figure':<36} {'axion':>12} {'mlflow':>12} {'ratio':>8}  target")
+def _net(total: float, floor_ms: float) -> float:
+    return max(total - floor_ms, 0.05 * floor_ms)  # within 5% of the floor: not resolvable
+
+
+def report(axion: list[Figures], mlflow: list[Figures], floors: list[Figures]) -> None:
+    ours, theirs, least = _medians(axion), _medians(mlflow), _medians(floors)
+    batch = "log_batch (1,000 points)"
+    say(f"\n{'figure':<32} {'axion':>10} {'mlflow':>10} {'ratio':>7}   {'floor':>8} "
+        f"{'ceiling':>8} {'server':>7}  target")
     for name in sorted(set(ours) | set(theirs)):
         a, m = ours.get(name, float("nan")), theirs.get(name, float("nan"))
         rate = name.endswith("/s")
+        if rate:  # points/s: compare per batch of 1,000
+            a_ms, m_ms, f_ms = ours.get(batch, a), theirs.get(batch, m), least.get(batch)
+            ratio = a / m
+        else:
+            a_ms, m_ms, f_ms = a, m, least.get(name)
+            ratio = m / a
         unit = "pts/s" if rate else "ms"
-        ratio = a / m if rate else m / a
         wanted = TARGETS.get(name)
-        verdict = "" if wanted is None else (f">= {wanted}x " + ("MET" if ratio >= wanted
-                                                                  else "MISSED"))
-        say(f"{name:<36} {a:>9.2f} {unit:<2} {m:>9.2f} {unit:<2} {ratio:>7.2f}x  {verdict}")
-    say("ratio: how many times faster Axion is (mlflow ms / axion ms; axion rate / mlflow "
-        "rate); medians of each round's median over the rounds.")
+        floor_text = ceiling = server_text = "-"
+        server = float("nan")
+        if f_ms is not None:
+            floor_text = f"{f_ms:.2f}"
+            ceiling = f"{m_ms / f_ms:.2f}x"
+            server = _net(m_ms, f_ms) / _net(a_ms, f_ms)
+            server_text = f"{server:.2f}x"
+        verdict = "" if wanted is None else (
+            f">= {wanted}x end-to-end {'MET' if ratio >= wanted else 'MISSED'}, "
+            f"server {'MET' if server >= wanted else 'MISSED'}")
+        say(f"{name:<32} {a:>10.2f} {m:>10.2f} {ratio:>6.2f}x   {floor_text:>8} "
+            f"{ceiling:>8} {server_text:>7}  {verdict}  ({unit})")
+    say("ratio: how many times faster Axion is end to end (mlflow ms / axion ms; axion rate / "
+        "mlflow rate). floor: the same client call answered from memory (bench/replay.py), "
+        "what the client itself costs; ceiling: mlflow / floor, the most any server could "
+        "reach end to end; server: (mlflow - floor) / (axion - floor), the servers' own work. "
+        "Medians of each round's median over the rounds.")
 
 
 def main() -> None:
@@ -316,6 +396,7 @@ def main() -> None:
     binary = mlflow_venv(options.mlflow_venv)
     axion_rounds: list[Figures] = []
     mlflow_rounds: list[Figures] = []
+    floor_rounds: list[Figures] = []
     for round_number in range(1, options.rounds + 1):
         for name, starter, rounds in (("axion", axion_server, axion_rounds),
                                       ("mlflow", lambda: _mlflow_target(binary), mlflow_rounds)):
@@ -324,9 +405,13 @@ def main() -> None:
             say(f"round {round_number}/{options.rounds}: {name} ...")
             with starter() as target:
                 start = time.perf_counter()
-                rounds.append(workload(target, sizes, f"{name}-{round_number}"))
+                made = Made()
+                rounds.append(workload(target, sizes, f"{name}-{round_number}", made))
                 say(f"  done in {time.perf_counter() - start:.1f} s")
-    report(axion_rounds, mlflow_rounds)
+                if name == "axion":
+                    floor_rounds.append(floor(target, made, sizes.searches * 2))
+                    say("  client floor measured")
+    report(axion_rounds, mlflow_rounds, floor_rounds)
 
 
 @contextmanager

@@ -43,12 +43,16 @@ class ServableModel:
     example_type: str = ""
 
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse(text: bytes | str) -> dict[str, Any]:
-    """The MLmodel YAML as a mapping (safe_load: plain data, no Python objects)."""
+    """The MLmodel YAML as a mapping (the safe loader: plain data, no Python objects; libyaml's
+    parser where PyYAML has it, ten times faster than the pure-Python one)."""
     if len(text) > MAX_MLMODEL_BYTES:
         raise MLmodelProblem(f"The MLmodel file is over {MAX_MLMODEL_BYTES} bytes.")
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise MLmodelProblem(f"The MLmodel file is not YAML: {exc}") from exc
     if not isinstance(document, dict):

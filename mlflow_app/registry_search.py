@@ -15,6 +15,7 @@ from __future__ import annotations
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.functions import Cast, Coalesce, Greatest
 
+from axion_registry.db_functions import EpochMs
 from mlflow_app import registry_shapes, shapes
 from mlflow_app.grammar import Condition, FilterSyntaxError, OrderKey, SearchRules
 from mlflow_app.search import Orderable, _ordered, _tag_text, numeric_q, string_q
@@ -49,6 +50,12 @@ VERSION_TAG_COLUMNS = {registry_shapes.STAGE_TAG: "stage",
 def _last_transition(lookup: str) -> Subquery:
     return Subquery(StageTransition.objects.filter(**{lookup: OuterRef("pk")})
                     .order_by("-created_at").values("created_at")[:1])
+
+
+def last_transition_ms(lookup: str) -> Subquery:
+    """The last stage move's time in epoch milliseconds (None when it never moved)."""
+    return Subquery(StageTransition.objects.filter(**{lookup: OuterRef("pk")})
+                    .order_by("-created_at").values(ms=EpochMs("created_at"))[:1])
 
 
 def models_annotated(queryset: QuerySet[RegisteredModel]) -> QuerySet[RegisteredModel]:

@@ -11,7 +11,9 @@ from collections import defaultdict
 from typing import Any
 
 from django.db.models import QuerySet
+from django.db.models.functions import Coalesce
 
+from axion_registry.db_functions import EpochMs
 from mlflow_app import registry_shapes as rshapes
 from mlflow_app.errors import MlflowError, invalid, not_found
 from mlflow_app.grammar import parse_checked_filter, parse_checked_order_by
@@ -19,6 +21,7 @@ from mlflow_app.models import VersionDeletion
 from mlflow_app.registry_search import (
     MODEL_RULES,
     VERSION_RULES,
+    last_transition_ms,
     models_annotated,
     models_filter,
     models_order,
@@ -33,14 +36,22 @@ from models_app.models import ModelAlias, ModelVersion, RegisteredModel
 # What an answer reads of a version, as one row of columns: no model instances (building
 # them, with django-fsm's state tracking, was most of a search's time) and none of the
 # large JSON columns.
-VERSION_FACTS = ("pk", "model__name", "sequence", "version", "stage", "created_at", "_updated",
-                 "created_by__username", "description", "_source", "source_run_id", "tags",
-                 "load_check_status")
+VERSION_FACTS = ("pk", "model_id", "model__name", "sequence", "version", "stage",
+                 "_created_ms", "_updated_ms", "created_by__username", "description", "_source",
+                 "source_run_id", "tags", "load_check_status")
 VersionRow = dict[str, Any]
 
 
+def _facts(queryset: QuerySet[ModelVersion]) -> QuerySet[ModelVersion, VersionRow]:
+    """The rows of VERSION_FACTS, timestamps as epoch milliseconds from the database."""
+    return queryset.annotate(
+        _created_ms=EpochMs("created_at"),
+        _updated_ms=Coalesce(last_transition_ms("version"), EpochMs("created_at")),
+    ).values(*VERSION_FACTS)
+
+
 def _version_rows(queryset: QuerySet[ModelVersion]) -> QuerySet[ModelVersion, VersionRow]:
-    return versions_annotated(queryset).values(*VERSION_FACTS)
+    return _facts(versions_annotated(queryset))
 
 
 def visible_models() -> QuerySet[RegisteredModel]:
@@ -103,7 +114,7 @@ def versions_search(*, filter_string: str, order_by: list[str], offset: int,
     orders = [parse_checked_order_by(clause, VERSION_RULES) for clause in order_by]
     queryset = versions_order(versions_filter(versions_annotated(visible_versions()),
                                               conditions), orders)
-    return list(queryset.values(*VERSION_FACTS)[offset:offset + limit + 1])
+    return list(_facts(queryset)[offset:offset + limit + 1])
 
 
 # --- answers ------------------------------------------------------------------------------
@@ -111,10 +122,10 @@ def versions_search(*, filter_string: str, order_by: list[str], offset: int,
 
 def versions_answer(rows: list[VersionRow]) -> list[dict[str, Any]]:
     """Versions (rows of VERSION_FACTS) in MLflow's shape."""
-    aliases = axion.aliases_by_version(versions=[row["pk"] for row in rows])
+    aliases = axion.aliases_by_model(models={row["model_id"] for row in rows})
     return [rshapes.version(rshapes.VersionFacts(
         model_name=row["model__name"], number=row["sequence"], semver=row["version"],
-        stage=row["stage"], created_at=row["created_at"], updated_at=row["_updated"],
+        stage=row["stage"], created_ms=row["_created_ms"], updated_ms=row["_updated_ms"],
         username=row["created_by__username"] or "", description=row["description"],
         source=row["_source"], run_id=row["source_run_id"], tags=row["tags"] or {},
         aliases=aliases.get(row["pk"], []), load_check_status=row["load_check_status"],
@@ -123,6 +134,17 @@ def versions_answer(rows: list[VersionRow]) -> list[dict[str, Any]]:
 
 def version_answer(version: ModelVersion) -> dict[str, Any]:
     return versions_answer(list(_version_rows(ModelVersion.objects.filter(pk=version.pk))))[0]
+
+
+def version_answer_by_alias(name: str, alias: str) -> dict[str, Any]:
+    """The answer for the version an alias of model `name` names: the version's row found
+    through the alias in one query (the hot path of `models:/<name>@<alias>`); anything
+    else, and every refusal, as version_by_alias answers it."""
+    rows = [] if alias.lower() == "latest" else list(_version_rows(visible_versions().filter(
+        model__name=name, aliases__name=alias)))
+    if rows:
+        return versions_answer(rows)[0]
+    return version_answer(version_by_alias(model_by_name(name), alias))
 
 
 def latest_versions(models: list[RegisteredModel],

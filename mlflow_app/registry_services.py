@@ -82,8 +82,9 @@ def _reject_other_staging(version: ModelVersion, actor: Actor) -> None:
 
 
 def version_stage_move(*, version: ModelVersion, stage: str, archive_existing: bool,
-                       actor: Actor) -> ModelVersion:
-    """MLflow's TransitionModelVersionStage on Axion's lifecycle (see the module's map)."""
+                       actor: Actor) -> None:
+    """MLflow's TransitionModelVersionStage on Axion's lifecycle (see the module's map); the
+    answer reads the moved row afresh (registry_selectors.version_answer)."""
     wanted = rshapes.canonical_stage(stage)
     if archive_existing and wanted not in rshapes.ACTIVE_STAGES:
         raise rshapes.ShapeError(
@@ -101,7 +102,6 @@ def version_stage_move(*, version: ModelVersion, stage: str, archive_existing: b
         _move(version, target, actor, reason)
     if archive_existing and wanted == rshapes.STAGE_STAGING:
         _reject_other_staging(version, actor)
-    return ModelVersion.objects.select_related("model").get(pk=version.pk)
 
 
 def _require_not_production(version: ModelVersion, what: str) -> None:

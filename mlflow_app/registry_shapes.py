@@ -108,8 +108,8 @@ class VersionFacts:
     number: int
     semver: str
     stage: str
-    created_at: datetime
-    updated_at: datetime
+    created_ms: int  # epoch milliseconds
+    updated_ms: int
     username: str
     description: str
     source: str
@@ -124,8 +124,8 @@ def version(facts: VersionFacts) -> dict[str, Any]:
     return {
         "name": facts.model_name,
         "version": str(facts.number),
-        "creation_timestamp": to_ms(facts.created_at),
-        "last_updated_timestamp": to_ms(facts.updated_at),
+        "creation_timestamp": facts.created_ms,
+        "last_updated_timestamp": facts.updated_ms,
         "user_id": facts.username,
         "current_stage": mlflow_stage(facts.stage),
         "description": facts.description,

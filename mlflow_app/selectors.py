@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from experiments_app import errors as tracking_errors
@@ -57,8 +58,15 @@ def run_is_deleted(run: Run) -> bool:
 
 
 def run_require_active(run_id: str) -> None:
-    """Writes to a deleted run are refused, as on `mlflow server`."""
-    row = Run.objects.filter(run_id=run_id).values_list("pk", "mlflow_deletion").first()
+    """Writes to a deleted run are refused, as on `mlflow server`. Every logging call asks,
+    so the question is one plain statement, not a query built per call."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT r.id, d.id FROM {quote(Run._meta.db_table)} r "
+            f"LEFT JOIN {quote(RunDeletion._meta.db_table)} d ON d.run_id = r.id "
+            "WHERE r.run_id = %s", [run_id])
+        row = cursor.fetchone()
     if row is None:
         raise RunNotFound(f"No run with id '{run_id}'.")
     if row[1] is not None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -161,10 +162,11 @@ def version_aliases(*, version: ModelVersion) -> list[str]:
     return list(version.aliases.order_by("name").values_list("name", flat=True))
 
 
-def aliases_by_version(*, versions: list[int]) -> dict[int, list[str]]:
-    """{version id: its alias names} for a page of versions, in one query."""
+def aliases_by_model(*, models: Iterable[int]) -> dict[int, list[str]]:
+    """{version id: its alias names} for every version of the models given, in one query:
+    a page of versions of few models, without a parameter per version."""
     found: dict[int, list[str]] = {}
-    rows = (ModelAlias.objects.filter(version_id__in=versions).order_by("name")
+    rows = (ModelAlias.objects.filter(model_id__in=list(models)).order_by("name")
             .values_list("version_id", "name"))
     for version_id, name in rows:
         found.setdefault(version_id, []).append(name)

@@ -215,3 +215,25 @@ def make_run(db):
         return run_create(experiment="pyramid", name=name)
 
     return make
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_few_points_build_the_same_pyramid_rows_without_numpy_as_with_it(seed):
+    from experiments_app import pyramid
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, pyramid.FEW_POINTS + 1))
+    keys = list(rng.choice(["loss", "auc", "a"], size=n))
+    steps = rng.integers(-(2**40), 2**40, size=n) if seed % 3 == 0 else rng.integers(0, 9, n)
+    values = np.round(rng.normal(size=n), 0)  # ties
+    values[rng.random(n) < 0.3] = np.nan
+    values[rng.random(n) < 0.1] = np.inf
+    values[rng.random(n) < 0.1] = -np.inf
+    points = Points(keys, steps, rng.integers(0, 3, n), rng.permutation(n) + 100, values)
+    few, many = pyramid._few_columns(points), pyramid._array_columns(points)
+    assert list(few) == list(many)
+    for column in few:
+        assert len(few[column]) == len(many[column]), column
+        for left, right in zip(few[column], many[column], strict=True):
+            assert type(left) is type(right) or None in (left, right), (column, left, right)
+            assert left == right or (left != left and right != right), (column, left, right)

@@ -130,11 +130,12 @@ def model_tag_delete(call: Call) -> dict[str, Any]:
 @endpoint("GET", "POST", "DELETE")
 def alias(call: Call) -> dict[str, Any]:
     """GET: the version an alias names; POST: set it; DELETE: remove it."""
+    if call.request.method == "GET":
+        return {"model_version": selectors.version_answer_by_alias(
+            shapes.text(call.body, "name", required=True),
+            shapes.text(call.body, "alias", required=True))}
     model = _model(call.body)
     name = shapes.text(call.body, "alias", required=True)
-    if call.request.method == "GET":
-        return {"model_version": selectors.version_answer(
-            selectors.version_by_alias(model, name))}
     if call.request.method == "POST":
         version = selectors.version_by_number(model, shapes.text(call.body, "version",
                                                                  required=True))
@@ -198,7 +199,7 @@ def version_search(call: Call) -> dict[str, Any]:
 def version_transition(call: Call) -> dict[str, Any]:
     version = _version(call.body)
     try:
-        moved = services.version_stage_move(
+        services.version_stage_move(
             version=version, stage=shapes.text(call.body, "stage", required=True),
             archive_existing=_flag(call.body, "archive_existing_versions"), actor=call.user,
         )
@@ -206,7 +207,7 @@ def version_transition(call: Call) -> dict[str, Any]:
         report = (exc.details or {}).get("gate_report", [])
         raise MlflowError(INVALID_STATE, rshapes.gate_message(exc.message, report),
                           409) from exc
-    return {"model_version": selectors.version_answer(moved)}
+    return {"model_version": selectors.version_answer(version)}
 
 
 @endpoint("GET")

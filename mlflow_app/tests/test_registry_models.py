@@ -219,3 +219,29 @@ def test_a_version_search_leaves_the_large_json_columns_unread(
     with django_assert_max_num_queries(1):  # aliases; nothing re-reads a version
         answers = selectors.versions_answer(found)
     assert answers[0]["name"] == "wide" and answers[0]["version"] == "1"
+
+
+@pytest.mark.parametrize("microsecond", [0, 999, 123000, 123999, 999999])
+def test_version_timestamps_are_the_milliseconds_of_axion_times_whatever_the_fraction(
+        register_version, release_manager, microsecond):
+    from datetime import UTC, datetime
+
+    from mlflow_app import registry_selectors as selectors
+    from mlflow_app.shapes import to_ms
+    from models_app.models import ModelVersion, StageTransition
+    from models_app.services import model_create
+
+    model_create(name="clock", gates={"load_check": False})
+    version = register_version("1.0.0", model_name="clock")
+    created = datetime(2026, 3, 9, 23, 59, 58, microsecond, tzinfo=UTC)
+    ModelVersion.objects.filter(pk=version.pk).update(created_at=created)
+    answer = selectors.versions_answer(selectors.versions_search(
+        filter_string="name = 'clock'", order_by=[], offset=0, limit=10))[0]
+    assert answer["creation_timestamp"] == answer["last_updated_timestamp"] == to_ms(created)
+    moved = datetime(2031, 1, 1, 0, 0, 0, 999999 - microsecond, tzinfo=UTC)
+    StageTransition.objects.create(model=version.model, version=version, kind="promote",
+                                   from_stage="draft", to_stage="staging", created_at=moved)
+    StageTransition.objects.filter(version=version).update(created_at=moved)
+    answer = selectors.version_answer(version)
+    assert answer["creation_timestamp"] == to_ms(created)
+    assert answer["last_updated_timestamp"] == to_ms(moved)

@@ -132,8 +132,9 @@ def test_the_selectors_read_aliases_by_model_and_by_version(versions, registered
     assert [a.name for a in selectors.alias_list(model=registered_model)] == [
         "b", "champion", "old"]
     assert selectors.version_aliases(version=versions[1]) == ["b", "champion"]
-    assert selectors.aliases_by_version(versions=[v.pk for v in versions]) == {
+    assert selectors.aliases_by_model(models=[registered_model.pk]) == {
         versions[0].pk: ["old"], versions[1].pk: ["b", "champion"]}
+    assert selectors.aliases_by_model(models=[registered_model.pk + 1]) == {}
     with pytest.raises(AliasNotFound, match="no alias 'nope'"):
         selectors.version_by_alias(model=registered_model, alias="nope")
 
