@@ -247,8 +247,11 @@ def ratio_cuped_theta(champion: ArmStats, challenger: ArmStats) -> float:
     0 when the pre-period ratio has no variance. Unlike gbstats (which compares with 0
     exactly), a variance below 1e-12 of the size of its terms counts as none: a
     pre-period numerator proportional to its denominator leaves only rounding there."""
-    (var_a, cov_a, scale_a), (var_b, cov_b, scale_b) = (
-        _RatioMoments.of(champion).pre_terms(), _RatioMoments.of(challenger).pre_terms())
+    return _ratio_theta(_RatioMoments.of(champion), _RatioMoments.of(challenger))
+
+
+def _ratio_theta(a: _RatioMoments, b: _RatioMoments) -> float:
+    (var_a, cov_a, scale_a), (var_b, cov_b, scale_b) = a.pre_terms(), b.pre_terms()
     if var_a + var_b <= 1e-12 * (scale_a + scale_b):
         return 0.0
     return (cov_a + cov_b) / (var_a + var_b)
@@ -278,10 +281,10 @@ def ratio_cuped(champion: ArmStats, challenger: ArmStats) -> Primary | None:
     if 0 in (champion.den_total, challenger.den_total, champion.cov_den_total,
              challenger.cov_den_total):
         return None
-    theta = ratio_cuped_theta(champion, challenger)
+    moments_a, moments_b = _RatioMoments.of(champion), _RatioMoments.of(challenger)
+    theta = _ratio_theta(moments_a, moments_b)
     if abs(theta) < 1e-8:
         return None
-    moments_a, moments_b = _RatioMoments.of(champion), _RatioMoments.of(challenger)
     a = ArmEstimate(champion.n, moments_a.mean(theta), max(moments_a.variance(theta), 0.0))
     b = ArmEstimate(challenger.n, moments_b.mean(theta), max(moments_b.variance(theta), 0.0))
     raw_a, raw_b = ratio_estimate(champion), ratio_estimate(challenger)

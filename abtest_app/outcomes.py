@@ -20,12 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .outcome_columns import MAX_ABS_VALUE, MAX_OUTCOME_ID, MAX_UNIT_ID, uniform_columns
 from .vocabulary import Arm
 
-MAX_UNIT_ID = 200
-# Sums of squares of ten million values must stay finite in float64.
-MAX_ABS_VALUE = 1e12
-MAX_OUTCOME_ID = 100
+__all__ = ["MAX_ABS_VALUE", "MAX_OUTCOME_ID", "MAX_UNIT_ID"]  # with the names defined here
 ARMS: tuple[str, ...] = tuple(Arm.values)  # plain strings: compared per outcome
 _MISSING = object()
 
@@ -195,6 +193,24 @@ def _optional_fields(item: dict, i: int, specs: Mapping[str, bool], binary: bool
         out.claimed[i] = arm
 
 
+def _from_columns(columns: dict[str, list], values: np.ndarray) -> OutcomeBatch:
+    n = values.size
+
+    def column(key: str) -> list:
+        return columns[key] if key in columns else [None] * n
+
+    return OutcomeBatch(
+        unit_ids=columns["unit_id"],
+        values=values,
+        outcome_ids=column("outcome_id"),
+        metrics=[None] * n,
+        claimed_arms=[None] * n,
+        covariates=column("covariate"),
+        denominators=column("denominator"),
+        covariate_denominators=column("covariate_denominator"),
+    )
+
+
 def parse_outcomes(
     items: object,
     *,
@@ -211,6 +227,10 @@ def parse_outcomes(
     again here so that this function is safe on its own.
     """
     items = _check_batch(items, max_batch)
+    uniform = uniform_columns(items, binary=primary_binary, ratio=ratio)
+    if uniform is not None:
+        columns, values_array = uniform
+        return _from_columns(columns, values_array)
     specs = {spec.name: spec.binary for spec in guardrails}
     n = len(items)
     unit_ids: list[str] = [""] * n
