@@ -20,12 +20,25 @@ one, as in gbstats.
 Ratio metrics (the delta method, gbstats' RatioStatistic): each unit carries a
 numerator x and a denominator d, the arm's metric is sum x / sum d, and its per-unit
 variance is var(x) / d^2 - 2 cov(x, d) x / d^3 + x^2 var(d) / d^4 at the means.
+
+CUPED on a ratio metric (gbstats' RegressionAdjustedRatioStatistic): each unit also
+carries the pre-period numerator c (its ``covariate``) and denominator e; the arm's
+estimate is sum x / sum d - theta sum c / sum e. With the per-arm means of (x, d, c, e)
+and their 4 x 4 covariance matrix L (ddof=1), the gradient
+g(theta) = (1/d, -x/d^2, -theta/e, theta c/e^2) gives the per-unit variance g' L g.
+theta = cov(post ratio, pre ratio) / var(pre ratio), each the delta-method quantity
+summed over the two arms (gbstats' compute_theta_regression_adjusted_ratio); |theta| <
+1e-8 reverts to the plain ratio, as gbstats does. A unit without pre-period values
+counts as c = 0 and e = 0; an arm whose pre-period denominators sum to 0 cannot be
+adjusted, and the analysis is then the plain ratio.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from abtest_app.stats import ArmEstimate, ArmStats, Moments, proportion
 from abtest_app.vocabulary import Analysis
@@ -65,6 +78,7 @@ class Primary:
     ratio: Ratio | None = None
     lift_baseline: float | None = None  # None: the champion mean
     lift_variance: float | None = None  # None: the delta method on the two means
+    unadjusted: tuple[Moments, Moments] | None = None  # CUPED: the arms before adjusting
 
 
 def _variance(n: int, total: float, total_sq: float, binary: bool) -> float:
@@ -144,6 +158,7 @@ def cuped(champion: ArmStats, challenger: ArmStats, *, binary: bool = False) -> 
     return Primary(
         analysis=Analysis.CUPED, champion=a, challenger=b, cuped=info,
         lift_baseline=raw_a.mean, lift_variance=info.relative_variance,
+        unadjusted=(champion, challenger),
     )
 
 
@@ -160,9 +175,9 @@ def ratio_estimate(arm: ArmStats) -> ArmEstimate:
     return ArmEstimate(n=arm.n, mean=arm.total / arm.den_total, variance=max(variance, 0.0))
 
 
-def ratio(champion: ArmStats, challenger: ArmStats) -> Primary:
-    a, b = ratio_estimate(champion), ratio_estimate(challenger)
-    info = Ratio(
+def _ratio_info(champion: ArmStats, challenger: ArmStats, a: ArmEstimate,
+                b: ArmEstimate) -> Ratio:
+    return Ratio(
         champion_ratio=a.mean,
         challenger_ratio=b.mean,
         champion_numerator_mean=champion.mean,
@@ -172,7 +187,126 @@ def ratio(champion: ArmStats, challenger: ArmStats) -> Primary:
             challenger.den_total / challenger.n if challenger.n else math.nan
         ),
     )
-    return Primary(analysis=Analysis.RATIO, champion=a, challenger=b, ratio=info)
+
+
+def ratio(champion: ArmStats, challenger: ArmStats) -> Primary:
+    a, b = ratio_estimate(champion), ratio_estimate(challenger)
+    return Primary(analysis=Analysis.RATIO, champion=a, challenger=b,
+                   ratio=_ratio_info(champion, challenger, a, b))
+
+
+@dataclass(frozen=True)
+class _RatioMoments:
+    """One arm of a ratio metric with pre-period data: the means of (x, d, c, e) and
+    their covariance matrix (ddof=1), in that order."""
+
+    n: int
+    means: np.ndarray
+    covariance: np.ndarray
+
+    @classmethod
+    def of(cls, arm: ArmStats) -> _RatioMoments:
+        n = arm.n
+        sums = np.array([arm.total, arm.den_total, arm.cov_total, arm.cov_den_total])
+        products = np.array([
+            [arm.total_sq, arm.value_den_total, arm.value_cov_total, arm.value_cov_den_total],
+            [arm.value_den_total, arm.den_total_sq, arm.den_cov_total, arm.den_cov_den_total],
+            [arm.value_cov_total, arm.den_cov_total, arm.cov_total_sq, arm.cov_cov_den_total],
+            [arm.value_cov_den_total, arm.den_cov_den_total, arm.cov_cov_den_total,
+             arm.cov_den_total_sq],
+        ])
+        return cls(n, sums / n, (products - np.outer(sums, sums) / n) / (n - 1))
+
+    def gradient(self, theta: float) -> np.ndarray:
+        """Of sum x / sum d - theta sum c / sum e with respect to the four means."""
+        x, d, c, e = self.means
+        return np.array([1 / d, -x / d**2, -theta / e, theta * c / e**2])
+
+    def mean(self, theta: float) -> float:
+        x, d, c, e = self.means
+        return float(x / d - theta * c / e)
+
+    def variance(self, theta: float) -> float:
+        g = self.gradient(theta)
+        return float(g @ self.covariance @ g)
+
+    def pre_terms(self) -> tuple[float, float, float]:
+        """(var of the pre-period ratio, its covariance with the post-period ratio, the
+        scale of the variance's terms, to tell a zero from rounding)."""
+        g = self.gradient(1.0)  # the pre-period part of the gradient at theta = 1 is -g_pre
+        pre, post = g[2:], g[:2]
+        block = self.covariance[2:, 2:]
+        return (float(pre @ block @ pre), -float(pre @ self.covariance[2:, :2] @ post),
+                float(np.abs(pre) @ np.abs(block) @ np.abs(pre)))
+
+
+def ratio_cuped_theta(champion: ArmStats, challenger: ArmStats) -> float:
+    """theta of CUPED on a ratio metric (gbstats' compute_theta_regression_adjusted_ratio):
+    the two arms' covariances of the post- and pre-period ratios over their variances.
+
+    0 when the pre-period ratio has no variance. Unlike gbstats (which compares with 0
+    exactly), a variance below 1e-12 of the size of its terms counts as none: a
+    pre-period numerator proportional to its denominator leaves only rounding there."""
+    return _ratio_theta(_RatioMoments.of(champion), _RatioMoments.of(challenger))
+
+
+def _ratio_theta(a: _RatioMoments, b: _RatioMoments) -> float:
+    (var_a, cov_a, scale_a), (var_b, cov_b, scale_b) = a.pre_terms(), b.pre_terms()
+    if var_a + var_b <= 1e-12 * (scale_a + scale_b):
+        return 0.0
+    return (cov_a + cov_b) / (var_a + var_b)
+
+
+def _ratio_cuped_relative_variance(a: _RatioMoments, b: _RatioMoments, theta: float) -> float:
+    """gbstats' frequentist_variance_relative_cuped_ratio: the delta method for
+    (adjusted b - adjusted a) / |unadjusted ratio of a|."""
+    x, d = a.means[0], a.means[1]
+    baseline = x / d
+    if baseline == 0:
+        return math.nan
+    base = abs(baseline)
+    shift = (b.mean(theta) - a.mean(theta)) * math.copysign(1.0, baseline)
+    g_a = a.gradient(theta)
+    grad_a = np.array([-(base + shift) / d / base**2, x * (base + shift) / d**2 / base**2,
+                       -g_a[2] / base, -g_a[3] / base])
+    grad_b = b.gradient(theta) / base
+    return float(grad_a @ a.covariance @ grad_a / a.n + grad_b @ b.covariance @ grad_b / b.n)
+
+
+def ratio_cuped(champion: ArmStats, challenger: ArmStats) -> Primary | None:
+    """CUPED-adjusted ratio arms, or None when no pre-period denominator was given, an arm
+    has none to divide by (or no post-period denominator), or theta is (near) 0."""
+    if champion.cov_den_n + challenger.cov_den_n == 0 or min(champion.n, challenger.n) < 2:
+        return None
+    if 0 in (champion.den_total, challenger.den_total, champion.cov_den_total,
+             challenger.cov_den_total):
+        return None
+    moments_a, moments_b = _RatioMoments.of(champion), _RatioMoments.of(challenger)
+    theta = _ratio_theta(moments_a, moments_b)
+    if abs(theta) < 1e-8:
+        return None
+    a = ArmEstimate(champion.n, moments_a.mean(theta), max(moments_a.variance(theta), 0.0))
+    b = ArmEstimate(challenger.n, moments_b.mean(theta), max(moments_b.variance(theta), 0.0))
+    raw_a, raw_b = ratio_estimate(champion), ratio_estimate(challenger)
+    raw_var = raw_a.variance / raw_a.n + raw_b.variance / raw_b.n
+    adjusted_var = a.variance / a.n + b.variance / b.n
+    info = Cuped(
+        theta=theta,
+        champion_unadjusted_mean=raw_a.mean,
+        challenger_unadjusted_mean=raw_b.mean,
+        unadjusted_effect=raw_b.mean - raw_a.mean,
+        unadjusted_std_error=math.sqrt(raw_var),
+        adjusted_effect=b.mean - a.mean,
+        adjusted_std_error=math.sqrt(adjusted_var),
+        variance_reduction=1 - adjusted_var / raw_var if raw_var > 0 else math.nan,
+        relative_variance=_ratio_cuped_relative_variance(moments_a, moments_b, theta),
+    )
+    return Primary(
+        analysis=Analysis.RATIO_CUPED, champion=a, challenger=b, cuped=info,
+        ratio=_ratio_info(champion, challenger, raw_a, raw_b),
+        lift_baseline=raw_a.mean, lift_variance=info.relative_variance,
+        unadjusted=(raw_a, raw_b),
+    )
 
 
 def _raw(arm: ArmStats, binary: bool) -> Moments:
@@ -184,12 +318,13 @@ def _raw(arm: ArmStats, binary: bool) -> Moments:
 def primary(
     champion: ArmStats, challenger: ArmStats, *, binary: bool, is_ratio: bool
 ) -> Primary:
-    """The estimates the tests run on: a ratio, CUPED when covariates came, else raw.
+    """The estimates the tests run on: a ratio (CUPED-adjusted when pre-period
+    denominators came), CUPED when covariates came, else raw.
 
     CUPED on a binary metric uses the binomial variance p (1 - p), as gbstats does.
     """
     if is_ratio:
-        return ratio(champion, challenger)
+        return ratio_cuped(champion, challenger) or ratio(champion, challenger)
     adjusted = cuped(champion, challenger, binary=binary)
     if adjusted is not None:
         return adjusted

@@ -17,7 +17,8 @@ Rules, in order:
    duration is reached, ``no_decision`` before.
 
 The primary metric is analysed as :mod:`abtest_app.adjustment` estimates it (raw,
-CUPED or a ratio); the unadjusted Welch result is kept beside a CUPED one. Guardrails
+CUPED, a ratio or a CUPED-adjusted ratio); the unadjusted Welch result is kept beside a
+CUPED one. Guardrails
 are one-sided tests ("is the challenger worse?") with Holm or Benjamini-Hochberg
 adjusted p-values across the guardrails; the correction is stated in the results.
 
@@ -171,7 +172,7 @@ class Evaluation:
     analysis: Analysis = Analysis.RAW
     cuped: adjustment.Cuped | None = None
     ratio: adjustment.Ratio | None = None
-    unadjusted: WelchResult | None = None  # Welch on the raw metric, beside CUPED
+    unadjusted: WelchResult | None = None  # Welch on the raw metric (or ratio), beside CUPED
     bayesian: BayesianResult | None = None
     bayesian_reason: str = ""  # why there is no Bayesian read-out
     decision_rule: DecisionRule = DecisionRule.SIGNIFICANCE
@@ -641,8 +642,8 @@ def evaluate(
         analysis=primary.analysis,
         cuped=primary.cuped,
         ratio=primary.ratio,
-        unadjusted=(welch_ttest(champion, challenger, alpha=alpha)
-                    if primary.analysis == Analysis.CUPED else None),
+        unadjusted=(None if primary.unadjusted is None
+                    else welch_ttest(*primary.unadjusted, alpha=alpha)),
         bayesian=bayes,
         bayesian_reason=bayes_reason,
     )

@@ -208,9 +208,21 @@ class ArmStats(models.Model):
     den_total = models.FloatField(default=0.0)
     den_total_sq = models.FloatField(default=0.0)
     value_den_total = models.FloatField(default=0.0)
+    # CUPED on a ratio metric: sums of the pre-period denominator e and the cross products
+    # the delta method needs (x e, d c, d e, c e). A database default too, so that a
+    # process still running the code before these columns can make a row.
+    cov_den_n = models.BigIntegerField(default=0, db_default=0)
+    cov_den_total = models.FloatField(default=0.0, db_default=0.0)
+    cov_den_total_sq = models.FloatField(default=0.0, db_default=0.0)
+    value_cov_den_total = models.FloatField(default=0.0, db_default=0.0)
+    den_cov_total = models.FloatField(default=0.0, db_default=0.0)
+    den_cov_den_total = models.FloatField(default=0.0, db_default=0.0)
+    cov_cov_den_total = models.FloatField(default=0.0, db_default=0.0)
 
     SUMS = ("n", "total", "total_sq", "cov_n", "cov_total", "cov_total_sq", "value_cov_total",
-            "den_n", "den_total", "den_total_sq", "value_den_total")
+            "den_n", "den_total", "den_total_sq", "value_den_total", "cov_den_n",
+            "cov_den_total", "cov_den_total_sq", "value_cov_den_total", "den_cov_total",
+            "den_cov_den_total", "cov_cov_den_total")
 
     class Meta:
         db_table = "abtest_arm_stats"
@@ -244,6 +256,8 @@ class Outcome(models.Model):
     value = models.FloatField()
     covariate = models.FloatField(null=True, blank=True, help_text="Pre-period value (CUPED).")
     denominator = models.FloatField(null=True, blank=True, help_text="Of a ratio metric.")
+    covariate_denominator = models.FloatField(
+        null=True, blank=True, help_text="Pre-period denominator (CUPED on a ratio metric).")
     outcome_id = models.CharField(max_length=100, null=True, blank=True)
     metrics = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField()

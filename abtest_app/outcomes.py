@@ -1,8 +1,12 @@
 """Outcome batches: validation, de-duplication and per-arm sums. Pure computation, no Django.
 
 A batch is a list of {"unit_id", "value", "outcome_id"?, "metrics"?: {guardrail: value},
-"arm"?, "covariate"?, "denominator"?}: the covariate is the unit's pre-period value of
-the primary metric (CUPED), the denominator that of a ratio metric (required there).
+"arm"?, "covariate"?, "denominator"?, "covariate_denominator"?}: the covariate is the
+unit's pre-period value of the primary metric (CUPED), the denominator that of a ratio
+metric (required there), and the covariate denominator the pre-period denominator of a
+ratio metric (CUPED on a ratio: the covariate is then its numerator). A missing covariate
+or covariate denominator counts as 0, each on its own (GrowthBook's convention for units
+without pre-exposure data).
 Values are checked here so that a bad item answers 400 naming its index, and the
 database only sees rows it can store. Sums are taken with numpy so that a batch of
 10,000 costs one UPDATE per arm and metric, not one per outcome.
@@ -16,12 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .outcome_columns import MAX_ABS_VALUE, MAX_OUTCOME_ID, MAX_UNIT_ID, uniform_columns
 from .vocabulary import Arm
 
-MAX_UNIT_ID = 200
-# Sums of squares of ten million values must stay finite in float64.
-MAX_ABS_VALUE = 1e12
-MAX_OUTCOME_ID = 100
+__all__ = ["MAX_ABS_VALUE", "MAX_OUTCOME_ID", "MAX_UNIT_ID"]  # with the names defined here
 ARMS: tuple[str, ...] = tuple(Arm.values)  # plain strings: compared per outcome
 _MISSING = object()
 
@@ -49,6 +51,7 @@ class OutcomeBatch:
     claimed_arms: list[str | None]  # an arm the caller says it served, checked later
     covariates: list[float | None]  # None: not given
     denominators: list[float | None]
+    covariate_denominators: list[float | None]
 
     def __len__(self) -> int:
         return len(self.unit_ids)
@@ -62,6 +65,7 @@ class OutcomeBatch:
             claimed_arms=[self.claimed_arms[i] for i in keep],
             covariates=[self.covariates[i] for i in keep],
             denominators=[self.denominators[i] for i in keep],
+            covariate_denominators=[self.covariate_denominators[i] for i in keep],
         )
 
 
@@ -128,14 +132,28 @@ def _bad_arm(arm: object, index: int) -> OutcomeError:
     return OutcomeError(f"arm must be one of {', '.join(ARMS)}, got {arm!r}", index)
 
 
-def _denominator(value: object, index: int) -> float:
+def _denominator(value: object, index: int, what: str = "denominator") -> float:
     if value is _MISSING or value is None:
         raise OutcomeError("denominator is missing: this test's metric is a ratio, so every "
                            "outcome carries its denominator", index)
-    number = _number(value, binary=False, what="denominator", index=index)
+    number = _number(value, binary=False, what=what, index=index)
     if number < 0:
-        raise OutcomeError(f"denominator must be >= 0, got {value!r}", index)
+        raise OutcomeError(f"{what} must be >= 0, got {value!r}", index)
     return number
+
+
+def _ratio_fields(item: dict, i: int, out: _Columns) -> None:
+    denominator = item.get("denominator", _MISSING)
+    if type(denominator) is float and 0 <= denominator <= MAX_ABS_VALUE:
+        out.denominators[i] = denominator
+    else:
+        out.denominators[i] = _denominator(denominator, i)
+    pre = item.get("covariate_denominator")
+    if pre is not None:
+        if type(pre) is float and 0 <= pre <= MAX_ABS_VALUE:
+            out.covariate_denominators[i] = pre
+        else:
+            out.covariate_denominators[i] = _denominator(pre, i, "covariate_denominator")
 
 
 @dataclass
@@ -146,6 +164,7 @@ class _Columns:
     claimed: list[str | None]
     covariates: list[float | None]
     denominators: list[float | None]
+    covariate_denominators: list[float | None]
 
 
 def _optional_fields(item: dict, i: int, specs: Mapping[str, bool], binary: bool,
@@ -158,14 +177,12 @@ def _optional_fields(item: dict, i: int, specs: Mapping[str, bool], binary: bool
         else:  # a binary metric's covariate is its pre-period 0/1 value
             out.covariates[i] = _number(covariate, binary=binary, what="covariate", index=i)
     if ratio:
-        denominator = item.get("denominator", _MISSING)
-        if type(denominator) is float and 0 <= denominator <= MAX_ABS_VALUE:
-            out.denominators[i] = denominator
-        else:
-            out.denominators[i] = _denominator(denominator, i)
-    elif "denominator" in item:
-        raise OutcomeError("denominator is only for a test whose metric is a ratio "
-                           "(ratio_metric); leave it out", i)
+        _ratio_fields(item, i, out)
+    else:
+        for name in ("denominator", "covariate_denominator"):
+            if name in item:
+                raise OutcomeError(f"{name} is only for a test whose metric is a ratio "
+                                   "(ratio_metric); leave it out", i)
     extra = item.get("metrics")
     if extra is not None:
         out.metrics[i] = _guardrail_values(extra, specs, i) or None
@@ -174,6 +191,24 @@ def _optional_fields(item: dict, i: int, specs: Mapping[str, bool], binary: bool
         if arm not in ARMS:
             raise _bad_arm(arm, i)
         out.claimed[i] = arm
+
+
+def _from_columns(columns: dict[str, list], values: np.ndarray) -> OutcomeBatch:
+    n = values.size
+
+    def column(key: str) -> list:
+        return columns[key] if key in columns else [None] * n
+
+    return OutcomeBatch(
+        unit_ids=columns["unit_id"],
+        values=values,
+        outcome_ids=column("outcome_id"),
+        metrics=[None] * n,
+        claimed_arms=[None] * n,
+        covariates=column("covariate"),
+        denominators=column("denominator"),
+        covariate_denominators=column("covariate_denominator"),
+    )
 
 
 def parse_outcomes(
@@ -186,17 +221,22 @@ def parse_outcomes(
 ) -> OutcomeBatch:
     """Validate a list of outcome objects; raise :class:`OutcomeError` on the first bad one.
 
-    ``ratio``: the test's metric is a ratio, so each outcome needs a ``denominator``.
+    ``ratio``: the test's metric is a ratio, so each outcome needs a ``denominator`` and
+    may carry a ``covariate_denominator`` (refused on any other test).
     ``max_batch`` is checked by the caller too (to answer 413 before parsing items), and
     again here so that this function is safe on its own.
     """
     items = _check_batch(items, max_batch)
+    uniform = uniform_columns(items, binary=primary_binary, ratio=ratio)
+    if uniform is not None:
+        columns, values_array = uniform
+        return _from_columns(columns, values_array)
     specs = {spec.name: spec.binary for spec in guardrails}
     n = len(items)
     unit_ids: list[str] = [""] * n
     values: list[float] = [0.0] * n
     outcome_ids: list[str | None] = [None] * n
-    out = _Columns([None] * n, [None] * n, [None] * n, [None] * n)
+    out = _Columns([None] * n, [None] * n, [None] * n, [None] * n, [None] * n)
     # The loop runs 10,000 times per request: common shapes take the first branch, and
     # only items with more than unit_id, value and outcome_id call the helpers.
     for i, item in enumerate(items):
@@ -223,7 +263,8 @@ def parse_outcomes(
         if len(item) > known or ratio:
             _optional_fields(item, i, specs, primary_binary, ratio, out)
     return OutcomeBatch(unit_ids, np.array(values, dtype=np.float64), outcome_ids, out.metrics,
-                        out.claimed, out.covariates, out.denominators)
+                        out.claimed, out.covariates, out.denominators,
+                        out.covariate_denominators)
 
 
 def first_occurrences(outcome_ids: Sequence[str | None]) -> list[int] | None:
@@ -258,6 +299,8 @@ def check_claimed_arms(claimed: Sequence[str | None], arms: Sequence[str]) -> No
 
 @dataclass(frozen=True)
 class Increment:
+    """How much one arm's running sums of one metric grow (names as ``stats.ArmStats``)."""
+
     arm: str
     metric: str  # "" for the primary metric
     n: int
@@ -271,26 +314,44 @@ class Increment:
     den_total: float = 0.0
     den_total_sq: float = 0.0
     value_den_total: float = 0.0
+    cov_den_n: int = 0
+    cov_den_total: float = 0.0
+    cov_den_total_sq: float = 0.0
+    value_cov_den_total: float = 0.0
+    den_cov_total: float = 0.0
+    den_cov_den_total: float = 0.0
+    cov_cov_den_total: float = 0.0
 
 
-def _paired_sums(x: np.ndarray, column: np.ndarray | None) -> tuple[int, float, float, float]:
-    """(count given, sum, sum of squares, sum with x) of an optional column (NaN: missing,
-    counted as 0)."""
+def _filled(column: np.ndarray | None) -> tuple[int, np.ndarray | None]:
+    """(count given, the column with 0 where missing) of an optional column (NaN: missing);
+    (0, None) when no outcome gave it."""
     if column is None:
-        return 0, 0.0, 0.0, 0.0
+        return 0, None
     given = ~np.isnan(column)
     count = int(given.sum())
     if count == 0:
-        return 0, 0.0, 0.0, 0.0
-    c = np.where(given, column, 0.0)
-    return count, float(c.sum()), float(np.dot(c, c)), float(np.dot(x, c))
+        return 0, None
+    return count, (column if count == column.size else np.where(given, column, 0.0))
+
+
+def _dot(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    return 0.0 if a is None or b is None else float(np.dot(a, b))
 
 
 def _primary_increment(arm: str, x: np.ndarray, covariates: np.ndarray | None,
-                       denominators: np.ndarray | None) -> Increment:
-    cov = _paired_sums(x, covariates)
-    den = _paired_sums(x, denominators)
-    return Increment(arm, "", int(x.size), float(x.sum()), float(np.dot(x, x)), *cov, *den)
+                       denominators: np.ndarray | None,
+                       covariate_denominators: np.ndarray | None) -> Increment:
+    cov_n, c = _filled(covariates)
+    den_n, d = _filled(denominators)
+    cov_den_n, e = _filled(covariate_denominators)
+    return Increment(
+        arm, "", int(x.size), float(x.sum()), float(np.dot(x, x)),
+        cov_n, 0.0 if c is None else float(c.sum()), _dot(c, c), _dot(x, c),
+        den_n, 0.0 if d is None else float(d.sum()), _dot(d, d), _dot(x, d),
+        cov_den_n, 0.0 if e is None else float(e.sum()), _dot(e, e), _dot(x, e),
+        _dot(d, c), _dot(d, e), _dot(c, e),
+    )
 
 
 def _guardrail_columns(
@@ -318,12 +379,14 @@ def increments(
     *,
     covariates: np.ndarray | None = None,
     denominators: np.ndarray | None = None,
+    covariate_denominators: np.ndarray | None = None,
 ) -> list[Increment]:
     """Per arm and metric: how much the running sums grow. Sorted by (arm, metric).
 
-    ``covariates`` and ``denominators`` (float arrays, NaN where not given) add to the
-    primary metric's sums. Zero increments are left out. The fixed order keeps
-    concurrent writers from deadlocking on the statistics rows.
+    ``covariates``, ``denominators`` and ``covariate_denominators`` (float arrays, NaN
+    where not given, counted as 0) add to the primary metric's sums. Zero increments are
+    left out. The fixed order keeps concurrent writers from deadlocking on the statistics
+    rows.
     """
     out: list[Increment] = []
     is_challenger = np.asarray(is_challenger, dtype=bool)
@@ -335,6 +398,7 @@ def increments(
                 arm, values[picked],
                 None if covariates is None else covariates[picked],
                 None if denominators is None else denominators[picked],
+                None if covariate_denominators is None else covariate_denominators[picked],
             ))
         for metric, which, vals in columns:
             chosen = vals[which == flag]

@@ -36,7 +36,10 @@ class ArmStats:
     ``total`` and ``total_sq`` are the sum and sum of squares of the metric x; a binary
     metric (0/1) has ``total == total_sq == successes``. The rest are zero unless
     outcomes carry them: a pre-period covariate c (CUPED: ``cov_n`` outcomes gave one,
-    the others count as c = 0, as in GrowthBook) and a denominator d (ratio metrics).
+    the others count as c = 0, as in GrowthBook), a denominator d (ratio metrics) and,
+    for CUPED on a ratio metric, the pre-period denominator e (``cov_den_n`` outcomes
+    gave one, the others count as e = 0). A name ``<a>_<b>_total`` is the sum of the
+    products of a and b (value x, cov c, den d, cov_den e).
     """
 
     n: int
@@ -50,6 +53,13 @@ class ArmStats:
     den_total: float = 0.0  # sum d
     den_total_sq: float = 0.0  # sum d^2
     value_den_total: float = 0.0  # sum x d
+    cov_den_n: int = 0
+    cov_den_total: float = 0.0  # sum e
+    cov_den_total_sq: float = 0.0  # sum e^2
+    value_cov_den_total: float = 0.0  # sum x e
+    den_cov_total: float = 0.0  # sum d c
+    den_cov_den_total: float = 0.0  # sum d e
+    cov_cov_den_total: float = 0.0  # sum c e
 
     @classmethod
     def from_values(
@@ -57,17 +67,27 @@ class ArmStats:
         values: ArrayLike,
         covariates: ArrayLike | None = None,
         denominators: ArrayLike | None = None,
+        covariate_denominators: ArrayLike | None = None,
     ) -> ArmStats:
+        """The sums of whole columns (None: not given); for CUPED on a ratio metric give
+        ``covariates``, ``denominators`` and ``covariate_denominators``."""
         x = np.asarray(values, dtype=float).ravel()
-        arm = cls(n=int(x.size), total=math.fsum(x), total_sq=math.fsum(x * x))
+        zeros = np.zeros_like(x)
+        c, d, e = (zeros if column is None else np.asarray(column, dtype=float).ravel()
+                   for column in (covariates, denominators, covariate_denominators))
+        arm = cls(n=int(x.size), total=math.fsum(x), total_sq=math.fsum(x * x),
+                  den_cov_total=math.fsum(d * c), den_cov_den_total=math.fsum(d * e),
+                  cov_cov_den_total=math.fsum(c * e))
         if covariates is not None:
-            c = np.asarray(covariates, dtype=float).ravel()
             arm = replace(arm, cov_n=int(c.size), cov_total=math.fsum(c),
                           cov_total_sq=math.fsum(c * c), value_cov_total=math.fsum(x * c))
         if denominators is not None:
-            d = np.asarray(denominators, dtype=float).ravel()
             arm = replace(arm, den_n=int(d.size), den_total=math.fsum(d),
                           den_total_sq=math.fsum(d * d), value_den_total=math.fsum(x * d))
+        if covariate_denominators is not None:
+            arm = replace(arm, cov_den_n=int(e.size), cov_den_total=math.fsum(e),
+                          cov_den_total_sq=math.fsum(e * e),
+                          value_cov_den_total=math.fsum(x * e))
         return arm
 
     def __add__(self, other: ArmStats) -> ArmStats:

@@ -84,3 +84,4 @@ class Analysis(Vocabulary):
     RAW = "raw", "the mean of the metric"
     CUPED = "cuped", "CUPED: adjusted by the pre-period covariate"
     RATIO = "ratio", "a ratio of sums with the delta method"
+    RATIO_CUPED = "ratio_cuped", "CUPED on a ratio: adjusted by the pre-period ratio"

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/abtest.py [--runs 3] [--outcomes 1000000]
         [--database-url postgres://postgres@127.0.0.1:5432/axion_<yours>]
+        [--parts ingestion,extra,evaluation,assignment]
 
 1. Outcomes: a real gunicorn on 127.0.0.1 over a temporary SQLite database, or the
    PostgreSQL database of --database-url (its public schema is dropped and recreated:
@@ -11,15 +12,17 @@
    requests.Session. Bodies are serialised before the clock starts: the figure is the
    server's ingestion rate; CPU time per batch of the gunicorn worker and (PostgreSQL) of
    its backends is printed too, as load perturbs it less than wall time. Twice: plain
-   outcomes (target >= 50,000/s) and outcomes with a CUPED covariate and a ratio
-   denominator into a ratio-metric test (target >= 150,000/s).
+   outcomes (target >= 50,000/s) and outcomes with a ratio denominator and the pre-period
+   covariate and covariate_denominator (CUPED on a ratio) into a ratio-metric test
+   (target >= 150,000/s).
 2. Evaluation of a test holding 10,000,000 outcomes: the running sums of 10M simulated
    outcomes (5M per arm, plus a guardrail) are written directly into the arm statistics
    rows, because evaluation reads O(arms) rows and never the raw outcomes (only the
    Mann-Whitney method reads raw rows; it is not on this path). Timed: the whole
-   abtest_evaluate service (row lock, read, statistics, snapshot insert, commit). Three
-   tests: plain (target <= 100 ms), with covariates (CUPED) and with denominators (a
-   ratio metric), both with the Bayesian read-out (target < 10 ms).
+   abtest_evaluate service (row lock, read, statistics, snapshot insert, commit). Four
+   tests: plain (target <= 100 ms), with covariates (CUPED), with denominators (a ratio
+   metric) and with covariates, denominators and covariate denominators (CUPED on a
+   ratio), each with the Bayesian read-out (target < 10 ms).
 3. Assignment in process: assign_many on 1,000,000 unit ids (target >= 500,000/s), and
    assign_arm one unit at a time (no target; printed for honesty).
 
@@ -52,6 +55,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="repetitions per figure")
     parser.add_argument("--outcomes", type=int, default=1_000_000, help="per ingestion run")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn processes")
+    parser.add_argument("--parts", default="ingestion,evaluation,assignment",
+                        help="comma-separated: ingestion (plain and with the extra fields), "
+                        "extra (only with the extra fields), evaluation, assignment")
     parser.add_argument("--deadline", type=float, default=600.0, help="give up after (s)")
     parser.add_argument("--database-url", default="",
                         help="a PostgreSQL database of your own (its schema is recreated); "
@@ -177,7 +183,8 @@ def stop_server(server: subprocess.Popen) -> None:
 
 
 def bodies(n: int, run: int, extra: bool = False) -> list[bytes]:
-    """Serialised batches; ``extra`` adds a covariate and a denominator to every outcome."""
+    """Serialised batches; ``extra`` adds a denominator, a covariate and a covariate
+    denominator (CUPED on a ratio metric) to every outcome."""
     import numpy as np
     import orjson
 
@@ -191,10 +198,12 @@ def bodies(n: int, run: int, extra: bool = False) -> list[bytes]:
         if extra:
             covariates = rng.normal(1.0, 0.5, size=size).tolist()
             denominators = (rng.poisson(20, size=size) + 1.0).tolist()
-            for item, covariate, denominator in zip(items, covariates, denominators,
-                                                    strict=True):
+            pre_denominators = (rng.poisson(20, size=size) + 1.0).tolist()
+            for item, covariate, denominator, pre in zip(items, covariates, denominators,
+                                                         pre_denominators, strict=True):
                 item["covariate"] = covariate
                 item["denominator"] = denominator
+                item["covariate_denominator"] = pre
         out.append(orjson.dumps({"outcomes": items}))
     return out
 
@@ -245,7 +254,8 @@ def bench_ingestion(args, env, user, token, extra: bool = False) -> list[float]:
             url = f"http://127.0.0.1:{port}/api/v1/abtests/{test.pk}/outcomes/"
             payloads = bodies(args.outcomes, run, extra)
             warm = (b'{"outcomes": [{"unit_id": "warm", "value": 1.0, "outcome_id": "warm"'
-                    + (b', "covariate": 1.0, "denominator": 2.0' if extra else b"") + b"}]}")
+                    + (b', "covariate": 1.0, "denominator": 2.0, "covariate_denominator": 2.0'
+                       if extra else b"") + b"}]}")
             session.post(url, data=warm, timeout=60).raise_for_status()
             processes = server_processes(server, args.database_url)
             cpu_before = {name: cpu_seconds(group) for name, group in processes.items()}
@@ -280,21 +290,19 @@ def bench_ingestion(args, env, user, token, extra: bool = False) -> list[float]:
     return rates
 
 
-def _sums(values, covariates=None, denominators=None) -> dict[str, float]:
-    sums = {"n": values.size, "total": float(values.sum()), "total_sq": float(values @ values)}
-    if covariates is not None:
-        sums.update(cov_n=covariates.size, cov_total=float(covariates.sum()),
-                    cov_total_sq=float(covariates @ covariates),
-                    value_cov_total=float(values @ covariates))
-    if denominators is not None:
-        sums.update(den_n=denominators.size, den_total=float(denominators.sum()),
-                    den_total_sq=float(denominators @ denominators),
-                    value_den_total=float(values @ denominators))
-    return sums
+def _sums(values, covariates=None, denominators=None, pre_denominators=None
+          ) -> dict[str, float]:
+    from dataclasses import asdict
+
+    from abtest_app.stats import ArmStats
+
+    sums = ArmStats.from_values(values, covariates, denominators, pre_denominators)
+    return {name: amount for name, amount in asdict(sums).items() if amount}
 
 
 def bench_evaluation(args, user, kind: str = "plain") -> list[float]:
-    """kind: plain, cuped (outcomes with covariates) or ratio (with denominators)."""
+    """kind: plain, cuped (outcomes with covariates), ratio (with denominators) or
+    ratio_cuped (with covariates, denominators and covariate denominators)."""
     import numpy as np
 
     from abtest_app import services
@@ -306,19 +314,22 @@ def bench_evaluation(args, user, kind: str = "plain") -> list[float]:
     test = new_running_test(user, f"evaluation at 10M, {kind}", method=Method.SEQUENTIAL,
                             planned_samples_per_arm=5_000_000, min_effect=1e6,
                             guardrails=[{"name": "latency_ms", "direction": Direction.LOWER}],
-                            ratio_metric=kind == "ratio")
+                            ratio_metric=kind in ("ratio", "ratio_cuped"))
     rng = np.random.default_rng(11)
     for arm, mean in ((Arm.CHAMPION, 1.00), (Arm.CHALLENGER, 1.001)):
         for metric, loc, scale in (("", mean, 0.5), ("latency_ms", 20.0, 3.0)):
             totals: dict[str, float] = {}
             for _ in range(5):  # 5 x 1M values per arm and metric
                 values = rng.normal(loc, scale, size=1_000_000)
-                covariates = denominators = None
-                if metric == "" and kind == "cuped":
+                covariates = denominators = pre_denominators = None
+                if metric == "" and kind in ("cuped", "ratio_cuped"):
                     covariates = values + rng.normal(0.0, 0.3, size=values.size)
-                if metric == "" and kind == "ratio":
+                if metric == "" and kind in ("ratio", "ratio_cuped"):
                     denominators = rng.poisson(20, size=values.size) + 1.0
-                for name, amount in _sums(values, covariates, denominators).items():
+                if metric == "" and kind == "ratio_cuped":
+                    pre_denominators = rng.poisson(20, size=values.size) + 1.0
+                for name, amount in _sums(values, covariates, denominators,
+                                          pre_denominators).items():
                     totals[name] = totals.get(name, 0) + amount
             ArmStats.objects.filter(test=test, arm=arm, metric=metric).update(**totals)
     services.abtest_evaluate(test_id=test.pk)  # warm caches (scipy, query compilation)
@@ -384,26 +395,35 @@ def main() -> None:
         setup_django(env)
         user, token = make_fixtures()
         database = "PostgreSQL" if args.database_url else "SQLite"
-        print(f"Outcome ingestion over HTTP (gunicorn, {args.workers} worker, {database}):")
-        rates = bench_ingestion(args, env, user, token)
-        print("  with a covariate and a denominator on every outcome:")
-        extra_rates = bench_ingestion(args, env, user, token, extra=True)
-        print("Evaluation:")
-        evaluation = bench_evaluation(args, user)
-        cuped = bench_evaluation(args, user, "cuped")
-        ratio = bench_evaluation(args, user, "ratio")
-        print("Assignment:")
-        many, single = bench_assignment(args)
-        report([
-            ("outcomes through the batch API", statistics.median(rates), "/s", 50_000, True),
-            ("outcomes with covariate + denominator", statistics.median(extra_rates), "/s",
-             150_000, True),
-            ("evaluation at 10M outcomes", statistics.median(evaluation), "ms", 100, False),
-            ("evaluation at 10M, CUPED + Bayesian", statistics.median(cuped), "ms", 10, False),
-            ("evaluation at 10M, ratio + Bayesian", statistics.median(ratio), "ms", 10, False),
-            ("assign_many", statistics.median(many), "units/s", 500_000, True),
-            ("assign_arm (one at a time)", statistics.median(single), "units/s", 0, True),
-        ])
+        parts = set(args.parts.split(","))
+        rows: list[tuple[str, float, str, float, bool]] = []
+        if "ingestion" in parts:
+            print(f"Outcome ingestion over HTTP (gunicorn, {args.workers} worker, {database}):")
+            rates = bench_ingestion(args, env, user, token)
+            rows.append(("outcomes through the batch API", statistics.median(rates), "/s",
+                         50_000, True))
+        if "extra" in parts or "ingestion" in parts:
+            print("  with a denominator, a covariate and a covariate_denominator on every "
+                  "outcome:")
+            extra_rates = bench_ingestion(args, env, user, token, extra=True)
+            rows.append(("outcomes with denominator + covariate + covariate_denominator",
+                         statistics.median(extra_rates), "/s", 150_000, True))
+        if "evaluation" in parts:
+            print("Evaluation:")
+            for kind, label, target in (
+                    ("plain", "evaluation at 10M outcomes", 100),
+                    ("cuped", "evaluation at 10M, CUPED + Bayesian", 10),
+                    ("ratio", "evaluation at 10M, ratio + Bayesian", 10),
+                    ("ratio_cuped", "evaluation at 10M, ratio + CUPED + Bayesian", 10)):
+                times = bench_evaluation(args, user, kind)
+                rows.append((label, statistics.median(times), "ms", target, False))
+        if "assignment" in parts:
+            print("Assignment:")
+            many, single = bench_assignment(args)
+            rows.append(("assign_many", statistics.median(many), "units/s", 500_000, True))
+            rows.append(("assign_arm (one at a time)", statistics.median(single), "units/s", 0,
+                         True))
+        report(rows)
     finally:
         signal.alarm(0)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -162,7 +162,11 @@ class OutcomeInputSerializer(serializers.Serializer):
     covariate = serializers.FloatField(required=False, help_text="The unit's pre-period "
                                        "value of the metric (CUPED); missing counts as 0.")
     denominator = serializers.FloatField(required=False, help_text="Required by a ratio "
-                                         "metric: the unit's denominator (> 0).")
+                                         "metric: the unit's denominator (>= 0).")
+    covariate_denominator = serializers.FloatField(
+        required=False, help_text="Ratio metric only: the unit's pre-period denominator "
+        "(>= 0), the pre-period covariate's denominator (CUPED on a ratio); missing counts "
+        "as 0.")
     arm = serializers.ChoiceField(choices=Arm.choices, required=False,
                                   help_text="Optional check: must match the assignment.")
 
@@ -199,6 +203,14 @@ class ArmSummarySerializer(serializers.Serializer):
     den_total = serializers.FloatField()
     den_total_sq = serializers.FloatField()
     value_den_total = serializers.FloatField()
+    cov_den_n = serializers.IntegerField(
+        help_text="Outcomes that carried a covariate_denominator (CUPED on a ratio).")
+    cov_den_total = serializers.FloatField()
+    cov_den_total_sq = serializers.FloatField()
+    value_cov_den_total = serializers.FloatField()
+    den_cov_total = serializers.FloatField()
+    den_cov_den_total = serializers.FloatField()
+    cov_cov_den_total = serializers.FloatField()
 
 
 class ResultsSerializer(serializers.Serializer):

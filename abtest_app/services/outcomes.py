@@ -40,8 +40,8 @@ from axion_registry.pgarray import array_literal
 from models_app.roles import Actor
 
 MAX_BATCH = 10_000
-COLUMNS = ("test_id", "arm", "unit_id", "value", "covariate", "denominator", "outcome_id",
-           "metrics", "created_at")
+COLUMNS = ("test_id", "arm", "unit_id", "value", "covariate", "denominator",
+           "covariate_denominator", "outcome_id", "metrics", "created_at")
 SQLITE_ROWS_PER_STATEMENT = 32_766 // len(COLUMNS)  # SQLite's limit on bound parameters
 COLLECTING = (TestState.RUNNING, TestState.PAUSED)
 UNIQUE_VIOLATION = "23505"
@@ -99,11 +99,12 @@ def _insert_postgresql(
     values = batch.values.tolist()
     sql = (
         f"INSERT INTO {table} ({columns}) "
-        "SELECT %s, u.arm, u.unit_id, u.value, u.covariate, u.denominator, u.outcome_id, "
-        "u.metrics::jsonb, %s "
+        "SELECT %s, u.arm, u.unit_id, u.value, u.covariate, u.denominator, "
+        "u.covariate_denominator, u.outcome_id, u.metrics::jsonb, %s "
         "FROM unnest(%s::varchar[], %s::varchar[], %s::float8[], %s::float8[], %s::float8[], "
-        "%s::varchar[], %s::text[]) "
-        "AS u(arm, unit_id, value, covariate, denominator, outcome_id, metrics)"
+        "%s::float8[], %s::varchar[], %s::text[]) "
+        "AS u(arm, unit_id, value, covariate, denominator, covariate_denominator, outcome_id, "
+        "metrics)"
     )
     params: list[Any] = [
         test_id,
@@ -113,6 +114,7 @@ def _insert_postgresql(
         array_literal([values[i] for i in order], "float"),
         array_literal([batch.covariates[i] for i in order], "float"),
         array_literal([batch.denominators[i] for i in order], "float"),
+        array_literal([batch.covariate_denominators[i] for i in order], "float"),
         array_literal([ids[i] for i in order], "text"),
         array_literal([metrics[i] for i in order], "text"),
     ]
@@ -138,7 +140,8 @@ def _sqlite_statements(
     values = batch.values.tolist()
     row_marks = "(" + ", ".join(["?"] * len(COLUMNS)) + ")"
     records = zip(repeat(test_id), arms, batch.unit_ids, values, batch.covariates,
-                  batch.denominators, batch.outcome_ids, metrics, repeat(created_at))
+                  batch.denominators, batch.covariate_denominators, batch.outcome_ids, metrics,
+                  repeat(created_at))
     for start in range(0, len(batch), SQLITE_ROWS_PER_STATEMENT):
         stop = min(start + SQLITE_ROWS_PER_STATEMENT, len(batch))
         params = list(chain.from_iterable(islice(records, stop - start)))
@@ -281,6 +284,7 @@ def abtest_record_outcomes(
             is_challenger, values, batch.metrics, [g["name"] for g in test.guardrails],
             covariates=_optional_column(batch.covariates),
             denominators=_optional_column(batch.denominators),
+            covariate_denominators=_optional_column(batch.covariate_denominators),
         )
         _add_to_stats(test.pk, increments)
 

@@ -79,7 +79,7 @@ def _results(results: dict, *, heading: bool = True) -> None:
     cols[3].metric("p-value", charts.number(current.get("p_value")))
     cols[3].metric("Sequential p (always valid)", charts.number(current.get("sequential_p")))
     details = current.get("details") or {}
-    _adjustment(details)
+    _adjustment(details, current)
     _bayesian(details)
     _srm(current)
     _progress(test, current)
@@ -110,21 +110,28 @@ def _decision(test: dict, current: dict) -> None:
         st.caption(f"Promotion: {test['promotion_status']}. {test.get('promotion_message', '')}")
 
 
-def _adjustment(details: dict) -> None:
+def _adjustment(details: dict, current: dict) -> None:
     cuped, ratio = details.get("cuped"), details.get("ratio")
+    on_ratio = details.get("analysis") == "ratio_cuped"  # CUPED on a ratio metric
     if cuped:
         st.markdown(
-            f"**CUPED** (θ = {charts.number(cuped.get('theta'))}): adjusted effect "
+            f"**{'CUPED on the ratio' if on_ratio else 'CUPED'}** "
+            f"(θ = {charts.number(cuped.get('theta'))}"
+            f"{', by the pre-period ratio' if on_ratio else ''}): adjusted effect "
             f"{charts.number(cuped.get('adjusted_effect'))} ± "
             f"{charts.number(cuped.get('adjusted_std_error'))}, unadjusted "
             f"{charts.number(cuped.get('unadjusted_effect'))} ± "
             f"{charts.number(cuped.get('unadjusted_std_error'))}; variance reduced by "
             f"{charts.percent(cuped.get('variance_reduction'))}")
     if ratio:
-        st.markdown(
-            f"**Ratio metric** (delta method): champion "
-            f"{charts.number(ratio.get('champion_ratio'))}, challenger "
-            f"{charts.number(ratio.get('challenger_ratio'))}")
+        text = (f"**Ratio metric** (delta method): champion "
+                f"{charts.number(ratio.get('champion_ratio'))}, challenger "
+                f"{charts.number(ratio.get('challenger_ratio'))}")
+        if on_ratio:
+            text += (f" unadjusted; CUPED-adjusted: champion "
+                     f"{charts.number(current.get('champion_mean'))}, challenger "
+                     f"{charts.number(current.get('challenger_mean'))}")
+        st.markdown(text)
 
 
 def _bayesian(details: dict) -> None:

@@ -69,6 +69,27 @@ def test_cuped_ratio_and_bayesian_read_outs_are_shown_where_a_test_has_them(fake
         assert expected in shown, expected
 
 
+def test_a_ratio_test_with_pre_period_data_shows_the_adjusted_and_the_plain_ratios(fake_api,
+                                                                                  app):
+    results = copy.deepcopy(fake_api.routes[f"abtests/{TEST_ID}/results/"])
+    results["evaluation"].update(champion_mean=0.0312, challenger_mean=0.0281)
+    results["evaluation"]["details"] = {
+        "analysis": "ratio_cuped",
+        "cuped": {"theta": 0.36, "adjusted_effect": -0.0031, "adjusted_std_error": 0.0013,
+                  "unadjusted_effect": -0.0042, "unadjusted_std_error": 0.0015,
+                  "variance_reduction": 0.25},
+        "ratio": {"champion_ratio": 0.0515, "challenger_ratio": 0.0473},
+    }
+    fake_api.routes[f"abtests/{TEST_ID}/results/"] = results
+    shown = texts(tab(app(), "A/B Tests"))
+    for expected in ("CUPED on the ratio** (θ = 0.36, by the pre-period ratio): adjusted "
+                     "effect -0.0031 ± 0.0013, unadjusted -0.0042 ± 0.0015; variance reduced "
+                     "by 25.0%",
+                     "Ratio metric** (delta method): champion 0.0515, challenger 0.0473 "
+                     "unadjusted; CUPED-adjusted: champion 0.0312, challenger 0.0281"):
+        assert expected in shown, expected
+
+
 # -- the charts' specs (pure: history in, Vega-Lite out) ------------------------------------
 
 def _history(*pairs, **extra):
