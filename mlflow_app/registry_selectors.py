@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.db.models.functions import Coalesce
 
+from axion_registry.compiled import CompiledRows
 from axion_registry.db_functions import EpochMs
 from mlflow_app import registry_shapes as rshapes
 from mlflow_app.errors import MlflowError, invalid, not_found
@@ -132,16 +133,25 @@ def versions_answer(rows: list[VersionRow]) -> list[dict[str, Any]]:
     )) for row in rows]
 
 
+# The two reads behind most single-version answers, compiled once (axion_registry.compiled).
+_VERSION_BY_PK = CompiledRows(
+    lambda pk: _version_rows(ModelVersion.objects.filter(pk=pk)),
+    samples=[-(2**62) + 7], json_columns=["tags"])
+_VERSION_BY_ALIAS = CompiledRows(
+    lambda name, alias: _version_rows(visible_versions().filter(model__name=name,
+                                                                aliases__name=alias)),
+    samples=["\x00sample model\x00", "\x00sample alias\x00"], json_columns=["tags"])
+
+
 def version_answer(version: ModelVersion) -> dict[str, Any]:
-    return versions_answer(list(_version_rows(ModelVersion.objects.filter(pk=version.pk))))[0]
+    return versions_answer(_VERSION_BY_PK.rows(version.pk))[0]
 
 
 def version_answer_by_alias(name: str, alias: str) -> dict[str, Any]:
     """The answer for the version an alias of model `name` names: the version's row found
     through the alias in one query (the hot path of `models:/<name>@<alias>`); anything
     else, and every refusal, as version_by_alias answers it."""
-    rows = [] if alias.lower() == "latest" else list(_version_rows(visible_versions().filter(
-        model__name=name, aliases__name=alias)))
+    rows = [] if alias.lower() == "latest" else _VERSION_BY_ALIAS.rows(name, alias)
     if rows:
         return versions_answer(rows)[0]
     return version_answer(version_by_alias(model_by_name(name), alias))
