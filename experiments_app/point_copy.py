@@ -35,6 +35,7 @@ def points_copy(run_pk: int, keys: Sequence[str], point_ids: np.ndarray,
     """The whole COPY ... FROM STDIN (FORMAT BINARY) stream of the points, header and
     trailer included. `values` as stored (0.0 where `is_nan`); keys are UTF-8 text."""
     codes = {key: key.encode() for key in set(keys)}
+    groups: list[tuple[int, slice | np.ndarray, bytes | list[bytes]]]
     if len(codes) == 1:  # the usual batch: one key, no per-point work for it
         (only,) = codes.values()
         groups = [(len(only), slice(None), only)]
@@ -43,8 +44,8 @@ def points_copy(run_pk: int, keys: Sequence[str], point_ids: np.ndarray,
         sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
         groups = []
         for size in np.unique(sizes).tolist():
-            chosen = np.flatnonzero(sizes == size)
-            groups.append((size, chosen, [encoded[i] for i in chosen.tolist()]))
+            where = np.flatnonzero(sizes == size)
+            groups.append((size, where, [encoded[i] for i in where.tolist()]))
     parts = [HEADER]
     for size, chosen, key_bytes in groups:
         records = np.empty(len(point_ids[chosen]), dtype=_record(size))
