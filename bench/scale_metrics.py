@@ -12,9 +12,12 @@ builds it), with progress, then prints:
      --batches batches) and by two writers at once, each to its own run (points/s overall);
      target >= 100,000
 
+The --many-runs runs of --points-per-run points are seeded in bulk (seed_runs: binary COPY
+built by numpy, a transaction per 50 runs, resumable); `--many-runs 10000 --points-per-run
+10000` is the issue's 10^8 points across 10,000 runs, beside the single runs above.
 Seeded runs are kept between invocations (found by name), so a second run only measures.
 Usage: .venv/bin/python bench/scale_metrics.py [--database-url URL] [--max-points 10000000]
-       [--many-runs 1000 --points-per-run 10000] [--batches 30]
+       [--many-runs 1000 --points-per-run 10000] [--batches 30] [--seed-only]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse
 import math
 import os
 import statistics
+import struct
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -120,6 +124,98 @@ def seed_run(run_pk: int, n: int, seed: int) -> None:
             'INSERT INTO experiments_app_latestmetric (run_id, key, value, is_nan, step, '
             '"timestamp") VALUES (%s, %s, %s, %s, %s, %s)',
             [run_pk, "loss", stored[-1], bool(nan[-1]), n - 1, T0 + (n - 1) * 10])
+
+
+# One row of a binary COPY of (id, run_id, key, value, is_nan, step, timestamp).
+POINT_RECORD = np.dtype([
+    ("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("run_len", ">i4"), ("run", ">i8"),
+    ("key_len", ">i4"), ("key", "S4"), ("value_len", ">i4"), ("value", ">f8"),
+    ("nan_len", ">i4"), ("is_nan", "?"), ("step_len", ">i4"), ("step", ">i8"),
+    ("stamp_len", ">i4"), ("stamp", ">i8"),
+])
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+COPY_TRAILER = struct.pack(">h", -1)
+
+
+def point_records(run_pk: int, first_id: int, values: np.ndarray) -> bytes:
+    """The binary COPY rows of one run's points 'loss' at steps 0..n-1, built by numpy."""
+    n = len(values)
+    steps = np.arange(n, dtype=np.int64)
+    records = np.empty(n, dtype=POINT_RECORD)
+    records["fields"] = 7
+    for name, size in (("id", 8), ("run", 8), ("key", 4), ("value", 8), ("nan", 1),
+                       ("step", 8), ("stamp", 8)):
+        records[f"{name}_len"] = size
+    nan = np.isnan(values)
+    records["id"], records["run"], records["key"] = first_id + steps, run_pk, b"loss"
+    records["value"], records["is_nan"] = np.where(nan, 0.0, values), nan
+    records["step"], records["stamp"] = steps, T0 + steps * 10
+    return records.tobytes()
+
+
+def seed_runs(experiment: str, runs: int, points: int, group: int = 50) -> list[str]:
+    """`runs` runs named many-0 ... of `points` points each, the missing ones seeded in
+    bulk: a transaction per `group` runs with one binary COPY of their points (built by
+    numpy), one COPY of their pyramid (built by experiments_app.pyramid as the write path
+    builds it) and their latest values. A run counts as seeded once its latest value is
+    stored, which is written in the same transaction as its points, so an interrupted seed
+    resumes where it stopped."""
+    from django.db import connection, transaction
+
+    from experiments_app.models import LatestMetric, Metric, MetricBucket, Run
+    from experiments_app.pyramid import BUCKET_COLUMNS, Points, build_columns
+    from experiments_app.services import run_create
+
+    names = [f"many-{number}" for number in range(runs)]
+    have = dict(Run.objects.filter(experiment__name=experiment, name__in=names)
+                .values_list("name", "pk"))
+    for name in names:
+        if name not in have:
+            have[name] = run_create(experiment=experiment, name=name).pk
+    done = set(LatestMetric.objects.filter(run_id__in=have.values(), key="loss")
+               .values_list("run_id", flat=True))
+    todo = [(number, have[name]) for number, name in enumerate(names) if have[name] not in done]
+    print(f"  {runs:,} runs of {points:,} points: {len(todo):,} to seed", flush=True)
+    table, buckets = Metric._meta.db_table, MetricBucket._meta.db_table
+    began, seeded = time.perf_counter(), 0
+    for at in range(0, len(todo), group):
+        chunk = todo[at:at + group]
+        with transaction.atomic(), connection.cursor() as cursor:
+            total = points * len(chunk)
+            cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+                           "nextval(pg_get_serial_sequence(%s, 'id')) + %s - 1)",
+                           [table, table, total])
+            first_id = cursor.fetchone()[0] - total + 1
+            raw, latest, pyramids = cursor.cursor, [], []
+            with raw.copy(f"COPY {table} (id, run_id, key, value, is_nan, step, "
+                          '"timestamp") FROM STDIN (FORMAT BINARY)') as copy:
+                copy.write(COPY_HEADER)
+                for offset, (number, run_pk) in enumerate(chunk):
+                    values = curve(np.arange(points, dtype=np.int64), number)
+                    ids = first_id + offset * points + np.arange(points, dtype=np.int64)
+                    copy.write(point_records(run_pk, int(ids[0]), values))
+                    steps = np.arange(points, dtype=np.int64)
+                    pyramids.append((run_pk, build_columns(
+                        Points(["loss"] * points, steps, T0 + steps * 10, ids, values))))
+                    last = float(values[-1])
+                    latest.append((run_pk, "loss", 0.0 if math.isnan(last) else last,
+                                   math.isnan(last), points - 1, T0 + (points - 1) * 10))
+                copy.write(COPY_TRAILER)
+            with raw.copy(f"COPY {buckets} (run_id, {', '.join(BUCKET_COLUMNS)}) "
+                          "FROM STDIN") as copy:
+                for run_pk, built in pyramids:
+                    for row in zip(*(built[column] for column in BUCKET_COLUMNS),
+                                   strict=True):
+                        copy.write_row((run_pk, *row))
+            raw.executemany(
+                'INSERT INTO experiments_app_latestmetric (run_id, key, value, is_nan, step, '
+                '"timestamp") VALUES (%s, %s, %s, %s, %s, %s)', latest)
+        seeded += len(chunk)
+        if seeded % (group * 20) == 0 or seeded == len(todo):
+            rate = seeded * points / (time.perf_counter() - began)
+            print(f"    {seeded:>7,} / {len(todo):,} runs ({rate:,.0f} points/s)", flush=True)
+    run_ids = dict(Run.objects.filter(pk__in=have.values()).values_list("pk", "run_id"))
+    return [run_ids[have[name]] for name in names]
 
 
 def copy_buckets(raw: Any, run_pk: int, rows: list, table: str, columns: tuple) -> None:
@@ -258,6 +354,8 @@ def main() -> None:
     parser.add_argument("--many-runs", type=int, default=1000)
     parser.add_argument("--points-per-run", type=int, default=10_000)
     parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--seed-only", action="store_true",
+                        help="seed (with progress) and print the table's size; measure nothing")
     args = parser.parse_args()
     sizes = [size for size in SIZES if size <= args.max_points]
 
@@ -279,8 +377,7 @@ def main() -> None:
             print(f"  one run of {size:>11,} points ready in {ms(started) / 1000:6.1f} s",
                   flush=True)
         started = time.perf_counter()
-        many = [seeded_run(f"many-{number}", args.points_per_run, number, "scale-many")
-                for number in range(args.many_runs)]
+        many = seed_runs("scale-many", args.many_runs, args.points_per_run)
         print(f"  {args.many_runs:,} runs of {args.points_per_run:,} points ready in "
               f"{ms(started) / 1000:6.1f} s", flush=True)
         with connection.cursor() as cursor:
@@ -296,6 +393,8 @@ def main() -> None:
         connection.close()
         print(f"  table: {total:,} points ({sizes_on_disk[0]}), {buckets:,} pyramid buckets "
               f"({sizes_on_disk[1]})\n", flush=True)
+        if args.seed_only:
+            return
 
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
         in_process(run_ids)

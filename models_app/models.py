@@ -64,7 +64,11 @@ class RegisteredModel(models.Model):
 
 
 class ModelVersion(ConcurrentTransitionMixin, models.Model):
-    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
+    # No index of its own: version_semver_desc starts with the model and answers every
+    # lookup by model. A model-only index let PostgreSQL read a search's first page as
+    # "walk the first model's versions, then sort them", all of them for a big model.
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions",
+                              db_index=False)
     version = models.CharField(max_length=50)
     # The model's 1, 2, 3 (what the MLflow API calls a version), assigned beside the semver
     # under the registered model's lock; never reused, even after a version is removed.
@@ -122,8 +126,7 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
                 name="one_production_version_per_model",
             ),
         ]
-        indexes = [
-            models.Index(fields=["model", "major", "minor", "patch"]),
+        indexes = [  # unique_semver_per_model's index serves (model, major, minor, patch)
             models.Index(fields=["model", "-major", "-minor", "-patch"],
                          name="version_semver_desc"),
             # registration's check that no other model's version keeps files in a folder

@@ -56,8 +56,15 @@ VERSION_FIELDS = (
 
 
 def version_values(queryset: QuerySet[ModelVersion]) -> QuerySet:
-    """Versions as plain dicts, read in one query without building model instances."""
-    return queryset.values(*VERSION_FIELDS, model_name=F("model__name"),
+    """Versions as plain dicts, read in one query without building model instances.
+
+    The model's name is a subquery per row returned, not a join: with an inner join, the
+    join's equivalence (model_id = registered model id) let PostgreSQL order a search by
+    walking the models' primary key against a bitmap of every match (37 ms for a two-tag
+    search at 1,000,000 versions), where the version_semver_desc scan stops at the page
+    (10 ms)."""
+    name = RegisteredModel.objects.filter(pk=OuterRef("model_id")).values("name")[:1]
+    return queryset.values(*VERSION_FIELDS, model_name=Subquery(name),
                            creator=F("created_by__username"))
 
 

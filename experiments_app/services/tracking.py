@@ -8,9 +8,8 @@ Rows go in as tuples, never through serializers.
 from __future__ import annotations
 
 import functools
-import math
 import sqlite3
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from django.conf import settings
@@ -25,6 +24,8 @@ from experiments_app.errors import (
 )
 from experiments_app.models import LatestMetric, Metric, MetricBucket, Param, Run
 from experiments_app.ownership import require_run_owner
+from experiments_app.point_copy import COLUMNS as POINT_COLUMNS
+from experiments_app.point_copy import points_copy
 from experiments_app.pyramid import BUCKET_COLUMNS, Points, build_columns
 from experiments_app.services.runs import run_for_logging
 from experiments_app.tracking_input import (
@@ -70,17 +71,30 @@ def _write_metrics(run_pk: int, rows: list[MetricRow]) -> None:
     values: three statements (COPY on PostgreSQL), whatever the number of points."""
     if not rows:
         return
-    point_ids = _insert_points(run_pk, rows)
-    points = Points(
+    count = len(rows)
+    columns = PointColumns(
         keys=[row[0] for row in rows],
-        steps=np.fromiter((row[3] for row in rows), dtype=np.int64, count=len(rows)),
-        timestamps=np.fromiter((row[4] for row in rows), dtype=np.int64, count=len(rows)),
-        point_ids=np.asarray(point_ids, dtype=np.int64),
-        values=np.fromiter((math.nan if row[2] else row[1] for row in rows),
-                           dtype=np.float64, count=len(rows)),
+        values=np.fromiter((row[1] for row in rows), dtype=np.float64, count=count),
+        is_nan=np.fromiter((row[2] for row in rows), dtype=np.bool_, count=count),
+        steps=np.fromiter((row[3] for row in rows), dtype=np.int64, count=count),
+        timestamps=np.fromiter((row[4] for row in rows), dtype=np.int64, count=count),
     )
+    point_ids = _insert_points(run_pk, rows, columns)
+    points = Points(keys=columns.keys, steps=columns.steps, timestamps=columns.timestamps,
+                    point_ids=point_ids,
+                    values=np.where(columns.is_nan, np.nan, columns.values))
     buckets_upsert(run_pk, build_columns(points))
     _upsert_latest(run_pk, list(latest_per_key(rows).values()))
+
+
+class PointColumns(NamedTuple):
+    """A batch's points as columns, in the order given; values as stored (0.0 when NaN)."""
+
+    keys: list[str]
+    values: np.ndarray
+    is_nan: np.ndarray
+    steps: np.ndarray
+    timestamps: np.ndarray
 
 
 @functools.cache
@@ -92,37 +106,33 @@ def _point_sequence(table: str) -> str:
         return str(cursor.fetchone()[0])
 
 
-_POINT_TYPES = ["int8", "int8", "text", "float8", "bool", "int8", "int8"]
-
-
-def _insert_points(run_pk: int, rows: list[MetricRow]) -> list[int]:
+def _insert_points(run_pk: int, rows: list[MetricRow], columns: PointColumns) -> np.ndarray:
     """Insert the points in the order given; returns their ids, in that order."""
     quote = connection.ops.quote_name
     table = quote(Metric._meta.db_table)
-    columns = f"run_id, key, value, is_nan, step, {quote('timestamp')}"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # Ids drawn first (ascending, from the table's own sequence), so the pyramid can
-            # name its points; then one COPY.
-            cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+            # Ids drawn first (ascending, from the table's own sequence, as one text value
+            # rather than a row each), so the pyramid can name its points; then one COPY.
+            cursor.execute("SELECT string_agg(id::text, ',' ORDER BY id) FROM "
+                           "(SELECT nextval(%s::regclass) AS id FROM generate_series(1, %s)) ids",
                            [_point_sequence(Metric._meta.db_table), len(rows)])
-            point_ids = sorted(row[0] for row in cursor.fetchall())
-            # Binary COPY: psycopg's C row writer and no float text for the server to parse,
-            # a quarter of the text format's cost.
-            with cursor.cursor.copy(
-                    f"COPY {table} (id, {columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(_POINT_TYPES)
-                write = copy.write_row
-                for point_id, row in zip(point_ids, rows, strict=True):
-                    write((point_id, run_pk, *row))
+            point_ids = np.array(cursor.fetchone()[0].split(","), dtype=np.int64)
+            # Binary COPY built by numpy (experiments_app.point_copy): no float text for the
+            # server to parse, no Python call per point.
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(map(quote, POINT_COLUMNS))}) "
+                                    "FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(points_copy(run_pk, columns.keys, point_ids, columns.values,
+                                       columns.is_nan, columns.steps, columns.timestamps))
             return point_ids
-        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s)",
+        names = ", ".join(map(quote, POINT_COLUMNS[1:]))
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES (%s, %s, %s, %s, %s, %s)",
                            [(run_pk, *row) for row in rows])
         # SQLite has one writer at a time, which holds the lock from the first row to the
         # commit: the rows got consecutive ids ending at the last one.
         cursor.execute("SELECT last_insert_rowid()")
         last = cursor.fetchone()[0]
-    return list(range(last - len(rows) + 1, last + 1))
+    return np.arange(last - len(rows) + 1, last + 1, dtype=np.int64)
 
 
 def _wins(part: str, better: str, table: str) -> str:

@@ -42,6 +42,22 @@ def test_copied_points_read_back_exactly_with_odd_keys_and_non_finite_values(run
     assert LatestMetric.objects.get(run=run, key="auc").value == -0.0
 
 
+def test_copied_points_keep_their_order_across_interleaved_keys_of_several_lengths(
+        run, researcher):
+    """The COPY stream is built per key length (experiments_app.point_copy); ids still follow
+    the order the points were sent in, and a multi-byte key is stored as sent."""
+    keys = ["a", "größe/ü", "val/loss", "a", "val/loss", "größe/ü", "a"]
+    steps = [0, -(2**62), 2**62, 1, -5, 7, 2]
+    points = [(key, float(number) / 3, step)
+              for number, (key, step) in enumerate(zip(keys, steps, strict=True))]
+    _batch(run, points, researcher)
+    stored = list(Metric.objects.filter(run=run).order_by("id").values_list(
+        "key", "value", "is_nan", "step", "timestamp"))
+    assert stored == [(key, value, False, step, 1_000 + step) for key, value, step in points]
+    latest = dict(LatestMetric.objects.filter(run=run).values_list("key", "step"))
+    assert latest == {"a": 2, "größe/ü": 7, "val/loss": 2**62}
+
+
 def test_a_batch_of_a_thousand_points_is_five_statements(run, researcher):
     _batch(run, [("warm", 1.0, 0)], researcher)  # the id sequence's name, once per process
     points = [(f"k{i % 10}", i / 7, i) for i in range(1000)]
