@@ -28,8 +28,8 @@ class CompiledRows:
         self._compiled: dict[str, tuple[str, list[Any], list[int]] | None] = {}
 
     def _compile(self, using: str) -> tuple[str, list[Any], list[int]] | None:
-        sql, params = self._shape(*self._samples).query.sql_with_params()
-        params = list(params)
+        sql, sample_params = self._shape(*self._samples).query.sql_with_params()
+        params = list(sample_params)
         slots = []
         for sample in self._samples:
             found = [i for i, value in enumerate(params)
