@@ -4,6 +4,7 @@ processes of one host at once) records once."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -331,7 +332,8 @@ class TestRealWorker:
             check = wait_for(lambda: _load_check_process(), 60, "the load check to start")
             (child,) = wait_for(lambda: _children(worker.pid), 10, "the pool process")
             os.kill(child, signal.SIGKILL)
-            os.kill(check, signal.SIGKILL)  # its orphaned check: nothing may record it
+            with contextlib.suppress(ProcessLookupError):  # it may die with its parent
+                os.kill(check, signal.SIGKILL)  # its orphaned check: nothing may record it
             done = wait_for(lambda: ModelVersion.objects.filter(
                 pk=version.pk).exclude(load_check_status="pending").first(), 90,
                 "the redelivered load check")
