@@ -133,6 +133,25 @@ def _cuped_relative_variance(a: ArmStats, b: ArmStats, theta: float, binary: boo
     return v_b + v_a
 
 
+def _cuped_info(theta: float, raw: tuple[Moments, Moments],
+                adjusted: tuple[Moments, Moments], relative_variance: float) -> Cuped:
+    """What CUPED did: both effects with their standard errors, and the variance it saved."""
+    (raw_a, raw_b), (a, b) = raw, adjusted
+    raw_var = raw_a.variance / raw_a.n + raw_b.variance / raw_b.n
+    adjusted_var = a.variance / a.n + b.variance / b.n
+    return Cuped(
+        theta=theta,
+        champion_unadjusted_mean=raw_a.mean,
+        challenger_unadjusted_mean=raw_b.mean,
+        unadjusted_effect=raw_b.mean - raw_a.mean,
+        unadjusted_std_error=math.sqrt(raw_var),
+        adjusted_effect=b.mean - a.mean,
+        adjusted_std_error=math.sqrt(adjusted_var),
+        variance_reduction=1 - adjusted_var / raw_var if raw_var > 0 else math.nan,
+        relative_variance=relative_variance,
+    )
+
+
 def cuped(champion: ArmStats, challenger: ArmStats, *, binary: bool = False) -> Primary | None:
     """CUPED-adjusted arms, or None when no covariate was given or theta is 0."""
     if champion.cov_n + challenger.cov_n == 0 or min(champion.n, challenger.n) < 2:
@@ -142,19 +161,8 @@ def cuped(champion: ArmStats, challenger: ArmStats, *, binary: bool = False) -> 
         return None
     a, b = _adjusted(champion, theta, binary), _adjusted(challenger, theta, binary)
     raw_a, raw_b = _raw(champion, binary), _raw(challenger, binary)
-    raw_var = raw_a.variance / raw_a.n + raw_b.variance / raw_b.n
-    adjusted_var = a.variance / a.n + b.variance / b.n
-    info = Cuped(
-        theta=theta,
-        champion_unadjusted_mean=raw_a.mean,
-        challenger_unadjusted_mean=raw_b.mean,
-        unadjusted_effect=raw_b.mean - raw_a.mean,
-        unadjusted_std_error=math.sqrt(raw_var),
-        adjusted_effect=b.mean - a.mean,
-        adjusted_std_error=math.sqrt(adjusted_var),
-        variance_reduction=1 - adjusted_var / raw_var if raw_var > 0 else math.nan,
-        relative_variance=_cuped_relative_variance(champion, challenger, theta, binary, b),
-    )
+    info = _cuped_info(theta, (raw_a, raw_b), (a, b),
+                       _cuped_relative_variance(champion, challenger, theta, binary, b))
     return Primary(
         analysis=Analysis.CUPED, champion=a, challenger=b, cuped=info,
         lift_baseline=raw_a.mean, lift_variance=info.relative_variance,
@@ -288,19 +296,8 @@ def ratio_cuped(champion: ArmStats, challenger: ArmStats) -> Primary | None:
     a = ArmEstimate(champion.n, moments_a.mean(theta), max(moments_a.variance(theta), 0.0))
     b = ArmEstimate(challenger.n, moments_b.mean(theta), max(moments_b.variance(theta), 0.0))
     raw_a, raw_b = ratio_estimate(champion), ratio_estimate(challenger)
-    raw_var = raw_a.variance / raw_a.n + raw_b.variance / raw_b.n
-    adjusted_var = a.variance / a.n + b.variance / b.n
-    info = Cuped(
-        theta=theta,
-        champion_unadjusted_mean=raw_a.mean,
-        challenger_unadjusted_mean=raw_b.mean,
-        unadjusted_effect=raw_b.mean - raw_a.mean,
-        unadjusted_std_error=math.sqrt(raw_var),
-        adjusted_effect=b.mean - a.mean,
-        adjusted_std_error=math.sqrt(adjusted_var),
-        variance_reduction=1 - adjusted_var / raw_var if raw_var > 0 else math.nan,
-        relative_variance=_ratio_cuped_relative_variance(moments_a, moments_b, theta),
-    )
+    info = _cuped_info(theta, (raw_a, raw_b), (a, b),
+                       _ratio_cuped_relative_variance(moments_a, moments_b, theta))
     return Primary(
         analysis=Analysis.RATIO_CUPED, champion=a, challenger=b, cuped=info,
         ratio=_ratio_info(champion, challenger, raw_a, raw_b),
