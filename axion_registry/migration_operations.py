@@ -6,47 +6,41 @@ from typing import Any
 
 from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations
+from django.db.migrations.operations.base import Operation
 
 
-class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
-    """CREATE INDEX CONCURRENTLY on PostgreSQL, a plain CREATE INDEX elsewhere (SQLite)."""
+class _ConcurrentlyOnPostgres(Operation):
+    """PostgreSQL runs the concurrent operation (the class this is mixed into); any other
+    database runs `plain`, the same change under its ordinary lock (SQLite has no other)."""
+
+    plain: Any
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any,
                           to_state: Any) -> None:
         if schema_editor.connection.vendor == "postgresql":
             super().database_forwards(app_label, schema_editor, from_state, to_state)
-            return
-        migrations.AddIndex.database_forwards(
-            self, app_label, schema_editor, from_state, to_state)
+        else:
+            self.plain.database_forwards(self, app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any,
                            to_state: Any) -> None:
         if schema_editor.connection.vendor == "postgresql":
             super().database_backwards(app_label, schema_editor, from_state, to_state)
-            return
-        migrations.AddIndex.database_backwards(
-            self, app_label, schema_editor, from_state, to_state)
+        else:
+            self.plain.database_backwards(self, app_label, schema_editor, from_state, to_state)
 
 
-class RemoveIndexConcurrentlyOnPostgres(RemoveIndexConcurrently):
+class AddIndexConcurrentlyOnPostgres(_ConcurrentlyOnPostgres, AddIndexConcurrently):
+    """CREATE INDEX CONCURRENTLY on PostgreSQL, a plain CREATE INDEX elsewhere (SQLite)."""
+
+    plain = migrations.AddIndex
+
+
+class RemoveIndexConcurrentlyOnPostgres(_ConcurrentlyOnPostgres, RemoveIndexConcurrently):
     """DROP INDEX CONCURRENTLY on PostgreSQL (no lock that waits for every reader and
     blocks writes meanwhile), a plain DROP INDEX elsewhere (SQLite)."""
 
-    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any,
-                          to_state: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-            return
-        migrations.RemoveIndex.database_forwards(
-            self, app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any,
-                           to_state: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-            return
-        migrations.RemoveIndex.database_backwards(
-            self, app_label, schema_editor, from_state, to_state)
+    plain = migrations.RemoveIndex
 
 
 def column_index_names(schema_editor: Any, table: str, columns: list[str]) -> list[str]:
