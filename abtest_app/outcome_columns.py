@@ -63,10 +63,9 @@ def uniform_columns(
     if set(map(len, dicts)) != {len(keys)}:
         return None
     try:  # every item has as many keys as the first: the same keys, or a KeyError
-        rows = list(map(itemgetter(*keys), dicts))
+        columns = {key: list(map(itemgetter(key), dicts)) for key in keys}
     except KeyError:
         return None
-    columns = {key: list(column) for key, column in zip(keys, zip(*rows, strict=True), strict=True)}
     if not _strings(columns["unit_id"], MAX_UNIT_ID):
         return None
     if "outcome_id" in columns and not _strings(columns["outcome_id"], MAX_OUTCOME_ID):

@@ -226,7 +226,7 @@ def _new_rows(outcome_ids: Sequence[str | None], inserted: set[str] | None) -> l
 
 def _optional_column(column: list[float | None]) -> np.ndarray | None:
     """A float array with NaN where not given; None when no outcome gave one."""
-    if all(value is None for value in column):
+    if column.count(None) == len(column):
         return None
     return np.array(column, dtype=np.float64)
 
@@ -259,7 +259,7 @@ def abtest_record_outcomes(
     if keep is not None:
         batch = batch.take(keep)
     arms = assign_many(test.seed, batch.unit_ids, test.challenger_share, test.assignment_rule)
-    if any(arm is not None for arm in batch.claimed_arms):
+    if batch.claimed_arms.count(None) != len(batch.claimed_arms):
         try:
             batches.check_claimed_arms(batch.claimed_arms, arms)
         except batches.OutcomeError as exc:
@@ -277,7 +277,7 @@ def abtest_record_outcomes(
         if kept is not None:
             batch, arms = batch.take(kept), [arms[i] for i in kept]
         is_challenger = np.fromiter(
-            (arm == Arm.CHALLENGER for arm in arms), dtype=bool, count=len(arms)
+            map(Arm.CHALLENGER.value.__eq__, arms), dtype=bool, count=len(arms)
         )
         values = batch.values
         increments = batches.increments(

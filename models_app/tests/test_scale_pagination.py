@@ -63,8 +63,13 @@ def analysed():
                 cursor.execute("ANALYZE models_app_versionmetric")
 
     yield analyse
-    ModelVersion.objects.all().delete()
-    analyse()
+    if connection.vendor == "postgresql":
+        # TRUNCATE is transactional on PostgreSQL: it goes with the test's rollback, and is
+        # seconds faster than the ORM's cascading delete of 20,000 versions.
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE wants no checks pending
+            cursor.execute("TRUNCATE model_versions CASCADE")
+        analyse()
 
 
 @pytest.fixture
