@@ -10,25 +10,39 @@ exactly once, or the shape is run through the ORM every time instead (same answe
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from django.db import connections
 from django.db.models import QuerySet
 
 Shape = Callable[..., QuerySet]
+# (column position, the ORM's converters for it, the column's expression)
+Converters = list[tuple[int, list[Callable[..., Any]], Any]]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: list[Any]
+    slots: list[int]  # where each argument goes in params
+    names: list[str]  # the values() keys, in column order
+    converters: Converters
 
 
 class CompiledRows:
-    def __init__(self, shape: Shape, samples: Sequence[object],
-                 json_columns: Sequence[str] = ()) -> None:
+    """Rows as the shape's values() queryset gives them (the backend's converters applied,
+    as the ORM applies them: JSON decoded, datetimes aware), from SQL built once."""
+
+    def __init__(self, shape: Shape, samples: Sequence[object]) -> None:
         self._shape = shape
         self._samples = tuple(samples)
-        self._json = frozenset(json_columns)
-        self._compiled: dict[str, tuple[str, list[Any], list[int]] | None] = {}
+        self._compiled: dict[str, _Compiled | None] = {}
 
-    def _compile(self, using: str) -> tuple[str, list[Any], list[int]] | None:
-        sql, sample_params = self._shape(*self._samples).query.sql_with_params()
+    def _compile(self, using: str) -> _Compiled | None:
+        queryset = self._shape(*self._samples)
+        compiler = queryset.query.get_compiler(using)
+        sql, sample_params = compiler.as_sql()
         params = list(sample_params)
         slots = []
         for sample in self._samples:
@@ -37,7 +51,14 @@ class CompiledRows:
             if len(found) != 1:
                 return None
             slots.append(found[0])
-        return sql, params, slots
+        columns = compiler.select[:compiler.col_count]
+        names = [alias for _, _, alias in columns]
+        if None in names or len(set(names)) != len(names):
+            return None
+        found_converters = compiler.get_converters([column for column, _, _ in columns])
+        converters = [(position, functions, expression) for position, (functions, expression)
+                      in found_converters.items()]
+        return _Compiled(sql, params, slots, names, converters)
 
     def rows(self, *args: object, using: str = "default") -> list[dict[str, Any]]:
         if using not in self._compiled:
@@ -45,16 +66,17 @@ class CompiledRows:
         compiled = self._compiled[using]
         if compiled is None:
             return list(self._shape(*args).using(using))
-        sql, params, slots = compiled
-        params = list(params)
-        for slot, value in zip(slots, args, strict=True):
+        params = list(compiled.params)
+        for slot, value in zip(compiled.slots, args, strict=True):
             params[slot] = value
-        with connections[using].cursor() as cursor:
-            cursor.execute(sql, params)
-            names = [column[0] for column in cursor.description]
-            found = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            found = [list(row) for row in cursor.fetchall()]
         for row in found:
-            for name in self._json & row.keys():
-                if isinstance(row[name], str | bytes):
-                    row[name] = orjson.loads(row[name])
-        return found
+            for position, functions, expression in compiled.converters:
+                value = row[position]
+                for function in functions:
+                    value = function(value, expression, connection)
+                row[position] = value
+        return [dict(zip(compiled.names, row, strict=True)) for row in found]

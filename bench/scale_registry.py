@@ -189,6 +189,9 @@ def measure(size: int, client: Any, artifact: bytes) -> dict[str, float]:
         lambda: walk("model-0000"), repeats)
     figures["latest version (?page_size=1)"] = median_ms(
         lambda: get(f"{versions}?page_size=1"))
+    figures["latest version (versions/latest/)"] = median_ms(lambda: get(f"{versions}latest/"))
+    figures["latest staging version (latest/?stage=staging)"] = median_ms(
+        lambda: get(f"{versions}latest/?stage=staging"))
     figures["model detail with latest_version"] = median_ms(lambda: get(f"models/{BIG_MODEL}/"))
     searches = {
         "search by tag (tag=team:team-7)": "tag=team:team-7",

@@ -136,11 +136,11 @@ def versions_answer(rows: list[VersionRow]) -> list[dict[str, Any]]:
 # The two reads behind most single-version answers, compiled once (axion_registry.compiled).
 _VERSION_BY_PK = CompiledRows(
     lambda pk: _version_rows(ModelVersion.objects.filter(pk=pk)),
-    samples=[-(2**62) + 7], json_columns=["tags"])
+    samples=[-(2**62) + 7])
 _VERSION_BY_ALIAS = CompiledRows(
     lambda name, alias: _version_rows(visible_versions().filter(model__name=name,
                                                                 aliases__name=alias)),
-    samples=["\x00sample model\x00", "\x00sample alias\x00"], json_columns=["tags"])
+    samples=["\x00sample model\x00", "\x00sample alias\x00"])
 
 
 def version_answer(version: ModelVersion) -> dict[str, Any]:

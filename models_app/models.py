@@ -129,6 +129,10 @@ class ModelVersion(ConcurrentTransitionMixin, models.Model):
         indexes = [  # unique_semver_per_model's index serves (model, major, minor, patch)
             models.Index(fields=["model", "-major", "-minor", "-patch"],
                          name="version_semver_desc"),
+            # a stage's versions in the list order: the latest staging version, and a stage
+            # search's pages, without walking the versions of the other stages
+            models.Index(fields=["model", "stage", "-major", "-minor", "-patch"],
+                         name="version_stage_semver_desc"),
             # registration's check that no other model's version keeps files in a folder
             models.Index(fields=["artifact_path"], name="version_artifact_path"),
         ]

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 from django.db.models import F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 
+from axion_registry.compiled import CompiledRows
 from axion_registry.errors import InvalidInput
 from models_app import artifacts, roles
 from models_app.choices import Direction, LoadCheckStatus, Stage
@@ -18,7 +19,7 @@ from models_app.errors import (
     TransitionRefused,
     VersionNotFound,
 )
-from models_app.filtersets import ModelVersionFilterSet
+from models_app.filtersets import ModelVersionFilterSet, version_order
 from models_app.gates import GateReport, evaluate_gates
 from models_app.models import (
     PROMOTABLE_STAGES,
@@ -106,16 +107,21 @@ def version_list(*, filters: dict[str, Any] | None = None,
     order: it is constant there, and without it the order is one direction, so a keyset
     page is a row comparison the (model, major, minor, patch) index answers as a range."""
     versions = ModelVersion.objects.all() if model is None else model.versions.all()
-    filterset = ModelVersionFilterSet(filters or {}, versions)
-    if not filterset.is_valid():
-        field, messages = next(iter(filterset.errors.items()))
-        raise InvalidInput(f"{field}: {' '.join(messages)}", code="invalid_search",
-                           details=filterset.errors)
-    found = filterset.qs
+    if not filters or filters.keys().isdisjoint(ModelVersionFilterSet.base_filters):
+        # A plain page, no search parameter: the FilterSet would only order, and building
+        # it cost more than the page's query.
+        order = version_order([])
+    else:
+        filterset = ModelVersionFilterSet(filters, versions)
+        if not filterset.is_valid():
+            field, messages = next(iter(filterset.errors.items()))
+            raise InvalidInput(f"{field}: {' '.join(messages)}", code="invalid_search",
+                               details=filterset.errors)
+        versions = filterset.qs
+        order = [str(term) for term in versions.query.order_by]
     if model is not None:
-        found = found.order_by(*[term for term in found.query.order_by
-                                 if str(term).lstrip("-") != "model_id"])
-    return found
+        order = [term for term in order if term.lstrip("-") != "model_id"]
+    return versions.order_by(*order)
 
 
 SEMVER_DESCENDING = ("-major", "-minor", "-patch")
@@ -191,6 +197,30 @@ def version_latest(
     """The model's highest version in semver order (in `stage`, when given)."""
     versions = model.versions.all() if stage is None else model.versions.filter(stage=stage)
     return versions.order_by(*SEMVER_DESCENDING).first()
+
+
+def _latest_versions(model_name: str, stage: str | None = None) -> QuerySet:
+    # The model's id as a scalar subquery, not a join: the planner then reads the versions
+    # of one model down (model, [stage,] major, minor, patch) and stops at the first, where
+    # a join sorts every version of the model.
+    model_id = RegisteredModel.objects.filter(name=model_name).values("pk")[:1]
+    versions = ModelVersion.objects.filter(model_id=Subquery(model_id))
+    if stage is not None:
+        versions = versions.filter(stage=stage)
+    return version_values(versions.order_by(*SEMVER_DESCENDING))[:1]
+
+
+_LATEST = CompiledRows(_latest_versions, samples=["\x00sample model\x00"])
+_LATEST_IN_STAGE = CompiledRows(_latest_versions,
+                                samples=["\x00sample model\x00", "\x00sample stage\x00"])
+
+
+def version_latest_row(*, model_name: str, stage: str | None = None) -> dict[str, Any] | None:
+    """The model's highest version (in `stage`, when given) in the list's public shape,
+    read in one query from SQL built once; None when there is none (or no such model)."""
+    rows = _LATEST.rows(model_name) if stage is None else _LATEST_IN_STAGE.rows(model_name,
+                                                                               stage)
+    return version_rows(rows)[0] if rows else None
 
 
 def version_in_production(*, model: RegisteredModel) -> ModelVersion | None:

@@ -5,19 +5,21 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from axion_registry.errors import InvalidInput
 from axion_registry.filters import FilteredBySelector, query_params_valid
 from axion_registry.pagination import KeysetPagination
 from models_app import artifacts, roles, selectors, services
 from models_app.api import queries as q
 from models_app.api import serializers as s
-from models_app.errors import ArtifactTooLarge, InvalidMetadata, NotAnUpload
+from models_app.choices import Stage
+from models_app.errors import ArtifactTooLarge, InvalidMetadata, NotAnUpload, VersionNotFound
 from models_app.filtersets import (
     ModelChangeFilterSet,
     ModelVersionFilterSet,
@@ -161,6 +163,26 @@ class ModelVersionViewSet(
 
     def list(self, request: Request, model_name: str) -> Response:
         return paginated_versions(self, self.get_queryset())
+
+    @extend_schema(
+        parameters=[OpenApiParameter("stage", enum=Stage.values, required=False,
+                                     description="The highest version in this stage.")],
+        responses=s.ModelVersionSerializer,
+    )
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def latest(self, request: Request, model_name: str) -> Response:
+        """The model's highest version by semver (in `stage`, when given), as the list
+        shows it: one indexed read, whatever the number of versions."""
+        stage = request.query_params.get("stage")
+        if stage is not None and stage not in Stage.values:
+            raise InvalidInput(f"stage: '{stage}' is not a stage; give one of "
+                               f"{', '.join(Stage.values)}.", code="invalid_search")
+        row = selectors.version_latest_row(model_name=model_name, stage=stage)
+        if row is None:
+            selectors.model_get(name=model_name)  # an unknown model is its own 404
+            raise VersionNotFound(f"{model_name} has no version{f' in {stage}' if stage else ''}"
+                                  " yet.")
+        return Response(row)
 
     @extend_schema(responses=s.ModelVersionDetailSerializer)
     def retrieve(self, request: Request, model_name: str, version: str) -> Response:

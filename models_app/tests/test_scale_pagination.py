@@ -295,6 +295,8 @@ def test_on_postgresql_pages_and_tag_search_read_through_indexes(api, researcher
     requests = ["/api/v1/models/m07/versions/", path_of(first["next"]),
                 "/api/v1/models/m07/versions/?page=last",
                 "/api/v1/models/m07/versions/?page_size=1",
+                "/api/v1/models/m07/versions/latest/",
+                "/api/v1/models/m07/versions/latest/?stage=draft",
                 "/api/v1/versions/", "/api/v1/versions/?tag=team:team-42",
                 "/api/v1/versions/?tag=team:team-42&name=m0",
                 "/api/v1/versions/?metric=auc>=0.9995", "/api/v1/versions/?metric=auc>=0.3",
