@@ -77,6 +77,11 @@ class RegistryAPI(Transport):
         """A version with its load check and verified metrics."""
         return self.get(f"models/{model}/versions/{version}/")
 
+    def get_latest_version(self, model: str, *, stage: str | None = None) -> dict[str, Any]:
+        """The model's highest version by semver (in `stage`, when given)."""
+        params = {"stage": stage} if stage is not None else {}
+        return self.get(f"models/{model}/versions/latest/", **params)
+
     def update_version(self, model: str, version: str, *, description: str | None = None,
                        tags: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Change a version's description or tags (tags replace the old ones)."""

@@ -65,3 +65,17 @@ def test_it_reads_one_query(api, versions):
     with CaptureQueriesContext(connection) as queries:
         assert api.get(URL).status_code == 200
     assert len([q for q in queries.captured_queries if "model_versions" in q["sql"]]) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_client_reads_the_latest_version_from_a_live_server(live_server, versions,
+                                                                researcher):
+    from rest_framework.authtoken.models import Token
+
+    from axion_client import AxionAPIError, AxionClient
+
+    client = AxionClient(live_server.url, Token.objects.create(user=researcher).key)
+    assert client.get_latest_version("ranking")["version"] == "2.0.0"
+    with pytest.raises(AxionAPIError) as refused:
+        client.get_latest_version("ranking", stage="production")
+    assert refused.value.code == "version_not_found"
