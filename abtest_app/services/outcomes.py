@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain, islice, repeat
+from operator import itemgetter
 from typing import Any, cast
 
 import numpy as np
@@ -44,6 +45,9 @@ COLUMNS = ("test_id", "arm", "unit_id", "value", "covariate", "denominator",
            "covariate_denominator", "outcome_id", "metrics", "created_at")
 SQLITE_ROWS_PER_STATEMENT = 32_766 // len(COLUMNS)  # SQLite's limit on bound parameters
 COLLECTING = (TestState.RUNNING, TestState.PAUSED)
+_PG_ARRAY = {"arm": "varchar", "unit_id": "varchar", "value": "float8", "covariate": "float8",
+             "denominator": "float8", "covariate_denominator": "float8",
+             "outcome_id": "varchar", "metrics": "text"}
 UNIQUE_VIOLATION = "23505"
 
 
@@ -96,28 +100,24 @@ def _insert_postgresql(
         order = sorted(range(len(batch)), key=lambda i: (ids[i] is None, ids[i] or ""))
     else:
         order = sorted(range(len(batch)), key=cast(list[str], ids).__getitem__)
-    values = batch.values.tolist()
-    sql = (
-        f"INSERT INTO {table} ({columns}) "
-        "SELECT %s, u.arm, u.unit_id, u.value, u.covariate, u.denominator, "
-        "u.covariate_denominator, u.outcome_id, u.metrics::jsonb, %s "
-        "FROM unnest(%s::varchar[], %s::varchar[], %s::float8[], %s::float8[], %s::float8[], "
-        "%s::float8[], %s::varchar[], %s::text[]) "
-        "AS u(arm, unit_id, value, covariate, denominator, covariate_denominator, outcome_id, "
-        "metrics)"
-    )
-    params: list[Any] = [
-        test_id,
-        created_at,
-        array_literal([arms[i] for i in order], "text"),
-        array_literal([batch.unit_ids[i] for i in order], "text"),
-        array_literal([values[i] for i in order], "float"),
-        array_literal([batch.covariates[i] for i in order], "float"),
-        array_literal([batch.denominators[i] for i in order], "float"),
-        array_literal([batch.covariate_denominators[i] for i in order], "float"),
-        array_literal([ids[i] for i in order], "text"),
-        array_literal([metrics[i] for i in order], "text"),
-    ]
+    take = itemgetter(*order) if len(order) > 1 else (lambda column: [column[0]])
+    given = {
+        "arm": arms, "unit_id": batch.unit_ids, "value": batch.values.tolist(),
+        "covariate": batch.covariates, "denominator": batch.denominators,
+        "covariate_denominator": batch.covariate_denominators, "outcome_id": ids,
+        "metrics": metrics,
+    }
+    # A column no outcome gives is a NULL in the statement, not an array of NULLs to parse.
+    sent = [name for name, column in given.items()
+            if name in ("arm", "unit_id", "value") or column.count(None) != len(column)]
+    picked = ["%s"] + [(f"u.{name}::jsonb" if name == "metrics" else f"u.{name}")
+                       if name in sent else "NULL" for name in COLUMNS[1:-1]] + ["%s"]
+    arrays = ", ".join(f"%s::{_PG_ARRAY[name]}[]" for name in sent)
+    sql = (f"INSERT INTO {table} ({columns}) SELECT {', '.join(picked)} "
+           f"FROM unnest({arrays}) AS u({', '.join(sent)})")
+    params: list[Any] = [test_id, created_at] + [
+        array_literal(take(given[name]), "float" if _PG_ARRAY[name] == "float8" else "text")
+        for name in sent]
     with connection.cursor() as cursor:
         try:
             with transaction.atomic():
