@@ -48,6 +48,8 @@ def array_literal(values: Iterable[Any], kind: str) -> str:
         body = ",".join("NULL" if value is None else "t" if value else "f" for value in values)
     elif kind == "float":
         body = _floats(values)
+    elif None not in values:
+        body = ",".join(map(str, map(int, values)))
     else:
         body = ",".join("NULL" if value is None else str(int(value)) for value in values)
     return "{" + body + "}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -73,11 +74,11 @@ def _write_metrics(run_pk: int, rows: list[MetricRow]) -> None:
         return
     count = len(rows)
     columns = PointColumns(
-        keys=[row[0] for row in rows],
-        values=np.fromiter((row[1] for row in rows), dtype=np.float64, count=count),
-        is_nan=np.fromiter((row[2] for row in rows), dtype=np.bool_, count=count),
-        steps=np.fromiter((row[3] for row in rows), dtype=np.int64, count=count),
-        timestamps=np.fromiter((row[4] for row in rows), dtype=np.int64, count=count),
+        keys=list(map(itemgetter(0), rows)),
+        values=np.fromiter(map(itemgetter(1), rows), dtype=np.float64, count=count),
+        is_nan=np.fromiter(map(itemgetter(2), rows), dtype=np.bool_, count=count),
+        steps=np.fromiter(map(itemgetter(3), rows), dtype=np.int64, count=count),
+        timestamps=np.fromiter(map(itemgetter(4), rows), dtype=np.int64, count=count),
     )
     point_ids = _insert_points(run_pk, rows, columns)
     points = Points(keys=columns.keys, steps=columns.steps, timestamps=columns.timestamps,
