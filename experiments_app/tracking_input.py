@@ -202,8 +202,7 @@ def _uniform_metrics(metrics: list[Any]) -> list[MetricRow] | None:
         return None
     for key in dict.fromkeys(keys):  # in order of first appearance: the loop's first error
         clean_key(key, "metric key")
-    nan = [value != value for value in values] if any(map(math.isnan, values)) \
-        else [False] * len(values)
+    nan = list(map(math.isnan, values))
     stored = [0.0 if is_nan else value for value, is_nan in zip(values, nan, strict=True)] \
         if True in nan else values
     return list(zip(keys, stored, nan, steps, stamps, strict=True))
@@ -218,8 +217,11 @@ def clean_metrics(metrics: Any, *, default_timestamp: int | None = None) -> list
             "metrics must be a list of {'key', 'value', 'step', 'timestamp'} objects."
         )
     uniform = _uniform_metrics(metrics)
-    if uniform is not None:
-        return uniform
+    return uniform if uniform is not None else _metric_rows(metrics, default_timestamp)
+
+
+def _metric_rows(metrics: list[Any], default_timestamp: int | None) -> list[MetricRow]:
+    """The per-item reading of clean_metrics: any batch, the first bad item refused."""
     stamp = default_timestamp or now_ms()
     rows: list[MetricRow] = []
     known: set[str] = set()
