@@ -74,6 +74,7 @@ SUMMARIES: dict[str, str] = {
     "v1_models_versions_list": "List a model's versions",
     "v1_models_versions_create": "Register a version (upload an artifact)",
     "v1_models_versions_retrieve": "Get a version",
+    "v1_models_versions_latest_retrieve": "Get a model's latest version (optionally in a stage)",
     "v1_models_versions_partial_update": "Change a version's description or tags",
     "v1_models_versions_artifact_retrieve": "Download a version's artifact",
     "v1_models_versions_gates_retrieve": "Check a version against the promotion gates",
