@@ -269,13 +269,10 @@ def parse_outcomes(
 
 def first_occurrences(outcome_ids: Sequence[str | None]) -> list[int] | None:
     """Positions to keep so each outcome id appears once (its first time); None if all unique."""
-    if None not in outcome_ids:
-        if len(set(outcome_ids)) == len(outcome_ids):
-            return None
-    else:
-        given = [outcome_id for outcome_id in outcome_ids if outcome_id is not None]
-        if len(set(given)) == len(given):
-            return None
+    given = outcome_ids if None not in outcome_ids else [
+        outcome_id for outcome_id in outcome_ids if outcome_id is not None]
+    if len(set(given)) == len(given):
+        return None
     seen: set[str] = set()
     keep: list[int] = []
     repeated = False

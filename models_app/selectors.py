@@ -191,12 +191,19 @@ def alias_change_list() -> QuerySet[AliasChange]:
     return AliasChange.objects.select_related("model", "from_version", "to_version", "actor")
 
 
+def _highest_first(versions: QuerySet[ModelVersion],
+                   stage: Stage | str | None) -> QuerySet[ModelVersion]:
+    """Versions (in `stage`, when given), highest semver first."""
+    if stage is not None:
+        versions = versions.filter(stage=stage)
+    return versions.order_by(*SEMVER_DESCENDING)
+
+
 def version_latest(
     *, model: RegisteredModel, stage: Stage | None = None
 ) -> ModelVersion | None:
     """The model's highest version in semver order (in `stage`, when given)."""
-    versions = model.versions.all() if stage is None else model.versions.filter(stage=stage)
-    return versions.order_by(*SEMVER_DESCENDING).first()
+    return _highest_first(model.versions.all(), stage).first()
 
 
 def _latest_versions(model_name: str, stage: str | None = None) -> QuerySet:
@@ -205,9 +212,7 @@ def _latest_versions(model_name: str, stage: str | None = None) -> QuerySet:
     # a join sorts every version of the model.
     model_id = RegisteredModel.objects.filter(name=model_name).values("pk")[:1]
     versions = ModelVersion.objects.filter(model_id=Subquery(model_id))
-    if stage is not None:
-        versions = versions.filter(stage=stage)
-    return version_values(versions.order_by(*SEMVER_DESCENDING))[:1]
+    return version_values(_highest_first(versions, stage))[:1]
 
 
 _LATEST = CompiledRows(_latest_versions, samples=["\x00sample model\x00"])
