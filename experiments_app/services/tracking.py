@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -80,12 +82,15 @@ def _write_metrics(run_pk: int, rows: list[MetricRow]) -> None:
         steps=np.fromiter(map(itemgetter(3), rows), dtype=np.int64, count=count),
         timestamps=np.fromiter(map(itemgetter(4), rows), dtype=np.int64, count=count),
     )
-    point_ids = _insert_points(run_pk, rows, columns)
-    points = Points(keys=columns.keys, steps=columns.steps, timestamps=columns.timestamps,
-                    point_ids=point_ids,
-                    values=np.where(columns.is_nan, np.nan, columns.values))
-    buckets_upsert(run_pk, build_columns(points))
-    _upsert_latest(run_pk, list(latest_per_key(rows).values()))
+    with _points_inserted(run_pk, rows, columns) as point_ids:
+        # On PostgreSQL the server is still taking in the COPY while this runs.
+        points = Points(keys=columns.keys, steps=columns.steps, timestamps=columns.timestamps,
+                        point_ids=point_ids,
+                        values=np.where(columns.is_nan, np.nan, columns.values))
+        buckets = _bucket_statements(run_pk, build_columns(points))
+        latest = list(latest_per_key(rows).values())
+    _execute(buckets)
+    _upsert_latest(run_pk, latest)
 
 
 class PointColumns(NamedTuple):
@@ -107,8 +112,12 @@ def _point_sequence(table: str) -> str:
         return str(cursor.fetchone()[0])
 
 
-def _insert_points(run_pk: int, rows: list[MetricRow], columns: PointColumns) -> np.ndarray:
-    """Insert the points in the order given; returns their ids, in that order."""
+@contextmanager
+def _points_inserted(run_pk: int, rows: list[MetricRow],
+                     columns: PointColumns) -> Iterator[np.ndarray]:
+    """Insert the points in the order given; yields their ids, in that order. On
+    PostgreSQL the COPY's rows are all sent before the body runs and it ends after, so the
+    server stores them while this process goes on with the batch (the two run on two cores)."""
     quote = connection.ops.quote_name
     table = quote(Metric._meta.db_table)
     with connection.cursor() as cursor:
@@ -125,7 +134,8 @@ def _insert_points(run_pk: int, rows: list[MetricRow], columns: PointColumns) ->
                                     "FROM STDIN (FORMAT BINARY)") as copy:
                 copy.write(points_copy(run_pk, columns.keys, point_ids, columns.values,
                                        columns.is_nan, columns.steps, columns.timestamps))
-            return point_ids
+                yield point_ids
+            return
         names = ", ".join(map(quote, POINT_COLUMNS[1:]))
         cursor.executemany(f"INSERT INTO {table} ({names}) VALUES (%s, %s, %s, %s, %s, %s)",
                            [(run_pk, *row) for row in rows])
@@ -133,7 +143,7 @@ def _insert_points(run_pk: int, rows: list[MetricRow], columns: PointColumns) ->
         # commit: the rows got consecutive ids ending at the last one.
         cursor.execute("SELECT last_insert_rowid()")
         last = cursor.fetchone()[0]
-    return np.arange(last - len(rows) + 1, last + 1, dtype=np.int64)
+    yield np.arange(last - len(rows) + 1, last + 1, dtype=np.int64)
 
 
 def _wins(part: str, better: str, table: str) -> str:
@@ -178,23 +188,36 @@ _LITERAL_KIND = {"text": "text", "boolean": "boolean", "float8": "float",
                  "bigint": "integer", "smallint": "integer"}
 
 
-def buckets_upsert(run_pk: int, built: dict[str, list[Any]]) -> None:
-    """Merge buckets (pyramid.build_columns, in its order) into the run's pyramid."""
+Statement = tuple[str, list[Any]]
+
+
+def _bucket_statements(run_pk: int, built: dict[str, list[Any]]) -> list[Statement]:
+    """The upserts that merge buckets (pyramid.build_columns, in its order) into the run's
+    pyramid: one on PostgreSQL, chunks of SQLITE_BUCKET_CHUNK elsewhere."""
     table = connection.ops.quote_name(MetricBucket._meta.db_table)
     count = len(built["key"])
     if not count:
-        return
+        return []
+    if connection.vendor == "postgresql":
+        return [(_bucket_upsert_sql(table, count), [run_pk, *(
+            array_literal(built[name], _LITERAL_KIND[_array_type(name)])
+            for name in BUCKET_COLUMNS)])]
+    rows = list(zip(*(built[name] for name in BUCKET_COLUMNS), strict=True))
+    return [(_bucket_upsert_sql(table, len(chunk)),
+             [value for row in chunk for value in (run_pk, *row)])
+            for chunk in (rows[start:start + SQLITE_BUCKET_CHUNK]
+                          for start in range(0, count, SQLITE_BUCKET_CHUNK))]
+
+
+def _execute(statements: list[Statement]) -> None:
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(_bucket_upsert_sql(table, count), [run_pk, *(
-                array_literal(built[name], _LITERAL_KIND[_array_type(name)])
-                for name in BUCKET_COLUMNS)])
-            return
-        rows = list(zip(*(built[name] for name in BUCKET_COLUMNS), strict=True))
-        for start in range(0, count, SQLITE_BUCKET_CHUNK):
-            chunk = rows[start:start + SQLITE_BUCKET_CHUNK]
-            cursor.execute(_bucket_upsert_sql(table, len(chunk)),
-                           [value for row in chunk for value in (run_pk, *row)])
+        for sql, params in statements:
+            cursor.execute(sql, params)
+
+
+def buckets_upsert(run_pk: int, built: dict[str, list[Any]]) -> None:
+    """Merge buckets (pyramid.build_columns, in its order) into the run's pyramid."""
+    _execute(_bucket_statements(run_pk, built))
 
 
 def _upsert_latest(run_pk: int, rows: list[MetricRow]) -> None:
