@@ -9,8 +9,11 @@ exactly once, or the shape is run through the ORM every time instead (same answe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.db import connections
@@ -80,3 +83,34 @@ class CompiledRows:
                     value = function(value, expression, connection)
                 row[position] = value
         return [dict(zip(compiled.names, row, strict=True)) for row in found]
+
+
+class CompiledShapes:
+    """CompiledRows for a family of queries whose SQL depends on a shape (which fields a
+    search compares, and how) and not on the values compared: each shape is compiled the
+    first time it is seen, up to `size` shapes per process (the least recently used goes).
+
+    `build(shape, values)` makes the values() queryset; `samples(shape)` the sample values
+    to compile it with (same rules as CompiledRows's)."""
+
+    def __init__(self, build: Callable[[Hashable, Sequence[object]], QuerySet],
+                 samples: Callable[[Hashable], Sequence[object]], size: int = 128) -> None:
+        self._build = build
+        self._samples = samples
+        self._size = size
+        self._shapes: OrderedDict[Hashable, CompiledRows] = OrderedDict()
+        self._lock = threading.Lock()  # gunicorn's threads share it
+
+    def rows(self, shape: Hashable, values: Sequence[object],
+             using: str = "default") -> list[dict[str, Any]]:
+        with self._lock:
+            compiled = self._shapes.pop(shape, None)
+            if compiled is None:
+                compiled = CompiledRows(partial(self._run, shape), samples=self._samples(shape))
+                while len(self._shapes) >= self._size:
+                    self._shapes.popitem(last=False)
+            self._shapes[shape] = compiled
+        return compiled.rows(*values, using=using)
+
+    def _run(self, shape: Hashable, *values: object) -> QuerySet:
+        return self._build(shape, values)

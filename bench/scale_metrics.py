@@ -389,6 +389,10 @@ def main() -> None:
                            ", pg_size_pretty(pg_total_relation_size("
                            "'experiments_app_metricbucket'))")
             sizes_on_disk = cursor.fetchone()
+            # What autovacuum would otherwise be doing to a freshly loaded table while the
+            # measurements below run (the steady state of a table that grew over time).
+            print("  VACUUM ANALYZE of both tables ...", flush=True)
+            cursor.execute("VACUUM ANALYZE experiments_app_metric")
             cursor.execute("VACUUM ANALYZE experiments_app_metricbucket")
         connection.close()
         print(f"  table: {total:,} points ({sizes_on_disk[0]}), {buckets:,} pyramid buckets "

@@ -8,16 +8,18 @@ A version's MLflow number is Axion's per-model `ModelVersion.sequence`; aliases 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from django.db.models import QuerySet
 from django.db.models.functions import Coalesce
 
-from axion_registry.compiled import CompiledRows
+from axion_registry.compiled import CompiledRows, CompiledShapes
 from axion_registry.db_functions import EpochMs
 from mlflow_app import registry_shapes as rshapes
 from mlflow_app.errors import MlflowError, invalid, not_found
-from mlflow_app.grammar import parse_checked_filter, parse_checked_order_by
+from mlflow_app.grammar import Condition, OrderKey, parse_checked_filter, parse_checked_order_by
 from mlflow_app.models import VersionDeletion
 from mlflow_app.registry_search import (
     MODEL_RULES,
@@ -109,13 +111,49 @@ def models_search(*, filter_string: str, order_by: list[str], offset: int,
     return list(queryset[offset:offset + limit + 1])
 
 
+# A search's shape: its conditions with the compared text and numbers left out (they are
+# the parameters), its order and its page; the values: those texts and numbers, in order.
+SearchShape = tuple[tuple[Condition, ...], tuple[OrderKey, ...], int, int]
+_PARAMETER_TYPES = (str, float)
+
+
+def _search_queryset(shape: SearchShape,
+                     values: Sequence[object]) -> QuerySet[ModelVersion, VersionRow]:
+    conditions, orders, offset, limit = shape
+    given = iter(values)
+    filled = [replace(condition, value=next(given))  # type: ignore[arg-type]
+              if isinstance(condition.value, _PARAMETER_TYPES) else condition
+              for condition in conditions]
+    queryset = versions_order(versions_filter(versions_annotated(visible_versions()),
+                                              filled), list(orders))
+    return _facts(queryset)[offset:offset + limit + 1]
+
+
+def _search_samples(shape: SearchShape) -> list[object]:
+    """Values no search compares with: text with NULs, numbers no version has (and every
+    numeric field takes: a timestamp of 1935)."""
+    return [f"\x00sample {number}\x00" if isinstance(condition.value, str)
+            else float(-(2**40) - number)
+            for number, condition in enumerate(shape[0])
+            if isinstance(condition.value, _PARAMETER_TYPES)]
+
+
+# Compiling a search through the ORM cost three times running it (220 versions: 4.3 ms of
+# 5.6 in SQLite), and the same few shapes come back call after call.
+_SEARCHES = CompiledShapes(_search_queryset, _search_samples)
+
+
 def versions_search(*, filter_string: str, order_by: list[str], offset: int,
                     limit: int) -> list[VersionRow]:
     conditions = parse_checked_filter(filter_string, VERSION_RULES)
     orders = [parse_checked_order_by(clause, VERSION_RULES) for clause in order_by]
-    queryset = versions_order(versions_filter(versions_annotated(visible_versions()),
-                                              conditions), orders)
-    return list(_facts(queryset)[offset:offset + limit + 1])
+    shape: SearchShape = (
+        tuple(replace(condition, value=type(condition.value)(), position=0)
+              if isinstance(condition.value, _PARAMETER_TYPES) else replace(condition, position=0)
+              for condition in conditions),
+        tuple(orders), offset, limit)
+    return _SEARCHES.rows(shape, [condition.value for condition in conditions
+                                  if isinstance(condition.value, _PARAMETER_TYPES)])
 
 
 # --- answers ------------------------------------------------------------------------------
