@@ -14,12 +14,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.db import connections
 from django.db.models import QuerySet
 
 Shape = Callable[..., QuerySet]
+S = TypeVar("S", bound=Hashable)
 # (column position, the ORM's converters for it, the column's expression)
 Converters = list[tuple[int, list[Callable[..., Any]], Any]]
 
@@ -85,7 +86,7 @@ class CompiledRows:
         return [dict(zip(compiled.names, row, strict=True)) for row in found]
 
 
-class CompiledShapes:
+class CompiledShapes(Generic[S]):
     """CompiledRows for a family of queries whose SQL depends on a shape (which fields a
     search compares, and how) and not on the values compared: each shape is compiled the
     first time it is seen, up to `size` shapes per process (the least recently used goes).
@@ -93,15 +94,15 @@ class CompiledShapes:
     `build(shape, values)` makes the values() queryset; `samples(shape)` the sample values
     to compile it with (same rules as CompiledRows's)."""
 
-    def __init__(self, build: Callable[[Hashable, Sequence[object]], QuerySet],
-                 samples: Callable[[Hashable], Sequence[object]], size: int = 128) -> None:
+    def __init__(self, build: Callable[[S, Sequence[object]], QuerySet],
+                 samples: Callable[[S], Sequence[object]], size: int = 128) -> None:
         self._build = build
         self._samples = samples
         self._size = size
-        self._shapes: OrderedDict[Hashable, CompiledRows] = OrderedDict()
+        self._shapes: OrderedDict[S, CompiledRows] = OrderedDict()
         self._lock = threading.Lock()  # gunicorn's threads share it
 
-    def rows(self, shape: Hashable, values: Sequence[object],
+    def rows(self, shape: S, values: Sequence[object],
              using: str = "default") -> list[dict[str, Any]]:
         with self._lock:
             compiled = self._shapes.pop(shape, None)
@@ -112,5 +113,5 @@ class CompiledShapes:
             self._shapes[shape] = compiled
         return compiled.rows(*values, using=using)
 
-    def _run(self, shape: Hashable, *values: object) -> QuerySet:
+    def _run(self, shape: S, *values: object) -> QuerySet:
         return self._build(shape, values)
