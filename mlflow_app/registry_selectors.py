@@ -80,6 +80,18 @@ def version_by_number(model: RegisteredModel, number: str) -> ModelVersion:
     return version
 
 
+def version_named(name: str, number: str) -> ModelVersion:
+    """A visible version by its model's name and its MLflow number, in one query; a miss is
+    answered as model_by_name and version_by_number answer it."""
+    try:
+        sequence = rshapes.version_number(number)
+    except rshapes.ShapeError:
+        sequence = None
+    found = list(visible_versions().select_related("model", "created_by").filter(
+        model__name=name, sequence=sequence)[:1]) if name and sequence else []
+    return found[0] if found else version_by_number(model_by_name(name), number)
+
+
 def version_latest(model: RegisteredModel) -> ModelVersion | None:
     return visible_versions().filter(model=model).order_by("-sequence").select_related(
         "model").first()

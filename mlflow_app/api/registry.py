@@ -28,8 +28,8 @@ def _model(body: dict[str, Any]) -> RegisteredModel:
 
 
 def _version(body: dict[str, Any]) -> ModelVersion:
-    model = _model(body)
-    return selectors.version_by_number(model, shapes.text(body, "version", required=True))
+    return selectors.version_named(shapes.text(body, "name", required=True),
+                                   shapes.text(body, "version", required=True))
 
 
 def _limit(body: dict[str, Any], default: int, limit: int) -> int:
