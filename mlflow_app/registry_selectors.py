@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, CharField, Max, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from axion_registry.compiled import CompiledRows, CompiledShapes
@@ -171,9 +171,12 @@ def versions_search(*, filter_string: str, order_by: list[str], offset: int,
 # --- answers ------------------------------------------------------------------------------
 
 
-def versions_answer(rows: list[VersionRow]) -> list[dict[str, Any]]:
-    """Versions (rows of VERSION_FACTS) in MLflow's shape."""
-    aliases = axion.aliases_by_model(models={row["model_id"] for row in rows})
+def versions_answer(rows: list[VersionRow],
+                    aliases: dict[int, list[str]] | None = None) -> list[dict[str, Any]]:
+    """Versions (rows of VERSION_FACTS) in MLflow's shape; `aliases` ({version id: names},
+    every alias of the rows' models) when the caller has read them already."""
+    if aliases is None:
+        aliases = axion.aliases_by_model(models={row["model_id"] for row in rows})
     return [rshapes.version(rshapes.VersionFacts(
         model_name=row["model__name"], number=row["sequence"], semver=row["version"],
         stage=row["stage"], created_ms=row["_created_ms"], updated_ms=row["_updated_ms"],
@@ -250,8 +253,61 @@ def models_answer(models: list[RegisteredModel]) -> list[dict[str, Any]]:
     ) for m in models]
 
 
+# One model's answer in three compiled queries (it was seven through the ORM, 10 ms in
+# SQLite over 220 versions, and the mlflow client reads it before every stage transition):
+# the model's row, the newest version in each MLflow stage, and the model's aliases.
+MODEL_FACTS = ("pk", "name", "created_at", "_updated", "owner__username", "description",
+               "tags")
+_SHOWN_STAGE = Case(*(When(stage__in=rshapes.axion_stages(shown), then=Value(shown))
+                      for shown in rshapes.MLFLOW_STAGES), output_field=CharField())
+
+
+def _model_facts(queryset: QuerySet[RegisteredModel]) -> QuerySet[RegisteredModel, VersionRow]:
+    return models_annotated(queryset).values(*MODEL_FACTS)
+
+
+def _newest_per_stage(model_pk: int, again: int) -> QuerySet[ModelVersion, VersionRow]:
+    """The rows of the newest visible version in each MLflow stage of a model (its pk given
+    twice: once for the versions, once for the per-stage maxima)."""
+    newest = (visible_versions().filter(model_id=again).annotate(_shown=_SHOWN_STAGE)
+              .values("_shown").annotate(_newest=Max("sequence")).values("_newest"))
+    return _version_rows(visible_versions().filter(
+        model_id=model_pk, sequence__in=Subquery(newest)).order_by("sequence"))
+
+
+_MODEL_BY_NAME = CompiledRows(lambda name: _model_facts(visible_models().filter(name=name)),
+                              samples=["\x00sample model\x00"])
+_MODEL_BY_PK = CompiledRows(lambda pk: _model_facts(RegisteredModel.objects.filter(pk=pk)),
+                            samples=[-(2**62) + 17])
+_NEWEST_PER_STAGE = CompiledRows(_newest_per_stage, samples=[-(2**62) + 19, -(2**62) + 23])
+_MODEL_ALIASES = CompiledRows(
+    lambda pk: ModelAlias.objects.filter(model_id=pk).order_by("name").values(
+        "name", "version_id", "version__sequence", "version__mlflow_deletion__id"),
+    samples=[-(2**62) + 29])
+
+
+def _one_model_answer(row: VersionRow) -> dict[str, Any]:
+    by_version: dict[int, list[str]] = {}
+    shown: dict[str, int] = {}
+    for alias in _MODEL_ALIASES.rows(row["pk"]):
+        by_version.setdefault(alias["version_id"], []).append(alias["name"])
+        if alias["version__mlflow_deletion__id"] is None:
+            shown[alias["name"]] = alias["version__sequence"]
+    latest = versions_answer(_NEWEST_PER_STAGE.rows(row["pk"], row["pk"]), aliases=by_version)
+    return rshapes.registered_model(
+        name=row["name"], created_at=row["created_at"], updated_at=row["_updated"],
+        username=row["owner__username"] or "", description=row["description"],
+        tags=row["tags"] or {}, aliases=shown, latest_versions=latest)
+
+
 def model_answer(model: RegisteredModel) -> dict[str, Any]:
-    return models_answer([model])[0]
+    return _one_model_answer(_MODEL_BY_PK.rows(model.pk)[0])
+
+
+def model_answer_by_name(name: str) -> dict[str, Any]:
+    """A visible model's answer by its name; a miss is refused as model_by_name refuses it."""
+    rows = _MODEL_BY_NAME.rows(name) if name else []
+    return _one_model_answer(rows[0]) if rows else model_answer(model_by_name(name))
 
 
 def require_not_prompt(tags: dict[str, str]) -> None:

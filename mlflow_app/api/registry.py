@@ -64,7 +64,8 @@ def model_create(call: Call) -> dict[str, Any]:
 
 @endpoint("GET")
 def model_get(call: Call) -> dict[str, Any]:
-    return {"registered_model": selectors.model_answer(_model(call.body))}
+    return {"registered_model": selectors.model_answer_by_name(
+        shapes.text(call.body, "name", required=True))}
 
 
 @endpoint("PATCH")
