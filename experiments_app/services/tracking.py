@@ -1,8 +1,8 @@
 """Logging to a run: metrics (history and latest value), write-once params, tags.
 
-The hot path: one lock read of the run, one bulk insert of the history (COPY on PostgreSQL),
-one upsert of the pyramid's buckets, one upsert of the latest values, in one transaction.
-Rows go in as tuples, never through serializers.
+The hot path: one lock read of the run, one bulk insert of the history (COPY on PostgreSQL,
+the pyramid built while the server stores it), one upsert of the pyramid's buckets, one
+upsert of the latest values, in one transaction. Rows go in as tuples, never serializers.
 """
 
 from __future__ import annotations
