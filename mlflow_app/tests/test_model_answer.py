@@ -70,3 +70,12 @@ def test_three_queries_and_a_miss_refused_as_before(lived, registered_model):
             selectors.model_by_name(name)
         assert (caught.value.code, caught.value.message) == (
             expected.value.code, expected.value.message)
+
+
+def test_the_model_answer_queries_compile_rather_than_fall_back_to_the_orm(lived,
+                                                                          registered_model):
+    selectors.model_answer_by_name("ranking")
+    selectors.model_answer(registered_model)
+    for compiled in (selectors._MODEL_BY_NAME, selectors._MODEL_BY_PK,
+                     selectors._NEWEST_PER_STAGE, selectors._MODEL_ALIASES):
+        assert compiled._compiled["default"] is not None
