@@ -126,7 +126,11 @@ def models_search(*, filter_string: str, order_by: list[str], offset: int,
 # A search's shape: its conditions with the compared text and numbers left out (they are
 # the parameters), its order and its page; the values: those texts and numbers, in order.
 SearchShape = tuple[tuple[Condition, ...], tuple[OrderKey, ...], int, int]
-_PARAMETER_TYPES = (str, float)
+
+
+def _is_parameter(condition: Condition) -> bool:
+    """Whether a condition's value is a parameter of its shape's SQL (text or a number)."""
+    return isinstance(condition.value, (str, float))
 
 
 def _search_queryset(shape: SearchShape,
@@ -134,8 +138,7 @@ def _search_queryset(shape: SearchShape,
     conditions, orders, offset, limit = shape
     given = iter(values)
     filled = [replace(condition, value=next(given))  # type: ignore[arg-type]
-              if isinstance(condition.value, _PARAMETER_TYPES) else condition
-              for condition in conditions]
+              if _is_parameter(condition) else condition for condition in conditions]
     queryset = versions_order(versions_filter(versions_annotated(visible_versions()),
                                               filled), list(orders))
     return _facts(queryset)[offset:offset + limit + 1]
@@ -146,8 +149,7 @@ def _search_samples(shape: SearchShape) -> list[object]:
     numeric field takes: a timestamp of 1935)."""
     return [f"\x00sample {number}\x00" if isinstance(condition.value, str)
             else float(-(2**40) - number)
-            for number, condition in enumerate(shape[0])
-            if isinstance(condition.value, _PARAMETER_TYPES)]
+            for number, condition in enumerate(shape[0]) if _is_parameter(condition)]
 
 
 # Compiling a search through the ORM cost three times running it (220 versions: 4.3 ms of
@@ -160,12 +162,12 @@ def versions_search(*, filter_string: str, order_by: list[str], offset: int,
     conditions = parse_checked_filter(filter_string, VERSION_RULES)
     orders = [parse_checked_order_by(clause, VERSION_RULES) for clause in order_by]
     shape: SearchShape = (
-        tuple(replace(condition, value=type(condition.value)(), position=0)
-              if isinstance(condition.value, _PARAMETER_TYPES) else replace(condition, position=0)
+        tuple(replace(condition, position=0, value=type(condition.value)()
+                      if isinstance(condition.value, (str, float)) else condition.value)
               for condition in conditions),
         tuple(orders), offset, limit)
     return _SEARCHES.rows(shape, [condition.value for condition in conditions
-                                  if isinstance(condition.value, _PARAMETER_TYPES)])
+                                  if _is_parameter(condition)])
 
 
 # --- answers ------------------------------------------------------------------------------
